@@ -10,15 +10,17 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Union
+from typing import TypeAlias, Union
 
 #: A span or log attribute value, converted from an OTLP ``AnyValue``:
 #: kvlists become dicts, arrays become lists, bytes stay bytes.
-AttrValue = Union[str, bool, int, float, bytes, list["AttrValue"], dict[str, "AttrValue"], None]
+AttrValue: TypeAlias = Union[  # noqa: UP007 (a recursive alias needs Union at runtime)
+    str, bool, int, float, bytes, list["AttrValue"], dict[str, "AttrValue"], None
+]
 Attributes = Mapping[str, AttrValue]
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     SYSTEM = "system"
     USER = "user"
     ASSISTANT = "assistant"
@@ -133,7 +135,7 @@ class ToolRun:
     error_message: str = ""
 
 
-class SpanRole(str, enum.Enum):
+class SpanRole(enum.StrEnum):
     LLM = "llm"  # one model call: its messages are the history it was sent plus its answer
     TOOL = "tool"
     AGENT = "agent"  # an agent/workflow/request span: content ignored (not the full history)
@@ -193,7 +195,7 @@ class Session:
 # --- Tasks -----------------------------------------------------------------
 
 
-class TaskStatus(str, enum.Enum):
+class TaskStatus(enum.StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     SUCCESS = "success"
@@ -275,4 +277,6 @@ class LinkMessages:
     message_ids: tuple[str, ...]
 
 
-TaskOp = Union[CreateTask, UpdateDescription, AppendProgress, SetStatus, AddPreference, LinkMessages]
+TaskOp: TypeAlias = (
+    CreateTask | UpdateDescription | AppendProgress | SetStatus | AddPreference | LinkMessages
+)

@@ -1,0 +1,152 @@
+"""Offline evaluation of the heuristic extractor on a labeled dataset (no server).
+
+Each conversation is fed the way a live session would be: in chunks of
+``--chunk`` messages with the previous messages as context, the ops applied
+with :func:`apply_ops` between chunks; and once all at once, to check that both
+give the same tasks. Prints the score table and writes
+``bench/results/eval-offline-<name>.json``.
+
+    python bench/eval_offline.py [/work/shared/datasets/sgd-dev.jsonl] [--chunk 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tasktrace.dataset import LabeledConversation, conversation_messages, load_conversations
+from tasktrace.extractor.apply import apply_ops
+from tasktrace.extractor.base import ExtractionInput
+from tasktrace.extractor.config import CriteriaConfig
+from tasktrace.extractor.heuristic import CONTEXT_MESSAGES, HeuristicExtractor, extract_ops
+from tasktrace.model import Message, Task
+from tasktrace.scoring import ConversationScore, aggregate, score_conversation
+
+DEFAULT_DATASET = "/work/shared/datasets/sgd-dev.jsonl"
+SYSTEM_PROMPT = "You are a helpful assistant. Use the tools when they help."
+_T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def run_session(
+    messages: Sequence[Message], *, chunk: int, criteria: CriteriaConfig
+) -> tuple[Task, ...]:
+    """Feed ``messages`` in chunks of ``chunk`` (0: all at once) and apply the ops."""
+    size = chunk if chunk > 0 else max(len(messages), 1)
+    known = {m.id: m for m in messages}
+    tasks: tuple[Task, ...] = ()
+    for i, start in enumerate(range(0, len(messages), size)):
+        now = _T0 + timedelta(seconds=i)
+        request = ExtractionInput(
+            session_id=messages[0].session_id,
+            tasks=tasks,
+            messages=tuple(messages[start : start + size]),
+            now=now,
+            context=tuple(messages[max(0, start - CONTEXT_MESSAGES) : start]),
+        )
+        ops = extract_ops(request, criteria)
+        tasks = apply_ops(
+            tasks,
+            ops,
+            session_id=request.session_id,
+            now=now,
+            extractor=HeuristicExtractor.name,
+            messages=known,
+        )
+    return tasks
+
+
+def comparable(tasks: Sequence[Task]) -> list[tuple[object, ...]]:
+    """The parts of tasks that must not depend on chunking (not the timestamps)."""
+    return [
+        (
+            t.order,
+            t.description,
+            t.status,
+            t.progress,
+            t.preferences,
+            t.message_ids,
+            tuple(h.status for h in t.history),
+            t.revision,
+        )
+        for t in tasks
+    ]
+
+
+def evaluate(
+    convs: Sequence[LabeledConversation], *, chunk: int, criteria: CriteriaConfig
+) -> tuple[list[ConversationScore], list[str]]:
+    """Scores of the chunked run, and the ids whose whole-run tasks differ."""
+    scores, differ = [], []
+    for conv in convs:
+        messages = conversation_messages(conv, system_prompt=SYSTEM_PROMPT)
+        chunked = run_session(messages, chunk=chunk, criteria=criteria)
+        whole = run_session(messages, chunk=0, criteria=criteria)
+        if comparable(chunked) != comparable(whole):
+            differ.append(conv.id)
+        scores.append(score_conversation(conv, messages, chunked))
+    return scores, differ
+
+
+def _table(result: dict[str, object]) -> str:
+    keys = [
+        "conversations",
+        "segmentation_f1",
+        "segmentation_precision",
+        "segmentation_recall",
+        "status_accuracy",
+        "status_balanced_accuracy",
+        "progress_attribution",
+        "preference_recall",
+        "preference_precision",
+    ]
+    lines = [
+        f"{k:28s} {result[k]:.3f}" if isinstance(result[k], float) else f"{k:28s} {result[k]}"
+        for k in keys
+    ]
+    lines.append("confusion (expected -> extracted):")
+    for want, row in sorted(dict(result["confusion"]).items()):  # type: ignore[call-overload]
+        lines.append(f"  {want:8s} {json.dumps(row, sort_keys=True)}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("dataset", nargs="?", default=DEFAULT_DATASET)
+    parser.add_argument("--chunk", type=int, default=16, help="messages per flush (0: all at once)")
+    parser.add_argument("--out", default="", help="JSON output path")
+    args = parser.parse_args(argv)
+    convs = load_conversations(args.dataset)
+    started = time.perf_counter()
+    scores, differ = evaluate(convs, chunk=args.chunk, criteria=CriteriaConfig())
+    elapsed = time.perf_counter() - started
+    result = aggregate(scores).to_dict()
+    result.update(
+        dataset=str(args.dataset),
+        chunk=args.chunk,
+        context_messages=CONTEXT_MESSAGES,
+        chunked_differs_from_whole=differ,
+        seconds=round(elapsed, 2),
+    )
+    name = Path(args.dataset).name.removesuffix(".jsonl")
+    out = (
+        Path(args.out)
+        if args.out
+        else Path(__file__).parent / "results" / f"eval-offline-{name}.json"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    print(_table(result))
+    print(
+        f"chunked (every {args.chunk}) vs whole: {len(differ)} of {len(convs)} conversations differ"
+    )
+    print(f"{elapsed:.1f}s (both runs); wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

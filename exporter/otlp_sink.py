@@ -1,0 +1,261 @@
+"""Task spans to one OTLP backend: a bounded queue drained by one background worker.
+
+Retries live in exactly one place, the SDK exporter
+(``opentelemetry-exporter-otlp`` 1.45): one deadline per export (we give it
+``retry_on_failure.max_elapsed_time``), exponential backoff with jitter, the
+server's gRPC ``RetryInfo`` / HTTP ``Retry-After`` honoured, connection errors
+retried over both protocols, and its backoff wait is an Event that
+``exporter.shutdown()`` sets. This sink never retries a batch the exporter gave up on:
+it counts the spans as failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+import grpc
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+    OTLPSpanExporter as GRPCSpanExporter,
+)
+from opentelemetry.exporter.otlp.proto.http import Compression as HTTPCompression
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+    OTLPSpanExporter as HTTPSpanExporter,
+)
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from tasktrace.exporter.otlp_config import OTLPExporterConfig
+from tasktrace.exporter.task_spans import SourceTrace, task_spans
+from tasktrace.model import Task
+
+_log = logging.getLogger(__name__)
+
+#: spans per export request; OTLP requests stay far below gRPC's 4 MiB default
+BATCH_SIZE = 256
+#: a condition at a limit (queue full, exports failing) is logged at most this often
+LOG_INTERVAL = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class SinkStats:
+    """Counts in spans. ``failed``: the exporter gave up on them (retries
+    included); ``dropped``: never sent (queue full, or still queued at the
+    shutdown deadline)."""
+
+    queued: int = 0
+    exported: int = 0
+    failed: int = 0
+    dropped: int = 0
+
+
+def build_exporter(config: OTLPExporterConfig) -> SpanExporter:
+    """The SDK exporter for ``config``: its ``timeout`` is the whole export's
+    deadline, retries included (see ``OTLPExporterConfig.export_deadline``).
+
+    Over gRPC a disabled ``retry_on_failure`` makes no status code retryable;
+    the HTTP exporter has no such switch, so there it retries within ``timeout``.
+    """
+    headers = dict(config.headers)
+    gzip = config.compression == "gzip"
+    if config.protocol == "grpc":
+        # StatusCode.OK is never an error: a set that retries nothing (an empty set means default)
+        no_retry = None if config.retry_on_failure.enabled else frozenset({grpc.StatusCode.OK})
+        return GRPCSpanExporter(
+            endpoint=config.url,
+            insecure=config.insecure,
+            headers=headers,
+            timeout=config.export_deadline,
+            compression=grpc.Compression.Gzip if gzip else grpc.Compression.NoCompression,
+            retryable_error_codes=no_retry,
+        )
+    return HTTPSpanExporter(
+        endpoint=config.url,
+        headers=headers,
+        timeout=config.export_deadline,
+        compression=HTTPCompression.Gzip if gzip else HTTPCompression.NoCompression,
+    )
+
+
+class _Every:
+    """Says yes at most once per ``interval`` seconds of the ``now`` it is given."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._next = -math.inf
+
+    def due(self, now: float) -> bool:
+        if now < self._next:
+            return False
+        self._next = now + self._interval
+        return True
+
+
+class TaskSpanSink:
+    """Task changes in (``offer``), task spans out to one OTLP endpoint.
+
+    Lifecycle: ``start`` / ``shutdown`` (or ``async with``); restartable;
+    ``shutdown`` is idempotent and safe without ``start``. Call ``offer`` from
+    the event loop's thread. The exporter runs in a worker thread, so a slow
+    backend never blocks the loop.
+    """
+
+    def __init__(
+        self,
+        config: OTLPExporterConfig,
+        *,
+        exporter_factory: Callable[[OTLPExporterConfig], SpanExporter] = build_exporter,
+        batch_size: int = BATCH_SIZE,
+        log_interval: float = LOG_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._config = config
+        self._factory = exporter_factory
+        self._batch_size = batch_size
+        self._clock = clock
+        queue = config.sending_queue
+        self._capacity = queue.queue_size if queue.enabled else 0
+        self._queue: deque[ReadableSpan] = deque()
+        self._in_flight = 0
+        self._exported = self._failed = self._dropped = 0
+        self._refusal_log = _Every(log_interval)
+        self._failure_log = _Every(log_interval)
+        self._exporter: SpanExporter | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+        self._closing = False
+
+    async def __aenter__(self) -> TaskSpanSink:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.shutdown()
+
+    async def start(self) -> None:
+        """Build the exporter (no network I/O yet) and start the worker. Idempotent."""
+        if self._worker is not None:
+            return
+        self._exporter = self._factory(self._config)
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._worker = asyncio.create_task(self._drain(self._exporter), name="tasktrace-otlp")
+
+    def offer(self, task: Task, sources: Sequence[SourceTrace], source_service: str) -> bool:
+        """Queue the spans of one task change; never blocks.
+
+        Returns False, and counts the spans as dropped, when the queue has no
+        room for all of them (a change is queued whole or not at all). An empty
+        queue always takes one change.
+        """
+        spans = task_spans(
+            task, sources=sources, source_service=source_service, mode=self._config.output.mode
+        )
+        if self._queue and len(self._queue) + len(spans) > self._capacity:
+            self._dropped += len(spans)
+            if self._refusal_log.due(self._clock()):
+                _log.warning(
+                    "task span queue for %s is full (%d spans): refusing task changes; "
+                    "%d spans dropped so far",
+                    self._config.endpoint,
+                    len(self._queue),
+                    self._dropped,
+                )
+            return False
+        self._queue.extend(spans)
+        if self._wake is not None:
+            self._wake.set()
+        return True
+
+    def stats(self) -> SinkStats:
+        return SinkStats(
+            queued=len(self._queue) + self._in_flight,
+            exported=self._exported,
+            failed=self._failed,
+            dropped=self._dropped,
+        )
+
+    async def shutdown(self, timeout: float = 10.0) -> None:
+        """Export what is queued within ``timeout`` seconds, then stop.
+
+        At the deadline the exporter is shut down, which interrupts its retry
+        wait; a batch then in flight counts as failed, spans still queued as
+        dropped. Without ``start``, spans offered so far are flushed all the same.
+        """
+        if self._worker is None:
+            if not self._queue:
+                return
+            await self.start()
+        worker, exporter, wake = self._worker, self._exporter, self._wake
+        assert worker is not None and exporter is not None and wake is not None
+        self._closing = True
+        wake.set()
+        done, _ = await asyncio.wait({worker}, timeout=timeout)
+        exporter.shutdown()
+        if not done:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+            lost = len(self._queue)
+            self._queue.clear()
+            self._dropped += lost
+            _log.warning(
+                "task spans to %s: shutdown deadline (%.1fs) passed, %d queued spans dropped",
+                self._config.endpoint,
+                timeout,
+                lost,
+            )
+        elif (error := worker.exception()) is not None:
+            _log.error("task span worker for %s failed", self._config.endpoint, exc_info=error)
+        self._worker = self._exporter = self._wake = None
+
+    async def _drain(self, exporter: SpanExporter) -> None:
+        assert self._wake is not None
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            count = min(len(self._queue), self._batch_size)
+            batch = [self._queue.popleft() for _ in range(count)]
+            self._in_flight = count
+            try:
+                ok = await asyncio.to_thread(_export, exporter, batch)
+            except asyncio.CancelledError:
+                self._failed += count
+                raise
+            finally:
+                self._in_flight = 0
+            if ok:
+                self._exported += count
+            else:
+                self._failed += count
+                if self._failure_log.due(self._clock()):
+                    _log.warning(
+                        "task spans to %s: export failed after retries; %d spans failed so far",
+                        self._config.endpoint,
+                        self._failed,
+                    )
+
+
+def _export(exporter: SpanExporter, batch: list[ReadableSpan]) -> bool:
+    """Runs in a worker thread. An exporter that raises counts as a failed export."""
+    try:
+        return exporter.export(batch) is SpanExportResult.SUCCESS
+    except Exception:
+        _log.exception("task span exporter raised")
+        return False

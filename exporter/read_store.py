@@ -1,0 +1,165 @@
+"""The read side of the store: sessions, transcripts and tasks, keyset-paginated.
+
+Cursors are opaque base64 of the last row's sort key, so pages stay stable
+while new rows arrive and every page is an index range scan.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+from tasktrace.exporter.postgres import connection, fetch
+from tasktrace.exporter.rows import (
+    MESSAGE_COLUMNS,
+    SESSION_COLUMNS,
+    message_from_row,
+    session_from_row,
+)
+from tasktrace.exporter.task_store import load_tasks
+
+from tasktrace.model import Message, Session, Task, TaskStatus
+from tasktrace.queries import BadRequest, NotFound, Page, SessionStatus, TaskFilter
+
+
+def encode_cursor(*key: Any) -> str:
+    raw = json.dumps([k.isoformat() if isinstance(k, datetime) else k for k in key])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, size: int) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw)
+    except (ValueError, TypeError) as exc:
+        raise BadRequest(f"invalid cursor {cursor!r}") from exc
+    if not isinstance(key, list) or len(key) != size:
+        raise BadRequest(f"invalid cursor {cursor!r}")
+    return key
+
+
+def _time_key(cursor: str | None) -> tuple[datetime, str] | None:
+    if not cursor:
+        return None
+    at, ident = decode_cursor(cursor, 2)
+    try:
+        return datetime.fromisoformat(at), str(ident)
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(f"invalid cursor {cursor!r}") from exc
+
+
+class PostgresReads:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def list_sessions(
+        self, *, limit: int, cursor: str | None = None, status: TaskStatus | None = None
+    ) -> Page[Session]:
+        where, params = ["true"], []
+        key = _time_key(cursor)
+        if key:
+            where.append("(s.updated_at, s.id) < (%s, %s)")
+            params += [key[0], key[1]]
+        if status is not None:
+            where.append(
+                "EXISTS (SELECT 1 FROM tasks t WHERE t.session_id = s.id AND t.status = %s)"
+            )
+            params.append(status.value)
+        cols = ", ".join(f"s.{c.strip()}" for c in SESSION_COLUMNS.split(","))
+        rows = await self._fetch(
+            f"SELECT {cols} FROM sessions s WHERE {' AND '.join(where)}"
+            " ORDER BY s.updated_at DESC, s.id DESC LIMIT %s",
+            (*params, limit + 1),
+        )
+        items = [session_from_row(r) for r in rows[:limit]]
+        nxt = encode_cursor(items[-1].updated_at, items[-1].id) if len(rows) > limit else None
+        return Page(tuple(items), nxt)
+
+    async def session_messages(
+        self, session_id: str, *, limit: int, cursor: str | None = None
+    ) -> Page[Message]:
+        after = int(decode_cursor(cursor, 1)[0]) if cursor else -1
+        async with self._connection() as conn:
+            await _require_session(conn, session_id)
+            cur = await conn.execute(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = %s AND seq > %s"
+                " ORDER BY seq LIMIT %s",
+                (session_id, after, limit + 1),
+            )
+            rows = await cur.fetchall()
+        items = [message_from_row(r) for r in rows[:limit]]
+        return Page(tuple(items), encode_cursor(items[-1].seq) if len(rows) > limit else None)
+
+    async def session_tasks(
+        self,
+        session_id: str,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        status: TaskStatus | None = None,
+    ) -> Page[Task]:
+        after = int(decode_cursor(cursor, 1)[0]) if cursor else 0
+        where, params = "session_id = %s AND ord > %s", [session_id, after]
+        if status is not None:
+            where += " AND status = %s"
+            params.append(status.value)
+        async with self._connection() as conn:
+            await _require_session(conn, session_id)
+            tasks = await load_tasks(conn, f"{where} ORDER BY ord LIMIT %s", (*params, limit + 1))
+        items = tasks[:limit]
+        return Page(tuple(items), encode_cursor(items[-1].order) if len(tasks) > limit else None)
+
+    async def tasks(self, flt: TaskFilter, *, limit: int, cursor: str | None = None) -> Page[Task]:
+        where, params = ["true"], []
+        key = _time_key(cursor)
+        if key:
+            where.append("(updated_at, id) < (%s, %s)")
+            params += [key[0], key[1]]
+        if flt.status is not None:
+            where.append("status = %s")
+            params.append(flt.status.value)
+        if flt.service:
+            where.append("service = %s")
+            params.append(flt.service)
+        if flt.since:
+            where.append("updated_at >= %s")
+            params.append(flt.since)
+        if flt.until:
+            where.append("updated_at < %s")
+            params.append(flt.until)
+        async with self._connection() as conn:
+            tasks = await load_tasks(
+                conn,
+                f"{' AND '.join(where)} ORDER BY updated_at DESC, id DESC LIMIT %s",
+                (*params, limit + 1),
+            )
+        items = tasks[:limit]
+        nxt = encode_cursor(items[-1].updated_at, items[-1].id) if len(tasks) > limit else None
+        return Page(tuple(items), nxt)
+
+    async def session_status(self, session_id: str, *, in_process: bool = False) -> SessionStatus:
+        rows = await self._fetch(
+            "SELECT next_seq, cursor_seq, last_error FROM sessions WHERE id = %s", (session_id,)
+        )
+        if not rows:
+            raise NotFound(f"no session {session_id!r}")
+        messages, cursor, error = rows[0]
+        processed = cursor + 1
+        return SessionStatus(messages, processed, messages - processed, in_process, error)
+
+    def _connection(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection]:
+        return connection(self._pool)
+
+    async def _fetch(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        return await fetch(self._pool, query, params)
+
+
+async def _require_session(conn: psycopg.AsyncConnection, session_id: str) -> None:
+    cur = await conn.execute("SELECT 1 FROM sessions WHERE id = %s", (session_id,))
+    if await cur.fetchone() is None:
+        raise NotFound(f"no session {session_id!r}")

@@ -1,0 +1,174 @@
+"""The Postgres side of ingest: :class:`~tasktrace.receiver.ingest.TranscriptStore`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+from tasktrace.exporter.postgres import connection, fetch
+from tasktrace.receiver.ingest import StoredTrace, WritePlan
+from tasktrace.receiver.transcript import TranscriptState
+
+from tasktrace.model import ChatMessage, Role, ToolCall
+
+
+def tool_calls_json(calls: Sequence[ToolCall]) -> str:
+    return json.dumps([{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls])
+
+
+def tool_calls_from(value: object) -> tuple[ToolCall, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(
+        ToolCall(str(c.get("id", "")), str(c.get("name", "")), str(c.get("arguments", "")))
+        for c in value
+        if isinstance(c, dict)
+    )
+
+
+class PostgresTranscripts:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def load_traces(self, trace_ids: Sequence[str]) -> dict[str, StoredTrace]:
+        rows = await self._fetch(
+            "SELECT trace_id, session_id, keyed FROM traces WHERE trace_id = ANY(%s)",
+            (list(trace_ids),),
+        )
+        return {r[0]: StoredTrace(r[1], r[2]) for r in rows}
+
+    async def find_tails(self, chains: Sequence[bytes]) -> dict[bytes, str]:
+        rows = await self._fetch(
+            "SELECT tail, id FROM sessions WHERE tail = ANY(%s)", (list(chains),)
+        )
+        return {bytes(r[0]): r[1] for r in rows}
+
+    async def load_transcript(
+        self, session_id: str
+    ) -> tuple[TranscriptState, list[ChatMessage]] | None:
+        async with connection(self._pool) as conn:
+            cur = await conn.execute(
+                "SELECT next_seq, tail FROM sessions WHERE id = %s", (session_id,)
+            )
+            head = await cur.fetchone()
+            if head is None:
+                return None
+            cur = await conn.execute(
+                "SELECT seq, chain, role, content, tool_calls, tool_call_id, tool_name, error"
+                " FROM messages WHERE session_id = %s ORDER BY seq",
+                (session_id,),
+            )
+            rows = await cur.fetchall()
+        state = TranscriptState(
+            next_seq=head[0],
+            chains={bytes(r[1]): r[0] for r in rows},
+            tail=bytes(head[1]) if head[1] is not None else b"\x00" * 16,
+        )
+        messages = [
+            ChatMessage(Role(r[2]), r[3], tool_calls_from(r[4]), r[5], r[6], r[7]) for r in rows
+        ]
+        return state, messages
+
+    async def write(self, plan: WritePlan) -> None:
+        async with connection(self._pool) as conn, conn.transaction(), conn.cursor() as cur:
+            for old, new in plan.rehomes:
+                await cur.execute("DELETE FROM sessions WHERE id = %s", (old,))
+                await cur.execute(
+                    "UPDATE traces SET session_id = %s, keyed = true WHERE session_id = %s",
+                    (new, old),
+                )
+            await self._write_sessions(cur, plan)
+            await self._write_messages(cur, plan)
+            if plan.error_flags:
+                await cur.executemany(
+                    "UPDATE messages SET error = true WHERE session_id = %s AND seq = %s",
+                    plan.error_flags,
+                )
+            await self._write_traces(cur, plan)
+
+    async def _write_sessions(self, cur: psycopg.AsyncCursor, plan: WritePlan) -> None:
+        await cur.executemany(
+            "INSERT INTO sessions AS s (id, service, keyed, disabled, next_seq, message_count, tail,"
+            " last_message_at) VALUES (%s, %s, %s, %s, %s, %s, %s, to_timestamp(%s / 1e9))"
+            " ON CONFLICT (id) DO UPDATE SET"
+            " service = CASE WHEN s.service = '' THEN excluded.service ELSE s.service END,"
+            " keyed = s.keyed OR excluded.keyed, disabled = s.disabled OR excluded.disabled,"
+            " updated_at = now(),"
+            " last_message_at = GREATEST(s.last_message_at, excluded.last_message_at),"
+            " tail = CASE WHEN excluded.next_seq >= s.next_seq THEN excluded.tail ELSE s.tail END,"
+            " next_seq = GREATEST(s.next_seq, excluded.next_seq),"
+            " message_count = GREATEST(s.next_seq, excluded.next_seq)",
+            [
+                (
+                    s.id,
+                    s.service,
+                    s.keyed,
+                    s.disabled,
+                    s.next_seq,
+                    s.next_seq,
+                    s.tail,
+                    s.last_message_ns,
+                )
+                for s in sorted(plan.sessions.values(), key=lambda s: s.id)
+            ],
+        )
+
+    async def _write_messages(self, cur: psycopg.AsyncCursor, plan: WritePlan) -> None:
+        if not plan.messages:
+            return
+        await cur.executemany(
+            "INSERT INTO messages (session_id, seq, id, role, content, tool_calls, tool_call_id,"
+            " tool_name, error, trace_id, span_id, time_ns, model, chain)"
+            " VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
+            [
+                (
+                    m.session_id,
+                    m.seq,
+                    m.id,
+                    m.role.value,
+                    _clean(m.content),
+                    tool_calls_json(m.tool_calls),
+                    m.tool_call_id,
+                    m.tool_name,
+                    m.error,
+                    m.trace_id,
+                    m.span_id,
+                    m.time_ns,
+                    m.model,
+                    chain,
+                )
+                for m, chain in plan.messages
+            ],
+        )
+
+    async def _write_traces(self, cur: psycopg.AsyncCursor, plan: WritePlan) -> None:
+        if not plan.traces:
+            return
+        await cur.executemany(
+            "INSERT INTO traces AS t (trace_id, session_id, keyed, root_span_id, last_span_id, service)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (trace_id) DO UPDATE SET"
+            " session_id = excluded.session_id, keyed = t.keyed OR excluded.keyed,"
+            " root_span_id = CASE WHEN excluded.root_span_id = '' THEN t.root_span_id"
+            "   ELSE excluded.root_span_id END,"
+            " last_span_id = CASE WHEN excluded.last_span_id = '' THEN t.last_span_id"
+            "   ELSE excluded.last_span_id END,"
+            " service = CASE WHEN t.service = '' THEN excluded.service ELSE t.service END,"
+            " last_seen = now()",
+            sorted(
+                (t.trace_id, t.session_id, t.keyed, t.root_span_id, t.last_span_id, t.service)
+                for t in plan.traces
+            ),
+        )
+
+    async def _fetch(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        return await fetch(self._pool, query, params)
+
+
+def _clean(text: str) -> str:
+    """Postgres text cannot hold NUL; lone surrogates cannot be encoded."""
+    text = text.replace("\x00", "\ufffd")
+    return text.encode("utf-8", "replace").decode("utf-8")

@@ -1,0 +1,174 @@
+"""Applying task operations to a session's tasks, and expiring idle sessions.
+
+Pure: data and ``now`` in, new tasks out. Contract of :func:`apply_ops`:
+
+* ``CreateTask`` makes a task with a deterministic id (session id + order); a
+  create for an order that already exists is ignored.
+* ``AppendProgress`` appends the step (no de-duplication: a retry shows twice)
+  and links its messages.
+* ``SetStatus`` records a ``StatusChange`` only when the status changes; the
+  first history entry is the creation status.
+* ``AddPreference`` skips exact duplicates; ``key=value`` text replaces an
+  earlier preference with the same key, in place.
+* ``LinkMessages`` appends new ids in order (unique) and the trace ids of the
+  linked messages found in ``messages``.
+* Every op that changes a task bumps its ``revision`` (so the revision does not
+  depend on how the ops were batched) and sets ``updated_at`` to ``now``.
+* Ops naming an unknown order are ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from tasktrace.model import (
+    AddPreference,
+    AppendProgress,
+    CreateTask,
+    LinkMessages,
+    Message,
+    SetStatus,
+    StatusChange,
+    Task,
+    TaskOp,
+    TaskStatus,
+    UpdateDescription,
+)
+
+_KEYED = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*=")
+
+
+def task_id(session_id: str, order: int) -> str:
+    """Deterministic task id: 16 hex digits of sha256(session id, order)."""
+    return hashlib.sha256(f"{session_id}\x00{order}".encode()).hexdigest()[:16]
+
+
+def _preference_key(text: str) -> str | None:
+    match = _KEYED.match(text)
+    return match.group(1).casefold() if match else None
+
+
+def _link(
+    task: Task, ids: Iterable[str], messages: Mapping[str, Message]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    message_ids = list(task.message_ids)
+    trace_ids = list(task.trace_ids)
+    for mid in ids:
+        if mid in message_ids:
+            continue
+        message_ids.append(mid)
+        msg = messages.get(mid)
+        if msg is not None and msg.trace_id and msg.trace_id not in trace_ids:
+            trace_ids.append(msg.trace_id)
+    return tuple(message_ids), tuple(trace_ids)
+
+
+def _with_links(task: Task, ids: Iterable[str], messages: Mapping[str, Message]) -> Task:
+    message_ids, trace_ids = _link(task, ids, messages)
+    if message_ids == task.message_ids and trace_ids == task.trace_ids:
+        return task
+    return replace(task, message_ids=message_ids, trace_ids=trace_ids)
+
+
+def _with_preference(task: Task, text: str) -> Task:
+    text = text.strip()
+    if not text or text in task.preferences:
+        return task
+    key = _preference_key(text)
+    prefs = list(task.preferences)
+    for i, old in enumerate(prefs):
+        if key is not None and _preference_key(old) == key:
+            prefs[i] = text
+            return replace(task, preferences=tuple(prefs))
+    return replace(task, preferences=(*prefs, text))
+
+
+def _create(
+    op: CreateTask,
+    *,
+    session_id: str,
+    now: datetime,
+    extractor: str,
+    messages: Mapping[str, Message],
+) -> Task:
+    task = Task(
+        id=task_id(session_id, op.order),
+        session_id=session_id,
+        order=op.order,
+        description=op.description,
+        status=op.status,
+        created_at=now,
+        updated_at=now,
+        history=(StatusChange(op.status, now, op.reason),),
+        extractor=extractor,
+    )
+    return _with_links(task, op.message_ids, messages)
+
+
+def _changed(task: Task, op: TaskOp, now: datetime, messages: Mapping[str, Message]) -> Task:
+    """``task`` after ``op`` (the same object when nothing changes)."""
+    if isinstance(op, UpdateDescription):
+        return (
+            task
+            if op.description == task.description
+            else replace(task, description=op.description)
+        )
+    if isinstance(op, AppendProgress):
+        return _with_links(
+            replace(task, progress=(*task.progress, op.step)), op.message_ids, messages
+        )
+    if isinstance(op, SetStatus):
+        if op.status is task.status:
+            return task
+        change = StatusChange(op.status, now, op.reason)
+        return replace(task, status=op.status, history=(*task.history, change))
+    if isinstance(op, AddPreference):
+        return _with_preference(task, op.text)
+    if isinstance(op, LinkMessages):
+        return _with_links(task, op.message_ids, messages)
+    return task
+
+
+def apply_ops(
+    tasks: Sequence[Task],
+    ops: Iterable[TaskOp],
+    *,
+    session_id: str,
+    now: datetime,
+    extractor: str,
+    messages: Mapping[str, Message],
+) -> tuple[Task, ...]:
+    """The session's tasks after ``ops``, ordered by ``order``. See the module doc."""
+    by_order = {t.order: t for t in tasks}
+    for op in ops:
+        current = by_order.get(op.order)
+        if isinstance(op, CreateTask):
+            if current is None:
+                by_order[op.order] = _create(
+                    op, session_id=session_id, now=now, extractor=extractor, messages=messages
+                )
+            continue
+        if current is None:
+            continue
+        updated = _changed(current, op, now, messages)
+        if updated is not current:
+            by_order[op.order] = replace(
+                updated, revision=current.revision + 1, updated_at=now, extractor=extractor
+            )
+    return tuple(by_order[k] for k in sorted(by_order))
+
+
+def expire(
+    tasks: Sequence[Task], *, last_activity: datetime, now: datetime, ttl: float
+) -> tuple[TaskOp, ...]:
+    """``SetStatus(EXPIRED)`` for every open task once the session has been
+    idle for more than ``ttl`` seconds; nothing otherwise."""
+    idle = (now - last_activity).total_seconds()
+    if idle <= ttl:
+        return ()
+    reason = f"session idle for {idle:.0f}s (ttl {ttl:.0f}s)"
+    return tuple(SetStatus(t.order, TaskStatus.EXPIRED, reason) for t in tasks if t.status.is_open)

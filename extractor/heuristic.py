@@ -1,0 +1,244 @@
+"""The heuristic extractor: rules over message roles, tool calls and cue words.
+
+Messages are read one at a time; each yields a few operations, which are
+applied before the next message is read. A decision looks only at the current
+tasks and the :data:`CONTEXT_MESSAGES` messages before it, so a conversation
+fed in chunks (with at least that many context messages) gives the same tasks
+as fed at once. The rules:
+
+* **New task** when a user message makes a request (request phrasing or an
+  imperative) and the latest task is finished; or when the assistant offered a
+  further action after a success ("Would you like me to book it?") and the user
+  accepts. The first substantive user message always starts one.
+* **Same task** for everything else: answers to the assistant's questions,
+  thanks, questions about the results (words of the question appear in the
+  last tool result), refinements ("anything else?", "instead", "again"), a
+  request for the same thing a search was about (the words of its tool name),
+  and any request after a failure that is a retry of it.
+* **Late split**: when the assistant calls a tool not used by the latest task,
+  after a user message that looked like a request, the task is split there.
+* **Progress**: one step per tool call, ``name(key=value, ...)``.
+* **Status**: ``pending`` when created; ``running`` once the assistant asks the
+  user something, calls a tool, or the user refines a finished task; on the
+  assistant's reply after tool results: ``failed`` if the last result was an
+  error or empty or the reply reports a failure ("I couldn't", "unable"),
+  else ``success``. A reply without tools to an open task: ``running`` if it
+  asks something, else ``success`` (answered directly) or ``failed`` (said it
+  cannot). ``CriteriaConfig`` patterns, matched on assistant text, override the
+  built-in cues. The user can reopen a finished task ("that's wrong": running)
+  or give it up ("never mind": failed).
+* **Preferences**: tool arguments the user stated (see ``heuristic_prefs``),
+  as ``key=value``; and standing preferences ("from now on", "always").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tasktrace.extractor import heuristic_cues as cues
+from tasktrace.extractor.apply import apply_ops
+from tasktrace.extractor.base import ExtractionInput, ExtractionResult
+from tasktrace.extractor.config import CriteriaConfig
+from tasktrace.extractor.heuristic_prefs import stated_preferences
+from tasktrace.extractor.heuristic_user import (
+    View,
+    describe,
+    last_results,
+    starts_task,
+    tool_names,
+    user_ops,
+)
+from tasktrace.model import (
+    AddPreference,
+    AppendProgress,
+    CreateTask,
+    LinkMessages,
+    Message,
+    Role,
+    SetStatus,
+    Task,
+    TaskOp,
+    TaskStatus,
+)
+
+#: how many earlier messages a decision may look at; pass at least this many as context
+CONTEXT_MESSAGES = 24
+_EMPTY_RESULT = re.compile(r"^\s*(\[\s*\]|\{\s*\}|null|none|no results?\.?|)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    success: tuple[re.Pattern[str], ...]
+    failure: tuple[re.Pattern[str], ...]
+
+    @classmethod
+    def of(cls, criteria: CriteriaConfig) -> _Rules:
+        return cls(
+            tuple(re.compile(p, re.IGNORECASE) for p in criteria.success_patterns),
+            tuple(re.compile(p, re.IGNORECASE) for p in criteria.failure_patterns),
+        )
+
+
+def _late_split(msg: Message, view: View, task: Task) -> list[TaskOp]:
+    """Split off a new task when a tool new to ``task`` follows a user request."""
+    known = tool_names(task)
+    if not known or all(c.name in known for c in msg.tool_calls):
+        return []
+    mine = view.task_messages(task)
+    last_call = max((i for i, m in enumerate(mine) if m.tool_calls), default=None)
+    if last_call is None:
+        return []
+    later_ids = {m.id for m in mine[last_call + 1 :]}
+    users = [m for m in view.window if m.id in later_ids and m.role is Role.USER]
+    start = next((m for m in users if starts_task(m.content, view, task)), None)
+    if start is None:
+        return []
+    order = view.next_order
+    moved = tuple(m.id for m in view.window if m.seq >= start.seq and m.role is not Role.SYSTEM)
+    ops: list[TaskOp] = [
+        CreateTask(order, describe(start.content), TaskStatus.RUNNING, moved, reason="new tool")
+    ]
+    terminal = [h.status for h in task.history if not h.status.is_open]
+    if task.status.is_open and terminal:
+        ops.append(SetStatus(task.order, terminal[-1], "follow-up was a new request"))
+    return ops
+
+
+def _preference_ops(msg: Message, view: View, order: int, task: Task | None) -> list[TaskOp]:
+    mine = view.task_messages(task) if task is not None else ()
+    texts = [
+        (m.role is Role.USER, m.content) for m in mine if m.role in (Role.USER, Role.ASSISTANT)
+    ]
+    if task is not None and not any(is_user for is_user, _ in texts):
+        texts.insert(0, (True, task.description))
+    ops: list[TaskOp] = []
+    for call in msg.tool_calls:
+        ops += [AddPreference(order, p) for p in stated_preferences(call.arguments, texts)]
+    return ops
+
+
+def _tool_call_ops(msg: Message, view: View, task: Task) -> list[TaskOp]:
+    ops = _late_split(msg, view, task)
+    order = task.order
+    owner: Task | None = task
+    if ops and isinstance(ops[0], CreateTask):
+        order, owner = ops[0].order, None
+        split_ids = set(ops[0].message_ids)
+        texts = [
+            (m.role is Role.USER, m.content) for m in view.window if m.id in split_ids and m.content
+        ]
+        ops += [
+            AddPreference(order, p)
+            for c in msg.tool_calls
+            for p in stated_preferences(c.arguments, texts)
+        ]
+    else:
+        ops += _preference_ops(msg, view, order, owner)
+    ops += [
+        AppendProgress(order, cues.tool_step(c.name, c.arguments), (msg.id,))
+        for c in msg.tool_calls
+    ]
+    names = ", ".join(c.name for c in msg.tool_calls)
+    ops.append(SetStatus(order, TaskStatus.RUNNING, f"calling {names}"))
+    return ops
+
+
+def _matches(patterns: Sequence[re.Pattern[str]], text: str) -> bool:
+    return any(p.search(text) for p in patterns)
+
+
+def _settle(msg: Message, view: View, task: Task, rules: _Rules) -> TaskStatus | None:
+    """The status an assistant text reply gives ``task`` (None: unchanged)."""
+    text = msg.content
+    if _matches(rules.failure, text):
+        return TaskStatus.FAILED
+    if _matches(rules.success, text):
+        return TaskStatus.SUCCESS
+    recent = {m.id for m in view.since_user()}
+    results = [m for m in last_results(view, task) if m.id in recent]
+    if results:
+        last = results[-1]
+        if last.error or cues.FAILURE.search(text) or _EMPTY_RESULT.match(last.content):
+            return TaskStatus.FAILED
+        return TaskStatus.SUCCESS
+    if not task.status.is_open:
+        return None
+    if cues.is_question(text):
+        return TaskStatus.RUNNING
+    if cues.FAILURE.search(text):
+        return TaskStatus.FAILED
+    if not task.progress or cues.SUCCESS.search(text):
+        return TaskStatus.SUCCESS
+    return None
+
+
+def _assistant_ops(msg: Message, view: View, rules: _Rules) -> list[TaskOp]:
+    task = view.current
+    if task is None:
+        return []
+    if msg.tool_calls:
+        return _tool_call_ops(msg, view, task)
+    ops: list[TaskOp] = [LinkMessages(task.order, (msg.id,))]
+    status = _settle(msg, view, task, rules)
+    if status is not None:
+        ops.append(SetStatus(task.order, status, f"assistant: {describe(msg.content)}"))
+    return ops
+
+
+def _tool_ops(msg: Message, view: View) -> list[TaskOp]:
+    call = next(
+        (m for m in reversed(view.window) if any(c.id == msg.tool_call_id for c in m.tool_calls)),
+        None,
+    )
+    task = (view.owner(call.id) if call is not None else None) or view.current
+    return [LinkMessages(task.order, (msg.id,))] if task is not None else []
+
+
+def _ops_for(msg: Message, view: View, rules: _Rules) -> list[TaskOp]:
+    if msg.role is Role.USER:
+        return user_ops(msg, view)
+    if msg.role is Role.ASSISTANT:
+        return _assistant_ops(msg, view, rules)
+    if msg.role is Role.TOOL:
+        return _tool_ops(msg, view)
+    return []
+
+
+def extract_ops(request: ExtractionInput, criteria: CriteriaConfig) -> tuple[TaskOp, ...]:
+    """The operations for ``request.messages``, given its tasks and context. Pure."""
+    rules = _Rules.of(criteria)
+    known = {m.id: m for m in (*request.context, *request.messages)}
+    tasks = tuple(sorted(request.tasks, key=lambda t: t.order))
+    history = list(request.context)
+    out: list[TaskOp] = []
+    for msg in request.messages:
+        ops = _ops_for(msg, View(tasks, tuple(history[-CONTEXT_MESSAGES:])), rules)
+        if ops:
+            tasks = apply_ops(
+                tasks,
+                ops,
+                session_id=request.session_id,
+                now=request.now,
+                extractor=HeuristicExtractor.name,
+                messages=known,
+            )
+            out += ops
+        history.append(msg)
+    return tuple(out)
+
+
+class HeuristicExtractor:
+    """Rule-based extraction; deterministic and offline. See the module doc."""
+
+    name = "heuristic"
+
+    def __init__(self, criteria: CriteriaConfig | None = None) -> None:
+        self._criteria = criteria or CriteriaConfig()
+
+    async def extract(self, request: ExtractionInput) -> ExtractionResult:
+        return ExtractionResult(ops=extract_ops(request, self._criteria))
+
+    async def aclose(self) -> None:
+        return None

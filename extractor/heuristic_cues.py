@@ -1,0 +1,312 @@
+"""Word lists and text tests used by the heuristic extractor. Pure.
+
+Everything here is generic English about asking, answering, succeeding and
+failing; nothing names a particular agent, service or tool.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+
+def _rx(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+# --- user messages -------------------------------------------------------------
+
+#: verbs that ask for something to be done (not only looked up)
+ACTION_VERBS = (
+    "book|reserve|buy|purchase|get me|play|schedule|make|add|send|pay|transfer|order|rent|call"
+    "|put|set up|set|convert|summari[sz]e|translate|deploy|write|create|post|run|cancel|start"
+    "|stream|watch|listen|hire|arrange|fix|organi[sz]e|plan|draft|update|delete|remove|move|pull up"
+)
+_VERBS = f"(find|search|look|get|check|show|tell|give|list|explain|{ACTION_VERBS})"
+#: the user asks for something to be done or found
+REQUEST = _rx(
+    r"\b(can|could|would|will) you\b|\bcan i\b"
+    r"|\bi(?: would|'d)?(?: also| still| really| just)? (like|love) (to|you to|a|an|some|me)\b"
+    r"|\bi(?:'ll| will|'d| would|'m going to| am going to)?(?: also| still| really| just)?"
+    r" (want|wanna|need|wish)\b"
+    r"|\bi'm (looking|searching|trying|hoping|interested)\b"
+    r"|\bi am (looking|searching|trying|interested)\b"
+    r"|\bhelp me\b|\blet'?s\b|\bget me\b|\bshow me\b|\btell me\b|\bgive me\b"
+    r"|\b(how|what)(?:'s| is| are| about)? (the|my)\b|\bhow'?s\b|\bam i\b"
+    rf"|(^|[.,!;:]\s*|\b(and|then|so|now|please|just|also)\s+){_VERBS}\b"
+)
+#: a question, which asks for something when it is not about results already shown
+QUESTION = _rx(
+    r"\?|(^|[.,!;]\s*)(what|when|where|which|who|how|is there|are there|do you have|do you see"
+    r"|any)\b"
+)
+#: the user asks to be told something
+ASKING = _rx(
+    r"\?|(^|[.,!;]\s*)(what|when|where|which|who|how|do|does|is|are|can|could|will)\b"
+    r"|\b(tell me|give me|find out|let me know|i'?d like to know|i want to know)\b"
+    r"|\bcheck (if|whether)\b"
+)
+#: a request that is declined ("no, I don't want tickets")
+DECLINED = _rx(r"\b(don'?t|do not|not|no longer|won'?t) (want|need|like|think i)\b")
+#: a request to act, not only to look up or tell
+ACTION = _rx(rf"\b({ACTION_VERBS})\b|\breservation\b|\bappointment\b|\bbooking\b")
+#: marks a request as an additional, separate one ("also", "now", "another thing")
+NEW_MARKER = _rx(
+    r"\b(also|another thing|one more thing|as well|in addition|additionally|besides)\b"
+    r"|(^|[.,!;]\s*)(and )?(now|next|first|then)\b"
+)
+#: the user picks one of the offered results
+SELECT = _rx(
+    r"\b(go with|i'?ll take|i will take|take (it|that|this)|choose|pick|this one|that one"
+    r"|sounds? (good|great|perfect|fine|nice|interesting|fun|lovely)|works for me|is perfect"
+    r"|is fine)\b"
+)
+#: the user is done
+DONE = _rx(
+    r"\b(that'?s|that is|that will be|that would be|that'?ll be) (all|it|everything)\b"
+    r"|\bnothing (else|more)\b|\b(i'?m|i am) (done|all set|good)\b|\ball for (now|today)\b"
+)
+#: thanks, goodbyes and plain acknowledgements; they start nothing
+CLOSING = _rx(
+    r"^\W*(no\b|nope|nah|not (now|right now|yet|at the moment)"
+    r"|that'?s (all|it|everything|fine|great|good|ok)"
+    r"|thanks?|thank you|ty|great|perfect|ok(ay)?|cool|awesome|sounds good|bye|goodbye|nothing"
+    r"|i'?m (good|done|all set)|all good|that will be all|that would be all|maybe later)\b"
+)
+#: asks to try again or differently: the task runs again
+RETRY = _rx(
+    r"\b(again|instead|retry|re-?try|try (it |that |another|other|a different|for|with|at)"
+    r"|different|change (it|the|that)|make it)\b"
+)
+#: asks for other results: stays in the current task, which stays as it is
+ALTERNATIVES = _rx(
+    r"\b(any ?(thing|one)? else|anything other|something else|any others?"
+    r"|other (options|ones|choices)"
+    r"|what else|more (options|results)|another one|keep looking|else)\b"
+)
+#: the user says a finished task went wrong
+COMPLAINT = _rx(
+    r"\b(that'?s|this is|it'?s|that was|it was) (wrong|not right|incorrect|not what i)"
+    r"|\b(didn'?t|did not|doesn'?t|does not) (work|go through|arrive|come)"
+    r"|\bis wrong\b|\bwas wrong\b"
+)
+#: the user abandons the current task
+GIVE_UP = _rx(
+    r"\b(never ?mind|forget (it|about it)|don'?t bother|cancel (it|that)|stop (it|that))\b"
+)
+#: a standing preference ("from now on", "always", "I prefer")
+STANDING = _rx(r"\b(from now on|always|never|in (the )?future|i prefer|my preference)\b")
+AFFIRM = _rx(
+    r"^\W*(yes|yeah|yep|yup|sure|ok(ay)?|please( do)?|go ahead|do it|of course|absolutely"
+    r"|definitely|sounds good|that would be (great|nice|good)|i'?d (like|love) that|why not)\b"
+)
+NEGATE = _rx(r"^\W*(no|nope|nah|not (now|yet|right now)|don'?t|do not|maybe later|not really)\b")
+
+# --- assistant messages ----------------------------------------------------------
+
+FAILURE = _rx(
+    r"\b(couldn'?t|could not|can'?t|cannot|can not|unable|wasn'?t able|was not able|weren'?t able"
+    r"|failed|failure|unsuccessful|not successful|wasn'?t successful|didn'?t go through"
+    r"|did not go through|not possible|wasn'?t possible|no (results|matches|match)"
+    r"|(didn'?t|did not|don'?t|do not) (find|see|have)|there (are|is|were|was) (no|not)\b"
+    r"|there aren'?t|there isn'?t|nothing (found|matches|available)|not available|unavailable"
+    r"|error|(i'?m )?sorry\b[^.?!]*\b(no|not|n't)\b)"
+)
+SUCCESS = _rx(
+    r"\b(booked|reserved|confirmed|scheduled|purchased|bought|sent|transferred|paid|ordered"
+    r"|successful(ly)?|success|done|all set|completed|is playing|now playing|playing now|started"
+    r"|has been|have been|on (its|the) way|i (found|have found|see|managed)|found \d+"
+    r"|here (is|are)|there (is|are) \d+|your .{0,40} (is|are) )"
+)
+#: the assistant offers a further action ("Would you like me to book it?")
+OFFER = _rx(
+    r"\b(would you like( me)? to|do you (want|wish|need)( me)? to|should i|shall i|want me to"
+    r"|want to|can i|would you like)"
+    r"\s+(?!help\b|assist\b|do\b|find you anything|be of)(?P<verb>\w+)"
+)
+#: open-ended "anything else?" questions, which offer nothing in particular
+ANYTHING_ELSE = _rx(r"\b(anything|something|any) (else|other|more)\b|\bother help\b|\bneed me\b")
+
+
+_ASKS = _rx(
+    r"(^|[.!]\s+)(which|what|where|when|who|how|do|does|did|would|could|can|shall|should|is|are|will)\b"
+    r"|\b(please confirm|confirm (that|the|please)|let me know|tell me)\b"
+    r"|\bplease (provide|specify|give)\b"
+)
+
+
+def is_question(text: str) -> bool:
+    """The assistant asks the user something (with or without a question mark)."""
+    return "?" in text or bool(_ASKS.search(text))
+
+
+def offer_phrase(text: str) -> str:
+    """The action the assistant offers (``"book it"``), or ``""``."""
+    for sentence in re.split(r"(?<=[.?!])\s+", text):
+        if "?" not in sentence and not sentence.lower().startswith(
+            ("should", "shall", "would", "do you")
+        ):
+            continue
+        match = OFFER.search(sentence)
+        if match and not ANYTHING_ELSE.search(sentence):
+            return sentence[match.start("verb") :].rstrip(" ?.!")
+    return ""
+
+
+# --- words and tool names --------------------------------------------------------
+
+#: verbs of looking things up; a tool named with one of these is a search
+SEARCH_VERBS = frozenset(
+    [
+        "find",
+        "search",
+        "get",
+        "lookup",
+        "look",
+        "check",
+        "list",
+        "browse",
+        "show",
+        "fetch",
+        "query",
+        "read",
+        "view",
+        "retrieve",
+        "see",
+        "discover",
+        "explore",
+    ]
+)
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "to",
+        "of",
+        "for",
+        "in",
+        "on",
+        "at",
+        "by",
+        "with",
+        "and",
+        "or",
+        "my",
+        "me",
+        "i",
+        "you",
+        "it",
+        "is",
+        "are",
+        "be",
+        "do",
+        "can",
+        "could",
+        "would",
+        "will",
+        "please",
+        "some",
+        "any",
+        "this",
+        "that",
+        "there",
+        "their",
+        "them",
+        "from",
+        "up",
+        "out",
+        "about",
+    ]
+)
+_CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words, camelCase and snake_case split, naive plural stripped."""
+    out = []
+    for part in _CAMEL.findall(text):
+        w = part.lower()
+        if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
+            w = w[:-1]
+        out.append(w)
+    return out
+
+
+def tool_nouns(tool_name: str) -> frozenset[str]:
+    """The words of a tool name that are not verbs of searching or stop words."""
+    return frozenset(w for w in words(tool_name) if w not in SEARCH_VERBS and w not in _STOP)
+
+
+def is_search_tool(tool_name: str) -> bool:
+    parts = words(tool_name)
+    return bool(parts) and parts[0] in SEARCH_VERBS
+
+
+# --- tool arguments --------------------------------------------------------------
+
+
+def _scalar(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        text = str(value).strip()
+        return text if text and len(text) <= 80 else None
+    return None
+
+
+def argument_items(arguments: str) -> Iterator[tuple[str, str]]:
+    """``(key, value)`` pairs of a JSON arguments object; nested values are flattened
+    as ``outer.inner``, lists of scalars joined with commas."""
+    try:
+        data = json.loads(arguments) if arguments else {}
+    except ValueError:
+        return
+    if not isinstance(data, dict):
+        return
+    yield from _flatten("", data)
+
+
+def _flatten(prefix: str, data: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from _flatten(f"{name}.", value)
+        elif isinstance(value, list):
+            items = [s for s in (_scalar(v) for v in value) if s is not None]
+            if items and len(items) == len(value):
+                yield name, ", ".join(items)
+        else:
+            scalar = _scalar(value)
+            if scalar is not None:
+                yield name, scalar
+
+
+def result_fields(content: str) -> set[str]:
+    """Words of the field names in a JSON tool result (every word if it is not JSON)."""
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return set(words(content))
+    out: set[str] = set()
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                out.update(words(str(key)))
+                stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(item)
+    return out
+
+
+def tool_step(name: str, arguments: str, *, limit: int = 6, width: int = 40) -> str:
+    """A readable progress step: ``convert_currency(amount=250, from_currency=AUD)``."""
+    parts = []
+    for key, value in list(argument_items(arguments))[:limit]:
+        short = value if len(value) <= width else value[: width - 1] + "…"
+        parts.append(f"{key}={short}")
+    return f"{name}({', '.join(parts)})"

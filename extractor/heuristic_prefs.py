@@ -1,0 +1,162 @@
+"""Which tool arguments the user stated: the heuristic's preferences. Pure.
+
+A tool argument is a preference of the task when its value is something the
+user said in that task's messages before the assistant did: literally (case
+and plural folded), as a number or number word, as a date or time expression
+for ISO dates and ``HH:MM`` times, or, for booleans, by naming the argument
+("pets" for ``pets_allowed=true``). Values the assistant offered first (an
+item picked from its results) and values from earlier tasks are not.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from tasktrace.extractor.heuristic_cues import argument_items, words
+
+_NUMBER_WORDS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "single": 1,
+    "couple": 2,
+    "solo": 1,
+    "alone": 1,
+    "myself": 1,
+    "just me": 1,
+    "me and": 2,
+    "both": 2,
+}
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TIME = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?$")
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+_DATE_WORDS = re.compile(
+    r"\b(today|tomorrow|tonight|yesterday|day after|next week|this week|weekend|next month"
+    r"|this month|(mon|tues|wednes|thurs|fri|satur|sun)day|jan(uary)?|feb(ruary)?|march|mar"
+    r"|april|apr|may|june?|july?|aug(ust)?|sep(tember)?|oct(ober)?|nov(ember)?|dec(ember)?"
+    r"|\d{1,2}(st|nd|rd|th)|\d{1,2}/\d{1,2}|\d{4}-\d{2}-\d{2})\b",
+    re.IGNORECASE,
+)
+_TIME_WORDS = re.compile(
+    r"(\b\d{1,2}(:\d{2})?\s*(am|pm|a\.m\.|p\.m\.)|\bo'?clock\b|\bnoon\b|\bmidnight\b|\bmorning\b"
+    r"|\bafternoon\b|\bevening\b|\bnight\b|\bhalf past\b|\bquarter\b|\b\d{1,2}:\d{2}\b|\bh\d{2}\b)",
+    re.IGNORECASE,
+)
+_SKIP_VALUES = frozenset({"dontcare", "none", "null", "any", ""})
+
+
+def _has_phrase(text: str, phrase: str) -> bool:
+    return re.search(rf"(?<![\w]){re.escape(phrase)}(?![\w])", text) is not None
+
+
+def _number_stated(value: str, text: str) -> bool:
+    if _has_phrase(text, value):
+        return True
+    try:
+        number = float(value)
+    except ValueError:
+        return False
+    return any(n == number and _has_phrase(text, w) for w, n in _NUMBER_WORDS.items())
+
+
+_RELATIVE_DAY = re.compile(
+    r"\b(today|tomorrow|tonight|day after|next week|this week|weekend"
+    r"|(mon|tues|wednes|thurs|fri|satur|sun)day)\b"
+)
+_ORDINALS = (
+    "",
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "tenth",
+)
+_WORDS = {
+    n: w
+    for w, n in _NUMBER_WORDS.items()
+    if w.isalpha() and n > 0 and w not in ("single", "couple", "solo", "alone", "myself", "both")
+}
+
+
+def _said_number(text: str, n: int) -> bool:
+    return _has_phrase(text, str(n)) or (n in _WORDS and _has_phrase(text, _WORDS[n]))
+
+
+def _date_stated(value: str, text: str) -> bool:
+    """An ISO date is stated by its day of month ("the 10th", "March 10") or a
+    relative day ("tomorrow", "next Friday"), which cannot be checked without a calendar."""
+    day = int(value[8:10])
+    if re.search(rf"(?<!\d){day}(st|nd|rd|th)?\b", text) or _RELATIVE_DAY.search(text):
+        return True
+    return day < len(_ORDINALS) and _has_phrase(text, _ORDINALS[day])
+
+
+def _time_stated(value: str, text: str) -> bool:
+    """``HH:MM`` is stated when its hour (12- or 24-hour) is said, and, unless it
+    is on the hour, its minutes or "half"/"quarter"."""
+    hour, minute = int(value[:2]), int(value[3:5])
+    hours = {hour, hour % 12 or 12}
+    if not any(_said_number(text, h) or re.search(rf"(?<!\d){h}:\d\d", text) for h in hours):
+        return "noon" in text and hour == 12
+    if minute == 0:
+        return True
+    if minute in (15, 30, 45) and re.search(r"\b(half|quarter)\b", text):
+        return True
+    return re.search(rf":{minute:02d}\b|\b{minute}\b", text) is not None
+
+
+def value_stated(key: str, value: str, text: str) -> bool:
+    """Whether ``text`` (case-folded user words) states ``key=value``."""
+    v = value.casefold().strip()
+    if v in _SKIP_VALUES:
+        return False
+    if _ISO_DATE.match(v):
+        return _DATE_WORDS.search(text) is not None and _date_stated(v, text)
+    if _TIME.match(v):
+        return _TIME_WORDS.search(text) is not None and _time_stated(v, text)
+    if _NUMBER.match(v):
+        return _number_stated(v, text)
+    if v in ("true", "false"):
+        key_words = [w for w in words(key.rsplit(".", 1)[-1]) if len(w) >= 3]
+        return any(_has_phrase(text, w) for w in key_words) or any(w in text for w in key_words)
+    if _has_phrase(text, v):
+        return True
+    value_words = [w for w in words(v) if len(w) >= 3]
+    text_words = set(words(text))
+    return bool(value_words) and all(w in text_words for w in value_words)
+
+
+def _literal(value: str) -> bool:
+    v = value.casefold()
+    return not (_NUMBER.match(v) or _ISO_DATE.match(v) or _TIME.match(v) or v in ("true", "false"))
+
+
+def stated_preferences(arguments: str, texts: Sequence[tuple[bool, str]]) -> Iterable[str]:
+    """``key=value`` for each argument the user stated in ``texts`` (the task's
+    messages in conversation order, as ``(said by the user, text)``), unless a
+    literal value was said by the assistant first."""
+    user = " \n ".join(t for is_user, t in texts if is_user).casefold()
+    for key, value in argument_items(arguments):
+        if not value_stated(key, value, user):
+            continue
+        if _literal(value):
+            v = value.casefold()
+            first = next((is_user for is_user, t in texts if _has_phrase(t.casefold(), v)), True)
+            if not first:
+                continue
+        yield f"{key}={value}"

@@ -1,0 +1,181 @@
+"""User-message rules of the heuristic extractor, and the view a decision sees. Pure.
+
+See :mod:`tasktrace.extractor.heuristic` for the rules as a whole.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from tasktrace.extractor import heuristic_cues as cues
+from tasktrace.model import (
+    AddPreference,
+    CreateTask,
+    LinkMessages,
+    Message,
+    Role,
+    SetStatus,
+    Task,
+    TaskOp,
+    TaskStatus,
+)
+
+DESCRIPTION_LIMIT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """What one decision sees: the current tasks and the messages before ``msg``."""
+
+    tasks: tuple[Task, ...]
+    window: tuple[Message, ...]
+
+    @property
+    def current(self) -> Task | None:
+        return self.tasks[-1] if self.tasks else None
+
+    @property
+    def next_order(self) -> int:
+        return max((t.order for t in self.tasks), default=0) + 1
+
+    def since_user(self) -> tuple[Message, ...]:
+        """Window messages after the last user message."""
+        for i in range(len(self.window) - 1, -1, -1):
+            if self.window[i].role is Role.USER:
+                return self.window[i + 1 :]
+        return self.window
+
+    def owner(self, message_id: str) -> Task | None:
+        return next((t for t in reversed(self.tasks) if message_id in t.message_ids), None)
+
+    def task_messages(self, task: Task) -> tuple[Message, ...]:
+        ids = set(task.message_ids)
+        return tuple(m for m in self.window if m.id in ids)
+
+
+def describe(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= DESCRIPTION_LIMIT else text[: DESCRIPTION_LIMIT - 1] + "…"
+
+
+def tool_names(task: Task) -> set[str]:
+    return {s.split("(", 1)[0].strip() for s in task.progress}
+
+
+def last_results(view: View, task: Task) -> tuple[Message, ...]:
+    return tuple(m for m in view.task_messages(task) if m.role is Role.TOOL)
+
+
+def _result_words(view: View, task: Task) -> set[str]:
+    results = last_results(view, task)
+    return cues.result_fields(results[-1].content) if results else set()
+
+
+# --- user messages -----------------------------------------------------------------
+
+
+def _about_results(text: str, view: View, task: Task) -> bool:
+    """Asks about what the task's last tool result returned, without asking to act."""
+    if cues.ACTION.search(text) or not cues.ASKING.search(text):
+        return False
+    asked = {w for w in cues.words(text) if len(w) >= 3} - cues.SEARCH_VERBS
+    return bool(asked & _result_words(view, task))
+
+
+def asks_for(text: str) -> bool:
+    return bool(cues.REQUEST.search(text)) and not cues.DECLINED.search(text)
+
+
+def _same_object(text: str, task: Task) -> bool:
+    """The request names what one of the task's searches was about."""
+    said = set(cues.words(text))
+    return any(
+        cues.is_search_tool(name) and cues.tool_nouns(name) & said for name in tool_names(task)
+    )
+
+
+def _accepted_offer(text: str, view: View) -> str:
+    """The action the assistant just offered, if the user accepts it; else ``""``."""
+    replies = [m.content for m in view.since_user() if m.role is Role.ASSISTANT and m.content]
+    offer = cues.offer_phrase(replies[-1]) if replies else ""
+    return offer if offer and cues.AFFIRM.search(text) else ""
+
+
+def _is_new_request(text: str, view: View, task: Task) -> bool:
+    requested = asks_for(text)
+    marked = bool(cues.NEW_MARKER.search(text))
+    if task.status.is_open:
+        return requested and marked and not _same_object(text, task) and not cues.RETRY.search(text)
+    if _accepted_offer(text, view) and task.status is TaskStatus.SUCCESS:
+        return True
+    if not requested or cues.DONE.search(text) or (cues.CLOSING.search(text) and len(text) < 30):
+        return False
+    if task.status is TaskStatus.FAILED and not marked:
+        return False
+    if _about_results(text, view, task):
+        return False
+    if cues.SELECT.search(text) and not cues.ACTION.search(text) and not marked:
+        return False
+    if (cues.RETRY.search(text) or cues.ALTERNATIVES.search(text)) and not marked:
+        return False
+    return not (_same_object(text, task) and not marked and not cues.ACTION.search(text))
+
+
+def _standing_preference(text: str) -> str:
+    for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
+        if cues.STANDING.search(sentence):
+            return sentence.rstrip(" .!")
+    return ""
+
+
+def user_ops(msg: Message, view: View) -> list[TaskOp]:
+    text = msg.content.strip()
+    task = view.current
+    standing = _standing_preference(text)
+    if text and (task is None or _is_new_request(text, view, task)):
+        if task is None and (
+            not cues.REQUEST.search(text) and (standing or cues.CLOSING.search(text))
+        ):
+            return []
+        order = view.next_order
+        offer = _accepted_offer(text, view) if task is not None else ""
+        description = describe(f"{offer} ({text})" if offer else text)
+        ops: list[TaskOp] = [
+            CreateTask(order, description, TaskStatus.PENDING, (msg.id,), reason="new request")
+        ]
+        earlier = [m for m in view.window if m.role is Role.USER and view.owner(m.id) is None]
+        ops += [
+            AddPreference(order, p)
+            for p in map(_standing_preference, (m.content for m in earlier))
+            if p
+        ]
+        if standing:
+            ops.append(AddPreference(order, standing))
+        return ops
+    if task is None:
+        return []
+    ops = [LinkMessages(task.order, (msg.id,))]
+    if standing:
+        ops.append(AddPreference(task.order, standing))
+    if cues.GIVE_UP.search(text) and task.status.is_open:
+        ops.append(SetStatus(task.order, TaskStatus.FAILED, f"user gave up: {describe(text)}"))
+    elif cues.COMPLAINT.search(text) and not task.status.is_open:
+        ops.append(SetStatus(task.order, TaskStatus.RUNNING, f"reopened: {describe(text)}"))
+    elif not task.status.is_open and (
+        cues.RETRY.search(text)
+        or (task.status is TaskStatus.FAILED and (cues.AFFIRM.search(text) or asks_for(text)))
+    ):
+        ops.append(SetStatus(task.order, TaskStatus.RUNNING, f"user: {describe(text)}"))
+    return ops
+
+
+def starts_task(text: str, view: View, task: Task) -> bool:
+    """Could this user message (seen as a follow-up) have started a new task?"""
+    return (
+        (asks_for(text) or bool(cues.QUESTION.search(text)))
+        and not cues.DONE.search(text)
+        and not cues.ALTERNATIVES.search(text)
+        and not cues.RETRY.search(text)
+        and not _about_results(text, view, task)
+    )

@@ -1,0 +1,30 @@
+"""The extractor table. Adding an extractor is adding a module and a line here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tasktrace.extractor.base import Extractor
+from tasktrace.extractor.config import ExtractorConfig
+
+
+def _heuristic(config: ExtractorConfig) -> Extractor:
+    from tasktrace.extractor.heuristic import HeuristicExtractor
+
+    return HeuristicExtractor(config.criteria)
+
+
+def _llm(config: ExtractorConfig) -> Extractor:
+    from tasktrace.extractor.llm import LLMExtractor
+
+    return LLMExtractor(config.llm, config.criteria)
+
+
+EXTRACTORS: dict[str, Callable[[ExtractorConfig], Extractor]] = {
+    "heuristic": _heuristic,
+    "llm": _llm,
+}
+
+
+def build_extractor(config: ExtractorConfig) -> Extractor:
+    return EXTRACTORS[config.type](config)

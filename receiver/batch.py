@@ -1,0 +1,129 @@
+"""One received batch, read through the dialects: model calls, tool runs, traces. Pure."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from tasktrace.receiver.dialects import dialect_for_log, dialect_for_span
+from tasktrace.receiver.sessions import TraceFacts, trace_facts
+from tasktrace.receiver.transcript import chain_hashes
+
+from tasktrace.model import LogRecord, Span, SpanContent, SpanRole, ToolRun
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One model call: its history plus answer, and where it was seen."""
+
+    trace_id: str
+    span_id: str
+    start_ns: int
+    end_ns: int
+    content: SpanContent
+    chains: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpan:
+    trace_id: str
+    span_id: str
+    start_ns: int
+    run: ToolRun
+
+
+@dataclass(slots=True)
+class BatchContent:
+    traces: dict[str, TraceFacts] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    tool_spans: list[ToolSpan] = field(default_factory=list)
+    items: int = 0
+    unclaimed: int = 0
+    unreadable: int = 0
+
+
+def read_batch(
+    spans: Sequence[Span], records: Sequence[LogRecord], extra_keys: Sequence[str] = ()
+) -> BatchContent:
+    """Read every span and log record; model calls come out in end-time order."""
+    out = BatchContent(traces=trace_facts([*spans, *records], extra_keys))
+    out.items = len(spans) + len(records)
+    llm_spans = _llm_span_ids(spans)
+    for span in spans:
+        content = _read_span(span, out)
+        if content is None:
+            continue
+        if content.role is SpanRole.LLM and content.messages:
+            if span.parent_span_id in llm_spans:
+                continue  # a second view of the parent's call (e.g. two instrumentations nested)
+            out.calls.append(
+                _call(span.trace_id, span.span_id, span.start_ns, span.end_ns, content)
+            )
+        elif content.role is SpanRole.TOOL and content.tool_run is not None:
+            out.tool_spans.append(
+                ToolSpan(span.trace_id, span.span_id, span.start_ns, content.tool_run)
+            )
+    for (trace_id, span_id), group in _group_logs(records, out).items():
+        dialect = dialect_for_log(group[0])
+        assert dialect is not None
+        try:
+            content = dialect.read_logs(group)
+        except Exception:  # a dialect bug must not lose the batch
+            _log.exception("dialect %s failed on log records", dialect.name)
+            out.unreadable += len(group)
+            continue
+        if content is not None and content.messages:
+            times = [r.time_ns for r in group]
+            out.calls.append(_call(trace_id, span_id, min(times), max(times), content))
+    out.calls.sort(key=lambda c: (c.end_ns, len(c.content.messages)))
+    return out
+
+
+def _call(trace_id: str, span_id: str, start: int, end: int, content: SpanContent) -> Call:
+    return Call(trace_id, span_id, start, end, content, tuple(chain_hashes(content.messages)))
+
+
+def _read_span(span: Span, out: BatchContent) -> SpanContent | None:
+    dialect = dialect_for_span(span)
+    if dialect is None:
+        out.unclaimed += 1
+        return None
+    try:
+        return dialect.read_span(span)
+    except Exception:  # a dialect bug must not lose the batch
+        _log.exception("dialect %s failed on span %s", dialect.name, span.name)
+        out.unreadable += 1
+        return None
+
+
+def _llm_span_ids(spans: Sequence[Span]) -> set[str]:
+    """Ids of spans some dialect reads as model calls (cheap: claims only, no content)."""
+    ids: set[str] = set()
+    for span in spans:
+        dialect = dialect_for_span(span)
+        if dialect is not None and _looks_like_llm(span):
+            ids.add(span.span_id)
+    return ids
+
+
+def _looks_like_llm(span: Span) -> bool:
+    op = span.attributes.get("gen_ai.operation.name")
+    if op in ("chat", "text_completion", "generate_content", "responses"):
+        return True
+    return span.attributes.get("openinference.span.kind") == "LLM"
+
+
+def _group_logs(
+    records: Sequence[LogRecord], out: BatchContent
+) -> dict[tuple[str, str], list[LogRecord]]:
+    groups: dict[tuple[str, str], list[LogRecord]] = defaultdict(list)
+    for record in records:
+        if dialect_for_log(record) is None:
+            out.unclaimed += 1
+            continue
+        groups[(record.trace_id, record.span_id)].append(record)
+    return groups

@@ -1,0 +1,335 @@
+"""Ingest: batches in, durable session transcripts out.
+
+Batches are processed one at a time (the caller serialises them), so the
+in-memory session index never races with itself. Everything a batch changes
+is written by :meth:`TranscriptStore.write` in one transaction; only then is
+the batch acknowledged. If the write fails, the touched sessions are evicted
+from memory and reloaded from the store next time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from tasktrace.receiver.batch import BatchContent, Call, ToolSpan
+from tasktrace.receiver.sessions import TraceFacts
+from tasktrace.receiver.tool_match import ToolLedger
+from tasktrace.receiver.transcript import NewMessage, TranscriptState, chain_hashes, merge
+
+from tasktrace.model import ChatMessage, Message, Role
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTrace:
+    session_id: str
+    keyed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SessionWrite:
+    id: str
+    service: str
+    keyed: bool
+    disabled: bool
+    tail: bytes
+    next_seq: int
+    last_message_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class TraceWrite:
+    trace_id: str
+    session_id: str
+    keyed: bool
+    root_span_id: str
+    last_span_id: str
+    service: str
+
+
+@dataclass(slots=True)
+class WritePlan:
+    """Everything one batch changes, written in one transaction."""
+
+    rehomes: list[tuple[str, str]] = field(default_factory=list)  # (from session, to session)
+    sessions: dict[str, SessionWrite] = field(default_factory=dict)
+    messages: list[tuple[Message, bytes]] = field(default_factory=list)
+    error_flags: list[tuple[str, int]] = field(default_factory=list)  # (session, seq)
+    traces: list[TraceWrite] = field(default_factory=list)
+
+    @property
+    def touched_sessions(self) -> dict[str, int]:
+        """Session id -> number of new messages."""
+        counts: dict[str, int] = {sid: 0 for sid in self.sessions}
+        for message, _ in self.messages:
+            counts[message.session_id] = counts.get(message.session_id, 0) + 1
+        return counts
+
+
+class TranscriptStore(Protocol):
+    """What ingest needs from storage. Every method may raise
+    :class:`StoreUnavailable`."""
+
+    async def load_traces(self, trace_ids: Sequence[str]) -> dict[str, StoredTrace]: ...
+
+    async def find_tails(self, chains: Sequence[bytes]) -> dict[bytes, str]:
+        """Sessions whose transcript currently ends at one of ``chains``."""
+        ...
+
+    async def load_transcript(
+        self, session_id: str
+    ) -> tuple[TranscriptState, list[ChatMessage]] | None:
+        """A session's merge state and its messages in order; None if unknown."""
+        ...
+
+    async def write(self, plan: WritePlan) -> None: ...
+
+
+class StoreUnavailable(Exception):
+    """The store cannot take the batch now; the sender should retry."""
+
+
+@dataclass(slots=True)
+class _Session:
+    state: TranscriptState
+    ledger: ToolLedger
+    keyed: bool
+    service: str = ""
+
+
+def message_id(session_id: str, chain: bytes) -> str:
+    return hashlib.blake2b(session_id.encode() + chain, digest_size=8).hexdigest()
+
+
+class Ingestor:
+    """Turns read batches into write plans, keeping a bounded session index."""
+
+    def __init__(self, store: TranscriptStore, *, max_sessions: int = 100_000) -> None:
+        self._store = store
+        self._max_sessions = max_sessions
+        self._sessions: dict[str, _Session] = {}
+        self._traces: dict[str, StoredTrace] = {}
+        self._tails: dict[bytes, str] = {}  # transcript end -> session
+        self._tail_of: dict[str, bytes] = {}
+
+    async def ingest(self, batch: BatchContent) -> WritePlan:
+        """Plan, write and return what ``batch`` changed. Raises StoreUnavailable."""
+        plan = WritePlan()
+        try:
+            await self._plan(batch, plan)
+            if plan.sessions:
+                await self._store.write(plan)
+        except BaseException:
+            self._forget(plan)
+            raise
+        self._evict_if_needed()
+        return plan
+
+    async def _plan(self, batch: BatchContent, plan: WritePlan) -> None:
+        unknown = [t for t in batch.traces if t not in self._traces]
+        if unknown:
+            self._traces.update(await self._store.load_traces(unknown))
+        calls_by_trace: dict[str, list[Call]] = {}
+        for call in batch.calls:
+            calls_by_trace.setdefault(call.trace_id, []).append(call)
+        sessions: dict[str, str] = {}
+
+        async def session_of(trace_id: str) -> str:
+            # resolved lazily, in call order, so that an unkeyed trace can link
+            # to a session an earlier call of this same batch started
+            if trace_id not in sessions:
+                facts = batch.traces[trace_id]
+                sessions[trace_id] = await self._resolve(facts, calls_by_trace.get(trace_id, []), plan)
+            return sessions[trace_id]
+
+        for call in batch.calls:
+            sid = await session_of(call.trace_id)
+            await self._merge_call(call, sid, batch.traces[call.trace_id], plan)
+        for trace_id in batch.traces:
+            await session_of(trace_id)
+        flagged: set[tuple[str, int]] = set()
+        for tool in batch.tool_spans:
+            flagged.update(await self._record_tool(tool, sessions[tool.trace_id], plan))
+        _apply_error_flags(plan, flagged)
+        for trace_id, facts in batch.traces.items():
+            sid = sessions[trace_id]
+            entry = self._sessions.get(sid)
+            keyed = (
+                bool(facts.session_key) or self._traces.get(trace_id, StoredTrace(sid, False)).keyed
+            )
+            self._traces[trace_id] = StoredTrace(sid, keyed)
+            plan.traces.append(
+                TraceWrite(
+                    trace_id, sid, keyed, facts.root_span_id, facts.last_span_id, facts.service
+                )
+            )
+            if entry is not None:
+                self._touch(plan, sid, entry, facts, 0)
+
+    async def _resolve(self, facts: TraceFacts, calls: list[Call], plan: WritePlan) -> str:
+        known = self._traces.get(facts.trace_id)
+        if facts.session_key:
+            if known is not None and known.session_id != facts.session_key and not known.keyed:
+                await self._rehome(known.session_id, facts.session_key, plan)
+            await self._session(facts.session_key, keyed=True)
+            return facts.session_key
+        if known is not None:
+            return known.session_id
+        linked = await self._link_by_history(calls)
+        if linked:
+            return linked
+        await self._session(facts.trace_id, keyed=False)
+        return facts.trace_id
+
+    async def _link_by_history(self, calls: Iterable[Call]) -> str:
+        """An unkeyed trace whose calls continue a session's transcript
+        from its very end belongs to that session (libraries that start a
+        new trace per model call and record no session id)."""
+        chains = [c for call in calls for c in call.chains]
+        if not chains:
+            return ""
+        found = {c: self._tails[c] for c in chains if c in self._tails}
+        missing = [c for c in chains if c not in found]
+        if missing:
+            found.update(await self._store.find_tails(missing))
+        for chain in reversed(chains):
+            if chain in found:
+                return found[chain]
+        return ""
+
+    async def _session(self, session_id: str, *, keyed: bool) -> _Session:
+        entry = self._sessions.get(session_id)
+        if entry is None:
+            loaded = await self._store.load_transcript(session_id)
+            state = loaded[0] if loaded else TranscriptState()
+            entry = _Session(state=state, ledger=ToolLedger(), keyed=keyed)
+            self._sessions[session_id] = entry
+        entry.keyed = entry.keyed or keyed
+        return entry
+
+    async def _rehome(self, old: str, new: str, plan: WritePlan) -> None:
+        """Move an unkeyed session's transcript into the session its key names."""
+        loaded = await self._store.load_transcript(old)
+        self._sessions.pop(old, None)
+        self._tails.pop(self._tail_of.pop(old, b""), None)
+        for trace_id, stored in list(self._traces.items()):
+            if stored.session_id == old:
+                self._traces[trace_id] = StoredTrace(new, True)
+        plan.rehomes.append((old, new))
+        if loaded is None:
+            return
+        _, messages = loaded
+        target = await self._session(new, keyed=True)
+        added = merge(target.state, messages, chain_hashes(messages))
+        for item in added:
+            msg = messages[item.index]
+            plan.messages.append((self._message(new, item, msg, "", "", 0, ""), item.chain))
+
+    async def _merge_call(self, call: Call, sid: str, facts: TraceFacts, plan: WritePlan) -> None:
+        entry = await self._session(sid, keyed=bool(facts.session_key))
+        added = merge(entry.state, call.content.messages, call.chains)
+        if not added:
+            return
+        outputs_from = len(call.content.messages) - call.content.output_count
+        for item in added:
+            at = call.end_ns if item.index >= outputs_from else call.start_ns
+            message = self._message(
+                sid, item, item.message, call.trace_id, call.span_id, at, call.content.model
+            )
+            error = entry.ledger.on_message(message)
+            if error:
+                message = _with_error(message)
+            plan.messages.append((message, item.chain))
+        self._touch(plan, sid, entry, facts, call.end_ns)
+
+    async def _record_tool(
+        self, tool: ToolSpan, sid: str, plan: WritePlan
+    ) -> list[tuple[str, int]]:
+        entry = await self._session(sid, keyed=False)
+        if sid not in plan.sessions:
+            self._touch(plan, sid, entry, None, 0)
+        return [(sid, seq) for seq in entry.ledger.on_run(tool.run)]
+
+    def _message(
+        self,
+        sid: str,
+        item: NewMessage,
+        msg: ChatMessage,
+        trace_id: str,
+        span_id: str,
+        at: int,
+        model: str,
+    ) -> Message:
+        return Message(
+            id=message_id(sid, item.chain),
+            session_id=sid,
+            seq=item.seq,
+            role=msg.role,
+            content=msg.content,
+            tool_calls=msg.tool_calls,
+            tool_call_id=msg.tool_call_id,
+            tool_name=msg.tool_name,
+            error=msg.error,
+            trace_id=trace_id,
+            span_id=span_id,
+            time_ns=at,
+            model=model if msg.role is Role.ASSISTANT else "",
+        )
+
+    def _touch(
+        self, plan: WritePlan, sid: str, entry: _Session, facts: TraceFacts | None, at: int
+    ) -> None:
+        prev = plan.sessions.get(sid)
+        service = entry.service or (facts.service if facts else "")
+        entry.service = service
+        old = self._tail_of.get(sid)
+        if old is not None and self._tails.get(old) == sid:
+            del self._tails[old]
+        self._tail_of[sid] = entry.state.tail
+        self._tails[entry.state.tail] = sid
+        plan.sessions[sid] = SessionWrite(
+            id=sid,
+            service=service,
+            keyed=entry.keyed,
+            disabled=(facts.disabled if facts else False) or (prev.disabled if prev else False),
+            tail=entry.state.tail,
+            next_seq=entry.state.next_seq,
+            last_message_ns=max(at, prev.last_message_ns if prev else 0) or time.time_ns(),
+        )
+
+    def _forget(self, plan: WritePlan) -> None:
+        for sid in {
+            *plan.sessions,
+            *(m.session_id for m, _ in plan.messages),
+            *(n for _, n in plan.rehomes),
+        }:
+            self._sessions.pop(sid, None)
+        self._traces.clear()
+        self._tails.clear()
+        self._tail_of.clear()
+
+    def _evict_if_needed(self) -> None:
+        while len(self._sessions) > self._max_sessions:
+            self._sessions.pop(next(iter(self._sessions)))
+        if len(self._traces) > 4 * self._max_sessions:
+            self._traces.clear()
+        if len(self._tails) > 4 * self._max_sessions:
+            self._tails.clear()
+            self._tail_of.clear()
+
+
+def _apply_error_flags(plan: WritePlan, flagged: set[tuple[str, int]]) -> None:
+    """Flag results written in this batch in place; the rest become updates."""
+    for i, (message, chain) in enumerate(plan.messages):
+        key = (message.session_id, message.seq)
+        if key in flagged:
+            plan.messages[i] = (_with_error(message), chain)
+            flagged.discard(key)
+    plan.error_flags.extend(sorted(flagged))
+
+
+def _with_error(message: Message) -> Message:
+    return replace(message, error=True)

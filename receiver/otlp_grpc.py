@@ -1,0 +1,68 @@
+"""OTLP/gRPC front end: ``TraceService/Export`` and ``LogsService/Export``.
+
+Handlers take the raw request bytes (no double parsing). Retryable failures
+carry a ``google.rpc.RetryInfo`` so OTLP exporters back off and resend
+(https://opentelemetry.io/docs/specs/otlp/#failures).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import grpc
+from google.protobuf.duration_pb2 import Duration
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from tasktrace.receiver.ingest import StoreUnavailable
+from tasktrace.receiver.otlp_decode import DecodeFailed
+from tasktrace.receiver.service import RETRY_AFTER, Overloaded, Receiver
+
+_log = logging.getLogger(__name__)
+
+TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
+
+
+def add_otlp_services(server: grpc.aio.Server, receiver: Receiver) -> None:
+    traces_ok = ExportTraceServiceResponse().SerializeToString()
+    logs_ok = ExportLogsServiceResponse().SerializeToString()
+
+    def handler(export: Callable[[bytes], Awaitable[object]], ok: bytes) -> grpc.RpcMethodHandler:
+        async def call(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            await _export(export, request, context)
+            return ok
+
+        return grpc.unary_unary_rpc_method_handler(call)
+
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                TRACE_SERVICE, {"Export": handler(receiver.export_traces, traces_ok)}
+            ),
+            grpc.method_handlers_generic_handler(
+                LOGS_SERVICE, {"Export": handler(receiver.export_logs, logs_ok)}
+            ),
+        )
+    )
+
+
+async def _export(
+    export: Callable[[bytes], Awaitable[object]], request: bytes, context: grpc.aio.ServicerContext
+) -> None:
+    try:
+        await export(request)
+    except DecodeFailed as exc:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+    except (Overloaded, StoreUnavailable) as exc:
+        context.set_trailing_metadata((("grpc-status-details-bin", _retry_status(str(exc))),))
+        await context.abort(grpc.StatusCode.UNAVAILABLE, f"try again later: {exc}")
+
+
+def _retry_status(message: str) -> bytes:
+    info = error_details_pb2.RetryInfo(retry_delay=Duration(seconds=int(RETRY_AFTER)))
+    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message)
+    status.details.add().Pack(info)
+    return status.SerializeToString()

@@ -1,0 +1,97 @@
+"""OTLP/HTTP front end: ``POST /v1/traces`` and ``/v1/logs``, protobuf or JSON, gzip.
+
+Answers per https://opentelemetry.io/docs/specs/otlp/#otlphttp-response:
+the response message in the request's encoding; 400 for data that will
+never parse, 413 over the size limit, 503 with ``Retry-After`` when the sender
+should retry.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from google.protobuf import json_format
+from google.protobuf.message import Message as ProtoMessage
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from tasktrace.receiver.ingest import StoreUnavailable
+from tasktrace.receiver.otlp_decode import DecodeFailed
+from tasktrace.receiver.service import RETRY_AFTER, Overloaded, Receiver
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+
+
+def add_otlp_routes(app: web.Application, receiver: Receiver, *, max_body_bytes: int) -> None:
+    async def traces(request: web.Request) -> web.Response:
+        return await _handle(request, receiver.export_traces, ExportTraceServiceResponse(), max_body_bytes)
+
+    async def logs(request: web.Request) -> web.Response:
+        return await _handle(request, receiver.export_logs, ExportLogsServiceResponse(), max_body_bytes)
+
+    app.router.add_post("/v1/traces", traces)
+    app.router.add_post("/v1/logs", logs)
+
+
+async def _handle(
+    request: web.Request,
+    export: Callable[..., Awaitable[object]],
+    ok: ProtoMessage,
+    max_body_bytes: int,
+) -> web.Response:
+    content_type = request.content_type
+    if content_type not in (PROTOBUF, JSON):
+        return _error(415, f"unsupported content type {content_type!r}; use {PROTOBUF} or {JSON}")
+    as_json = content_type == JSON
+    body = await request.read()
+    encoding = request.headers.get("Content-Encoding", "").lower()
+    if encoding == "gzip":
+        try:
+            body = _gunzip(body, max_body_bytes)
+        except _TooLarge:
+            return _error(413, f"decompressed body over {max_body_bytes} bytes", as_json)
+        except zlib.error as exc:
+            return _error(400, f"bad gzip body: {exc}", as_json)
+    elif encoding not in ("", "identity"):
+        return _error(415, f"unsupported content encoding {encoding!r}", as_json)
+    try:
+        await export(body, json_body=as_json)
+    except DecodeFailed as exc:
+        return _error(400, str(exc), as_json)
+    except (Overloaded, StoreUnavailable) as exc:
+        return _error(503, f"try again later: {exc}", as_json, retry=True)
+    if as_json:
+        return web.Response(text=json_format.MessageToJson(ok), content_type=JSON)
+    return web.Response(body=ok.SerializeToString(), content_type=PROTOBUF)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    inflater = zlib.decompressobj(wbits=31)
+    out = inflater.decompress(body, limit + 1)
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise _TooLarge
+    return out + inflater.flush()
+
+
+def _error(status: int, message: str, as_json: bool = True, *, retry: bool = False) -> web.Response:
+    """An error answer carrying a ``google.rpc.Status`` as OTLP asks."""
+    headers = {"Retry-After": str(int(RETRY_AFTER))} if retry else {}
+    if as_json:
+        return web.Response(
+            status=status, text=json.dumps({"code": status, "message": message}), content_type=JSON, headers=headers
+        )
+    return web.Response(
+        status=status,
+        body=status_pb2.Status(message=message).SerializeToString(),
+        content_type=PROTOBUF,
+        headers=headers,
+    )

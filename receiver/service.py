@@ -1,0 +1,138 @@
+"""The receiver component: decode, read, and hand batches to ingest one at a time.
+
+Protocol front ends (gRPC, HTTP) call :meth:`Receiver.export_traces` /
+:meth:`Receiver.export_logs` and map the exceptions to their status codes:
+
+- :class:`~tasktrace.receiver.otlp_decode.DecodeFailed`: the data will never
+  parse (INVALID_ARGUMENT / 400);
+- :class:`Overloaded`: the ingest queue is full (UNAVAILABLE / 503, retry);
+- :class:`~tasktrace.receiver.ingest.StoreUnavailable`: the store is down
+  (UNAVAILABLE / 503, retry).
+
+A call returns only once its batch is committed: what was acknowledged is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from tasktrace.model import LogRecord, Span
+from tasktrace.receiver import otlp_decode
+from tasktrace.receiver.batch import BatchContent, read_batch
+from tasktrace.receiver.ingest import Ingestor, WritePlan
+
+_log = logging.getLogger(__name__)
+
+#: seconds a sender is asked to wait before retrying when we are overloaded or the store is down
+RETRY_AFTER = 2.0
+
+
+class Overloaded(Exception):
+    """Too many batches are waiting for the store; the sender should retry later."""
+
+
+@dataclass(slots=True)
+class Counters:
+    batches: int = 0
+    spans: int = 0
+    log_records: int = 0
+    messages: int = 0
+    unclaimed: int = 0
+    unreadable: int = 0
+    rejected_batches: int = 0
+    store_failures: int = 0
+
+
+class Receiver:
+    def __init__(
+        self,
+        ingestor: Ingestor,
+        *,
+        session_keys: Sequence[str] = (),
+        queue_size: int = 64,
+        on_commit: Callable[[WritePlan], None] | None = None,
+    ) -> None:
+        self._ingestor = ingestor
+        self._keys = tuple(session_keys)
+        self._queue: asyncio.Queue[tuple[BatchContent, asyncio.Future[WritePlan]]] = asyncio.Queue(queue_size)
+        self._on_commit = on_commit
+        self._worker: asyncio.Task[None] | None = None
+        self.counters = Counters()
+        self._last_overload_log = 0.0
+
+    async def start(self) -> None:
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._drain())
+
+    async def shutdown(self, timeout: float = 10.0) -> None:
+        """Finish the batches already accepted (within ``timeout``), then stop. Idempotent."""
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        try:
+            await asyncio.wait_for(self._queue.join(), timeout)
+        except TimeoutError:
+            _log.warning("shutdown: %d batches not written in time", self._queue.qsize())
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+
+    async def export_traces(self, data: bytes, *, json_body: bool = False) -> WritePlan:
+        request = otlp_decode.parse_trace_request(data, json_body=json_body)
+        spans = list(otlp_decode.iter_spans(request))
+        self.counters.spans += len(spans)
+        return await self._submit(spans, [])
+
+    async def export_logs(self, data: bytes, *, json_body: bool = False) -> WritePlan:
+        request = otlp_decode.parse_logs_request(data, json_body=json_body)
+        records = list(otlp_decode.iter_log_records(request))
+        self.counters.log_records += len(records)
+        return await self._submit([], records)
+
+    async def _submit(self, spans: Sequence[Span], records: Sequence[LogRecord]) -> WritePlan:
+        batch = read_batch(spans, records, self._keys)
+        self.counters.unclaimed += batch.unclaimed
+        self.counters.unreadable += batch.unreadable
+        if not batch.traces:
+            return WritePlan()
+        if self._worker is None:
+            raise Overloaded("the receiver is not running")
+        future: asyncio.Future[WritePlan] = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait((batch, future))
+        except asyncio.QueueFull:
+            self.counters.rejected_batches += 1
+            self._log_overload()
+            raise Overloaded("ingest queue full") from None
+        return await future
+
+    async def _drain(self) -> None:
+        while True:
+            batch, future = await self._queue.get()
+            try:
+                plan = await self._ingestor.ingest(batch)
+            except Exception as exc:
+                self.counters.store_failures += 1
+                if not future.done():
+                    future.set_exception(exc)
+            else:
+                self.counters.batches += 1
+                self.counters.messages += len(plan.messages)
+                if not future.done():
+                    future.set_result(plan)
+                if self._on_commit is not None:
+                    try:
+                        self._on_commit(plan)
+                    except Exception:
+                        _log.exception("commit listener failed")
+            finally:
+                self._queue.task_done()
+
+    def _log_overload(self) -> None:
+        now = time.monotonic()
+        if now - self._last_overload_log > 10:
+            self._last_overload_log = now
+            _log.warning("ingest queue full: refusing batches (%d so far)", self.counters.rejected_batches)

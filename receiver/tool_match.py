@@ -1,0 +1,56 @@
+"""Pairs tool-execution spans with the tool-result messages of a transcript.
+
+The error flag of a tool result often lives only on the tool's own span
+(status ERROR), while the result text reaches the transcript one model call
+later. Runs are matched to results by tool-call id, or, for libraries whose
+tool spans carry no id, by tool name in order. Pure, per session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tasktrace.model import Message, Role, ToolRun
+
+
+@dataclass(slots=True)
+class ToolLedger:
+    _names: dict[str, str] = field(default_factory=dict)  # call id -> tool name
+    _results: list[tuple[int, str, str]] = field(
+        default_factory=list
+    )  # unmatched (seq, call id, name)
+    _runs: list[ToolRun] = field(default_factory=list)  # unmatched runs
+    max_pending: int = 256
+
+    def on_message(self, message: Message) -> bool:
+        """Record a stored message; True when a run already seen says this result failed."""
+        if message.role is Role.ASSISTANT:
+            for call in message.tool_calls:
+                self._names[call.id] = call.name
+            return False
+        if message.role is not Role.TOOL:
+            return False
+        name = message.tool_name or self._names.get(message.tool_call_id, "")
+        for i, run in enumerate(self._runs):
+            if _pairs(run, message.tool_call_id, name):
+                del self._runs[i]
+                return run.error
+        self._results.append((message.seq, message.tool_call_id, name))
+        del self._results[: -self.max_pending]
+        return False
+
+    def on_run(self, run: ToolRun) -> list[int]:
+        """Record a tool run; the seqs of stored results it marks as failed."""
+        for i, (seq, call_id, name) in enumerate(self._results):
+            if _pairs(run, call_id, name):
+                del self._results[i]
+                return [seq] if run.error else []
+        self._runs.append(run)
+        del self._runs[: -self.max_pending]
+        return []
+
+
+def _pairs(run: ToolRun, call_id: str, name: str) -> bool:
+    if run.call_id and call_id:
+        return run.call_id == call_id
+    return bool(run.name) and run.name == name

@@ -1,0 +1,117 @@
+"""The query API over HTTP JSON, mounted under ``/api/v1`` on the OTLP/HTTP app.
+
+Handlers only translate: query parameters in (:mod:`tasktrace.api.wire`),
+:class:`~tasktrace.queries.TaskQueries` call, JSON out. Errors are answered
+as ``{"error": "..."}`` with 400 (BadRequest), 404 (NotFound), 504
+(FlushTimeout) or 500 (anything else, logged).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from tasktrace.api import wire
+from tasktrace.queries import BadRequest, FlushTimeout, NotFound, TaskQueries
+
+PREFIX = "/api/v1"
+
+log = logging.getLogger(__name__)
+
+_Handler = Callable[[web.Request], Awaitable[Any]]
+
+
+def add_api_routes(
+    app: web.Application, queries: TaskQueries, *, flush_timeout: float = 30.0
+) -> None:
+    """Register the query routes on ``app`` (before it starts). ``flush_timeout``
+    is the default and the largest timeout a flush may ask for, in seconds."""
+    api = _Api(queries, flush_timeout)
+    routes = [
+        ("GET", "/sessions", api.list_sessions),
+        ("GET", "/sessions/{id}/messages", api.session_messages),
+        ("GET", "/sessions/{id}/tasks", api.session_tasks),
+        ("GET", "/sessions/{id}/status", api.session_status),
+        ("POST", "/sessions/{id}/flush", api.flush),
+        ("GET", "/tasks", api.tasks),
+    ]
+    for method, path, handler in routes:
+        app.router.add_route(method, PREFIX + path, _json_errors(handler))
+
+
+def _json_errors(handler: _Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Wrap a handler returning a JSON-able value into one answering JSON, errors included."""
+
+    async def wrapped(request: web.Request) -> web.Response:
+        try:
+            return web.json_response(await handler(request))
+        except BadRequest as exc:
+            return _error(400, exc)
+        except NotFound as exc:
+            return _error(404, exc)
+        except FlushTimeout as exc:
+            return _error(504, exc)
+        except Exception:
+            log.exception("query %s %s failed", request.method, request.path)
+            return _error(500, "internal error")
+
+    return wrapped
+
+
+def _error(status: int, error: Exception | str) -> web.Response:
+    return web.json_response({"error": str(error) or type(error).__name__}, status=status)
+
+
+class _Api:
+    def __init__(self, queries: TaskQueries, flush_timeout: float) -> None:
+        self._queries = queries
+        self._flush_timeout = flush_timeout
+
+    async def list_sessions(self, request: web.Request) -> wire.JSON:
+        q = request.query
+        page = await self._queries.list_sessions(
+            limit=wire.parse_limit(q.get("limit")),
+            cursor=wire.parse_cursor(q.get("cursor")),
+            status=wire.parse_status(q.get("status")),
+        )
+        return wire.page_to_json(page, wire.session_to_json)
+
+    async def session_messages(self, request: web.Request) -> wire.JSON:
+        q = request.query
+        page = await self._queries.session_messages(
+            request.match_info["id"],
+            limit=wire.parse_limit(q.get("limit")),
+            cursor=wire.parse_cursor(q.get("cursor")),
+        )
+        return wire.page_to_json(page, wire.message_to_json)
+
+    async def session_tasks(self, request: web.Request) -> wire.JSON:
+        q = request.query
+        page = await self._queries.session_tasks(
+            request.match_info["id"],
+            limit=wire.parse_limit(q.get("limit")),
+            cursor=wire.parse_cursor(q.get("cursor")),
+            status=wire.parse_status(q.get("status")),
+        )
+        return wire.page_to_json(page, wire.task_to_json)
+
+    async def session_status(self, request: web.Request) -> wire.JSON:
+        status = await self._queries.session_status(request.match_info["id"])
+        return wire.session_status_to_json(status)
+
+    async def flush(self, request: web.Request) -> wire.JSON:
+        timeout = wire.parse_timeout(request.query.get("timeout"), self._flush_timeout)
+        result = await self._queries.flush(request.match_info["id"], timeout=timeout)
+        return wire.flush_result_to_json(result)
+
+    async def tasks(self, request: web.Request) -> wire.JSON:
+        q = request.query
+        page = await self._queries.tasks(
+            wire.parse_task_filter(q),
+            limit=wire.parse_limit(q.get("limit")),
+            cursor=wire.parse_cursor(q.get("cursor")),
+        )
+        return wire.page_to_json(page, wire.task_to_json)

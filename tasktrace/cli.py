@@ -1,0 +1,122 @@
+"""The ``tasktrace`` command: the only place that exits the process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from tasktrace import __version__, cli_query
+from tasktrace.config import Config, ConfigError, load_config
+from tasktrace.embedded import default_data_dir
+
+_log = logging.getLogger("tasktrace")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tasktrace", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"tasktrace {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the receiver, extraction and the query API")
+    serve.add_argument("--config", metavar="PATH", help="collector-style YAML (default: built-in defaults)")
+    serve.add_argument("--grpc-endpoint", metavar="HOST:PORT", help="OTLP/gRPC and query gRPC listener")
+    serve.add_argument("--http-endpoint", metavar="HOST:PORT", help="OTLP/HTTP and query HTTP listener")
+    serve.add_argument("--data-dir", metavar="DIR", help="embedded PostgreSQL data directory")
+    serve.add_argument(
+        "--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
+        help="override a config key by its dotted path (repeatable)",
+    )
+    serve.set_defaults(func=_serve)
+
+    config = sub.add_parser("config", help="configuration tools")
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    check = config_sub.add_parser("check", help="validate a config file")
+    check.add_argument("path")
+    check.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides")
+    check.set_defaults(func=_check)
+
+    cli_query.register(sub)
+    _register_eval(sub)
+    return parser
+
+
+def _register_eval(sub: argparse._SubParsersAction) -> None:
+    try:
+        from tasktrace import cli_eval
+    except ImportError:  # pragma: no cover - eval is optional at this stage
+        return
+    cli_eval.register(sub)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        sys.exit(2)
+    sys.exit(args.func(args))
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        load_config(args.path, overrides=args.overrides)
+    except ConfigError as exc:
+        print(f"tasktrace: invalid config: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.path}: OK")
+    return 0
+
+
+def serve_config(args: argparse.Namespace) -> Config:
+    overrides = list(args.overrides)
+    if args.grpc_endpoint:
+        overrides.append(f"receivers.otlp.protocols.grpc.endpoint={args.grpc_endpoint}")
+    if args.http_endpoint:
+        overrides.append(f"receivers.otlp.protocols.http.endpoint={args.http_endpoint}")
+    return load_config(args.config, overrides=overrides)
+
+
+def _data_dir(args: argparse.Namespace, config: Config) -> Path:
+    if args.data_dir:
+        return Path(args.data_dir).expanduser().resolve()
+    if config.exporters.postgres.data_dir:
+        return Path(config.exporters.postgres.data_dir).expanduser().resolve()
+    return default_data_dir(Path.home(), os.environ.get("XDG_DATA_HOME"))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        config = serve_config(args)
+    except ConfigError as exc:
+        print(f"tasktrace: invalid config: {exc}", file=sys.stderr)
+        return 1
+    level = config.service.telemetry.logs.level.upper().replace("WARN", "WARNING").replace("WARNINGING", "WARNING")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(_run(config, _data_dir(args, config)))
+    except Exception as exc:  # start-up failures: one clear line, non-zero exit
+        _log.error("tasktrace serve failed: %s", exc, exc_info=_log.isEnabledFor(logging.DEBUG))
+        return 1
+    return 0
+
+
+async def _run(config: Config, data_dir: Path) -> None:
+    from tasktrace.pipeline import Service
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    service = Service(config, data_dir)
+    try:
+        await service.start()
+        _log.info("tasktrace %s ready", __version__)
+        await stop.wait()
+        _log.info("shutting down")
+    finally:
+        await service.shutdown()

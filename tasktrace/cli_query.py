@@ -1,0 +1,215 @@
+"""The query-side CLI commands: ``tasks``, ``sessions``, ``flush`` and ``send``.
+
+:func:`register` adds them to the main parser; each sets ``func``, which takes
+the parsed arguments, prints to stdout (errors to stderr) and returns the exit
+code: 0 on success, 1 when the server failed or could not be reached, 2 for
+unusable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from tasktrace.api import wire
+from tasktrace.client import DEFAULT_ENDPOINT, APIError, Client
+from tasktrace.model import Session, Task, TaskStatus
+from tasktrace.queries import MAX_LIMIT
+
+PROTOBUF = "application/x-protobuf"
+JSON_TYPE = "application/json"
+
+_DESCRIPTION_WIDTH = 100
+_STATUSES = [s.value for s in TaskStatus]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the query commands to ``subparsers`` (from ``parser.add_subparsers()``)."""
+    p = subparsers.add_parser("tasks", help="list a session's tasks")
+    p.add_argument("session", help="session id")
+    p.add_argument("--status", choices=_STATUSES, help="only tasks in this status")
+    p.add_argument("--json", action="store_true", help="print a JSON array of all tasks")
+    _add_endpoint(p)
+    p.set_defaults(func=cmd_tasks)
+
+    p = subparsers.add_parser("sessions", help="list sessions, most recently updated first")
+    p.add_argument("--status", choices=_STATUSES, help="only sessions having a task in it")
+    p.add_argument("--limit", type=int, help="print at most this many sessions")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+    _add_endpoint(p)
+    p.set_defaults(func=cmd_sessions)
+
+    p = subparsers.add_parser("flush", help="wait until a session's messages are extracted")
+    p.add_argument("session", help="session id")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_endpoint(p)
+    p.set_defaults(func=cmd_flush)
+
+    p = subparsers.add_parser("send", help="send a captured OTLP request (.pb or .json)")
+    p.add_argument("file", type=Path, help="ExportTraceServiceRequest or ExportLogsServiceRequest")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
+    _add_endpoint(p)
+    p.set_defaults(func=cmd_send)
+
+
+def _add_endpoint(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--endpoint", default=DEFAULT_ENDPOINT, help=f"server URL (default {DEFAULT_ENDPOINT})"
+    )
+
+
+# --- commands ----------------------------------------------------------------
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    try:
+        with Client(args.endpoint) as client:
+            tasks = list(client.sessions.iter_tasks(args.session, status=args.status))
+    except APIError as exc:
+        return _fail(exc)
+    print(_dumps([wire.task_to_json(t) for t in tasks]) if args.json else format_tasks(tasks))
+    return 0
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 1:
+        return _fail("--limit must be at least 1", code=2)
+    try:
+        with Client(args.endpoint) as client:
+            page_size = min(args.limit, MAX_LIMIT) if args.limit else None
+            found = client.sessions.iter(status=args.status, page_size=page_size)
+            sessions = list(itertools.islice(found, args.limit))
+    except APIError as exc:
+        return _fail(exc)
+    if args.json:
+        print(_dumps([wire.session_to_json(s) for s in sessions]))
+    else:
+        print(format_sessions(sessions))
+    return 0
+
+
+def cmd_flush(args: argparse.Namespace) -> int:
+    try:
+        with Client(args.endpoint) as client:
+            result = client.sessions.flush(args.session, timeout=args.timeout)
+    except APIError as exc:
+        return _fail(exc)
+    if args.json:
+        print(_dumps(wire.flush_result_to_json(result)))
+    else:
+        print(f"processed {result.processed} messages; {len(result.tasks)} tasks")
+        if result.tasks:
+            print(format_tasks(result.tasks))
+    return 0
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    path: Path = args.file
+    try:
+        body = path.read_bytes()
+        signal, content_type = otlp_target(path.name, body)
+    except (OSError, ValueError) as exc:
+        return _fail(exc, code=2)
+    url = f"{args.endpoint.rstrip('/')}/v1/{signal}"
+    try:
+        response = httpx.post(
+            url, content=body, headers={"Content-Type": content_type}, timeout=args.timeout
+        )
+    except httpx.HTTPError as exc:
+        return _fail(f"POST {url}: {exc}")
+    print(f"{response.status_code} {response.reason_phrase}")
+    text = _response_text(response, signal)
+    if text:
+        print(text)
+    return 0 if response.is_success else 1
+
+
+# --- pure helpers --------------------------------------------------------------
+
+
+def otlp_target(name: str, body: bytes) -> tuple[str, str]:
+    """``("traces" | "logs", content type)`` for a captured request file.
+    Raises ValueError for a name that is neither ``.pb`` nor ``.json``, or bad JSON."""
+    if name.endswith(".pb"):
+        return ("logs" if ".logs." in name else "traces"), PROTOBUF
+    if name.endswith(".json"):
+        data = json.loads(body)
+        logs = ".logs." in name or (isinstance(data, dict) and "resourceLogs" in data)
+        return ("logs" if logs else "traces"), JSON_TYPE
+    raise ValueError(f"{name}: expected a .pb or .json file")
+
+
+def format_tasks(tasks: Sequence[Task]) -> str:
+    """A compact table: order, status, progress step count, description (one line)."""
+    if not tasks:
+        return "no tasks"
+    rows = [("#", "STATUS", "STEPS", "DESCRIPTION")]
+    rows += [
+        (str(t.order), t.status.value, str(len(t.progress)), _one_line(t.description))
+        for t in tasks
+    ]
+    return _table(rows)
+
+
+def format_sessions(sessions: Sequence[Session]) -> str:
+    if not sessions:
+        return "no sessions"
+    rows = [("SESSION", "SERVICE", "MESSAGES", "UPDATED")]
+    rows += [
+        (
+            s.id,
+            s.service or "-",
+            str(s.message_count),
+            wire.format_time(s.updated_at)[:19] + "Z" if s.updated_at else "-",
+        )
+        for s in sessions
+    ]
+    return _table(rows)
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns separated by two spaces; the last column is not padded."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]])
+        for row in rows
+    )
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) > _DESCRIPTION_WIDTH:
+        text = text[: _DESCRIPTION_WIDTH - 1] + "…"
+    return text
+
+
+def _dumps(data: object) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def _response_text(response: httpx.Response, signal: str) -> str:
+    """The response body for humans: text as is, an OTLP protobuf answer as JSON."""
+    if PROTOBUF not in response.headers.get("content-type", ""):
+        return response.text.strip()
+    message = ExportLogsServiceResponse() if signal == "logs" else ExportTraceServiceResponse()
+    try:
+        message.ParseFromString(response.content)
+    except DecodeError:
+        return f"<{len(response.content)} bytes of protobuf that did not parse>"
+    return json.dumps(json_format.MessageToDict(message))
+
+
+def _fail(error: Exception | str, *, code: int = 1) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    return code

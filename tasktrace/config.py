@@ -1,0 +1,335 @@
+"""Configuration, declared once, in the OpenTelemetry Collector's own layout.
+
+``receivers`` / ``processors`` / ``exporters`` / ``service.pipelines``, component
+ids ``type[/name]``, ``${env:NAME}`` and ``${env:NAME:-default}`` expansion,
+durations like ``8s``, unknown keys rejected. :func:`load_config` is the only
+place that reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tasktrace.durations import Duration
+from tasktrace.exporter.otlp_config import OTLPExporterConfig
+from tasktrace.extractor.config import ExtractorConfig
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- receivers --------------------------------------------------------------
+
+
+class GRPCProtocolConfig(_Strict):
+    endpoint: str = "127.0.0.1:4317"
+    max_recv_msg_size_mib: int = Field(default=16, ge=1, le=1024)
+
+    _check_endpoint = field_validator("endpoint")(lambda v: _host_port(v))
+
+
+class HTTPProtocolConfig(_Strict):
+    endpoint: str = "127.0.0.1:4318"
+    max_request_body_size_mib: int = Field(default=16, ge=1, le=1024)
+
+    _check_endpoint = field_validator("endpoint")(lambda v: _host_port(v))
+
+
+class ProtocolsConfig(_Strict):
+    grpc: GRPCProtocolConfig | None = GRPCProtocolConfig()
+    http: HTTPProtocolConfig | None = HTTPProtocolConfig()
+
+
+class OTLPReceiverConfig(_Strict):
+    protocols: ProtocolsConfig = ProtocolsConfig()
+    #: attribute keys tried after the built-in session keys
+    session_keys: tuple[str, ...] = ()
+    #: how many ingest batches may wait for the store before senders get RESOURCE_EXHAUSTED
+    queue_size: int = Field(default=64, ge=1, le=100_000)
+
+
+class ReceiversConfig(_Strict):
+    otlp: OTLPReceiverConfig = OTLPReceiverConfig()
+
+
+# --- processors -------------------------------------------------------------
+
+
+class BufferConfig(_Strict):
+    max_turns: int = Field(default=16, ge=1, le=10_000)
+    idle_timeout: Duration = 8.0
+    #: first retry delay after a failed extraction; doubles up to ``max_backoff``
+    retry_backoff: Duration = 2.0
+    max_backoff: Duration = 300.0
+
+
+class OptOutConfig(_Strict):
+    service_names: tuple[str, ...] = ()
+    #: regular expressions matched against the whole session id
+    session_patterns: tuple[str, ...] = ()
+
+    @field_validator("session_patterns")
+    @classmethod
+    def _compile(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"bad pattern {pattern!r}: {exc}") from exc
+        return patterns
+
+
+class TaskProcessorConfig(_Strict):
+    buffer: BufferConfig = BufferConfig()
+    task_ttl: Duration = 1800.0
+    extractor: ExtractorConfig = ExtractorConfig()
+    opt_out: OptOutConfig = OptOutConfig()
+    #: concurrent extractions across sessions
+    max_concurrent_sessions: int = Field(default=4, ge=1, le=256)
+
+
+class ProcessorsConfig(_Strict):
+    tasktrace: TaskProcessorConfig = TaskProcessorConfig()
+
+
+# --- exporters --------------------------------------------------------------
+
+
+class PostgresExporterConfig(_Strict):
+    """``dsn`` empty: tasktrace runs its own embedded PostgreSQL in ``data_dir``."""
+
+    dsn: str = ""
+    schema_name: str = Field(
+        default="tasktrace", alias="schema", pattern=r"^[a-z_][a-z0-9_]{0,62}$"
+    )
+    data_dir: str = ""
+    pool_max_size: int = Field(default=8, ge=1, le=256)
+    connect_timeout: Duration = 10.0
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+_OTLP_TYPES = {"otlp": "grpc", "otlp_grpc": "grpc", "otlphttp": "http", "otlp_http": "http"}
+
+
+class ExportersConfig(BaseModel):
+    """Exporter ids ``type[/name]``: one ``postgres``, any number of OTLP exporters."""
+
+    model_config = ConfigDict(frozen=True)
+
+    postgres: PostgresExporterConfig = PostgresExporterConfig()
+    otlp: dict[str, OTLPExporterConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_by_type(cls, raw: Any) -> Any:
+        if not isinstance(raw, Mapping):
+            return raw
+        out: dict[str, Any] = {"otlp": {}}
+        for component_id, body in raw.items():
+            kind = str(component_id).split("/", 1)[0]
+            if kind == "postgres":
+                out["postgres"] = body or {}
+            elif kind in _OTLP_TYPES:
+                body = dict(body or {})
+                body.setdefault("protocol", _OTLP_TYPES[kind])
+                out["otlp"][str(component_id)] = body
+            else:
+                raise ValueError(
+                    f"unknown exporter type {kind!r} in {component_id!r} "
+                    f"(known: postgres, {', '.join(_OTLP_TYPES)})"
+                )
+        return out
+
+
+# --- service ----------------------------------------------------------------
+
+
+class PipelineConfig(_Strict):
+    receivers: tuple[str, ...] = ("otlp",)
+    processors: tuple[str, ...] = ("tasktrace",)
+    exporters: tuple[str, ...] = ("postgres", "otlp")
+
+
+class TelemetryLogsConfig(_Strict):
+    level: Literal["debug", "info", "warn", "warning", "error"] = "info"
+
+
+class TelemetryConfig(_Strict):
+    logs: TelemetryLogsConfig = TelemetryLogsConfig()
+
+
+class ServiceConfig(_Strict):
+    pipelines: dict[str, PipelineConfig] = Field(
+        default_factory=lambda: {"traces": PipelineConfig()}
+    )
+    telemetry: TelemetryConfig = TelemetryConfig()
+
+
+class Config(_Strict):
+    receivers: ReceiversConfig = ReceiversConfig()
+    processors: ProcessorsConfig = ProcessorsConfig()
+    exporters: ExportersConfig = ExportersConfig()
+    extensions: dict[str, Any] = Field(default_factory=dict)
+    service: ServiceConfig = ServiceConfig()
+
+    @model_validator(mode="after")
+    def _pipelines_name_known_components(self) -> Config:
+        exporters = {"postgres", *self.exporters.otlp}
+        for name, pipeline in self.service.pipelines.items():
+            for kind, ids, known in (
+                ("receiver", pipeline.receivers, {"otlp"}),
+                ("processor", pipeline.processors, {"tasktrace"}),
+                ("exporter", pipeline.exporters, exporters),
+            ):
+                for component in ids:
+                    if component not in known:
+                        raise ValueError(
+                            f"service.pipelines.{name}: {kind} {component!r} is not configured"
+                        )
+        return self
+
+    def active_otlp_exporters(self) -> dict[str, OTLPExporterConfig]:
+        """OTLP exporters named in a pipeline and given an endpoint."""
+        named = {c for p in self.service.pipelines.values() for c in p.exporters}
+        return {k: v for k, v in self.exporters.otlp.items() if k in named and v.endpoint}
+
+
+# --- loading ----------------------------------------------------------------
+
+_ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(text: str, environ: Mapping[str, str]) -> str:
+    """Replace ``${env:NAME}`` and ``${env:NAME:-default}`` like the collector."""
+
+    def sub(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        value = environ.get(name)
+        if value is None or (value == "" and default is not None):
+            if default is None:
+                raise ConfigError(
+                    f"environment variable {name} is not set (write ${{env:{name}:-default}})"
+                )
+            return default
+        return value
+
+    return _ENV_REF.sub(sub, text)
+
+
+def expand_tree(node: Any, environ: Mapping[str, str]) -> Any:
+    """Expand env references in the string values of parsed YAML, as the collector does:
+    a value that is one whole reference takes the referenced value's YAML type."""
+    if isinstance(node, dict):
+        return {k: expand_tree(v, environ) for k, v in node.items()}
+    if isinstance(node, list):
+        return [expand_tree(v, environ) for v in node]
+    if not isinstance(node, str) or "${" not in node:
+        return node
+    expanded = expand_env(node, environ)
+    if _ENV_REF.fullmatch(node.strip()) and expanded.strip():
+        try:
+            return yaml.safe_load(expanded)
+        except yaml.YAMLError:
+            return expanded
+    return expanded
+
+
+def default_config_text() -> str:
+    return resources.files("tasktrace").joinpath("default-config.yaml").read_text("utf-8")
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    overrides: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read, expand, override (``--set a.b.c=value``) and validate a config.
+
+    With no path, the shipped defaults (identical to ``otel-config.yaml``).
+    Raises :class:`ConfigError` with one message naming the offending key.
+    """
+    env = os.environ if environ is None else environ
+    if path is None:
+        text, origin = default_config_text(), "default config"
+    else:
+        try:
+            text, origin = Path(path).read_text("utf-8"), str(path)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
+    try:
+        raw = expand_tree(yaml.safe_load(text) or {}, env)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: the top level must be a mapping")
+    for item in overrides:
+        apply_override(raw, item)
+    return validate(raw, origin)
+
+
+def validate(raw: Mapping[str, Any], origin: str = "config") -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origin)) from None
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """Apply one ``a.b.c=value``; the value is read as YAML (``8s``, ``[a, b]``, ``true``).
+
+    Component ids keep their slash (``exporters.otlp/phoenix.endpoint=...``).
+    """
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+    parts = key.strip().split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {item!r}: {part!r} is not a mapping")
+        node = child
+    try:
+        node[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {item!r}: bad value: {exc}") from exc
+
+
+def _describe(exc: ValidationError, origin: str) -> str:
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"] if not str(p).startswith("function-"))
+        if error["type"] == "extra_forbidden":
+            lines.append(f"{origin}: unknown key {where!r}")
+        else:
+            lines.append(f"{origin}: {where or '(top level)'}: {error['msg']}")
+    return "\n".join(lines)
+
+
+def _host_port(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"endpoint {value!r} must be HOST:PORT")
+    return value
+
+
+def split_endpoint(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)

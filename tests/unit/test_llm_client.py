@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import openai
+import pytest
+from pydantic import SecretStr
+
+from tasktrace.extractor.config import CriteriaConfig, LLMExtractorConfig
+from tasktrace.extractor.llm import LLMExtractor, make_client
+
+
+@pytest.fixture
+def no_openai_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+
+
+def test_the_client_takes_url_key_timeout_and_retries_from_config(no_openai_env: None) -> None:
+    config = LLMExtractorConfig(
+        base_url="http://127.0.0.1:9/v1", api_key=SecretStr("sk-test"), timeout=7, max_retries=4
+    )
+    client = make_client(config)
+    assert str(client.base_url).rstrip("/") == "http://127.0.0.1:9/v1"
+    assert client.api_key == "sk-test"
+    assert client.timeout == 7
+    assert client.max_retries == 4
+
+
+def test_a_local_endpoint_without_a_key_gets_a_placeholder(no_openai_env: None) -> None:
+    client = make_client(LLMExtractorConfig(base_url="http://127.0.0.1:9/v1"))
+    assert client.api_key == "unused"
+
+
+def test_empty_values_fall_back_to_the_openai_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:8/v1")
+    client = make_client(LLMExtractorConfig())
+    assert client.api_key == "sk-env"
+    assert str(client.base_url).rstrip("/") == "http://127.0.0.1:8/v1"
+
+
+def test_no_key_and_no_url_is_a_start_up_error(no_openai_env: None) -> None:
+    with pytest.raises(openai.OpenAIError):
+        make_client(LLMExtractorConfig())
+
+
+async def test_a_client_passed_in_is_not_closed_by_the_extractor(no_openai_env: None) -> None:
+    client = openai.AsyncOpenAI(base_url="http://127.0.0.1:9/v1", api_key="k")
+    extractor = LLMExtractor(LLMExtractorConfig(), CriteriaConfig(), client=client)
+    await extractor.aclose()
+    await extractor.aclose()
+    assert not client.is_closed()
+    await client.close()
+
+
+async def test_closing_twice_closes_an_owned_client_once_without_error(no_openai_env: None) -> None:
+    extractor = LLMExtractor(LLMExtractorConfig(base_url="http://127.0.0.1:9/v1"), CriteriaConfig())
+    await extractor.aclose()
+    await extractor.aclose()
+    assert extractor._client.is_closed()  # the client it built itself
