@@ -63,6 +63,13 @@ class RetryConfig(_Strict):
     max_elapsed_time: Duration = Field(default=300.0, gt=0)
     multiplier: float = Field(default=1.5, ge=1.0)
 
+    @property
+    def unapplied(self) -> tuple[str, ...]:
+        """The keys set away from their defaults that the SDK schedule ignores."""
+        default = RetryConfig()
+        keys = ("initial_interval", "max_interval", "multiplier")
+        return tuple(k for k in keys if getattr(self, k) != getattr(default, k))
+
     @model_validator(mode="after")
     def _intervals_ordered(self) -> RetryConfig:
         if self.max_interval < self.initial_interval:
@@ -87,6 +94,10 @@ class OutputConfig(_Strict):
 
 
 class OTLPExporterConfig(_Strict):
+    """One OTLP exporter. ``timeout`` bounds an export only when retries are off:
+    the SDK exporters give one deadline to an export and all its retries, so with
+    retries on that deadline is ``retry_on_failure.max_elapsed_time``."""
+
     endpoint: str = ""
     protocol: Protocol = "grpc"
     headers: dict[str, str] = Field(default_factory=dict)

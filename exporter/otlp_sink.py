@@ -148,6 +148,12 @@ class TaskSpanSink:
         """Build the exporter (no network I/O yet) and start the worker. Idempotent."""
         if self._worker is not None:
             return
+        if unapplied := self._config.retry_on_failure.unapplied:
+            _log.warning(
+                "exporter %s: retry_on_failure.%s not applied: the OTLP SDK exporter backs off "
+                "from 1s, doubling, with jitter (max_elapsed_time is applied)",
+                self._config.endpoint, ", ".join(unapplied),
+            )
         self._exporter = self._factory(self._config)
         self._wake = asyncio.Event()
         self._closing = False

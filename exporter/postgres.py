@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
 from tasktrace.receiver.ingest import StoreUnavailable
 
 _log = logging.getLogger(__name__)

@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
+
 from tasktrace.exporter.postgres import connection, fetch
 from tasktrace.exporter.rows import (
     MESSAGE_COLUMNS,
@@ -22,7 +23,6 @@ from tasktrace.exporter.rows import (
     session_from_row,
 )
 from tasktrace.exporter.task_store import load_tasks
-
 from tasktrace.model import Message, Session, Task, TaskStatus
 from tasktrace.queries import BadRequest, NotFound, Page, SessionStatus, TaskFilter
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from tasktrace.exporter.transcripts import tool_calls_from
-
-from tasktrace.model import Message, Role, Session, StatusChange, Task, TaskStatus
+from tasktrace.model import Message, Role, Session, StatusChange, Task, TaskStatus, ToolCall
 
 MESSAGE_COLUMNS = (
     "session_id, seq, id, role, content, tool_calls, tool_call_id, tool_name, error,"
@@ -19,6 +18,20 @@ TASK_COLUMNS = (
     " created_at, updated_at, revision, extractor, status_reason"
 )
 SESSION_COLUMNS = "id, service, created_at, updated_at, message_count, disabled"
+
+
+def tool_calls_json(calls: Sequence[ToolCall]) -> str:
+    return json.dumps([{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls])
+
+
+def tool_calls_from(value: object) -> tuple[ToolCall, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(
+        ToolCall(str(c.get("id", "")), str(c.get("name", "")), str(c.get("arguments", "")))
+        for c in value
+        if isinstance(c, dict)
+    )
 
 
 def message_from_row(r: Sequence[Any]) -> Message:

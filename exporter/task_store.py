@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
+
 from tasktrace.exporter.postgres import connection, fetch
 from tasktrace.exporter.rows import (
     MESSAGE_COLUMNS,
@@ -24,9 +25,8 @@ from tasktrace.exporter.rows import (
     status_reason,
     task_from_row,
 )
-from tasktrace.receiver.ingest import StoreUnavailable
-
 from tasktrace.model import Message, StatusChange, Task, TaskStatus
+from tasktrace.receiver.ingest import StoreUnavailable
 
 
 @dataclass(frozen=True, slots=True)

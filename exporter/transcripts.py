@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
+
 from tasktrace.exporter.postgres import connection, fetch
+from tasktrace.exporter.rows import MESSAGE_COLUMNS, message_from_row, tool_calls_json
+from tasktrace.model import Message
 from tasktrace.receiver.ingest import StoredTrace, WritePlan
 from tasktrace.receiver.transcript import TranscriptState
-
-from tasktrace.model import ChatMessage, Role, ToolCall
-
-
-def tool_calls_json(calls: Sequence[ToolCall]) -> str:
-    return json.dumps([{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls])
-
-
-def tool_calls_from(value: object) -> tuple[ToolCall, ...]:
-    if not isinstance(value, list):
-        return ()
-    return tuple(
-        ToolCall(str(c.get("id", "")), str(c.get("name", "")), str(c.get("arguments", "")))
-        for c in value
-        if isinstance(c, dict)
-    )
 
 
 class PostgresTranscripts:
@@ -48,7 +34,7 @@ class PostgresTranscripts:
 
     async def load_transcript(
         self, session_id: str
-    ) -> tuple[TranscriptState, list[ChatMessage]] | None:
+    ) -> tuple[TranscriptState, list[Message]] | None:
         async with connection(self._pool) as conn:
             cur = await conn.execute(
                 "SELECT next_seq, tail FROM sessions WHERE id = %s", (session_id,)
@@ -57,19 +43,16 @@ class PostgresTranscripts:
             if head is None:
                 return None
             cur = await conn.execute(
-                "SELECT seq, chain, role, content, tool_calls, tool_call_id, tool_name, error"
-                " FROM messages WHERE session_id = %s ORDER BY seq",
+                f"SELECT chain, {MESSAGE_COLUMNS} FROM messages WHERE session_id = %s ORDER BY seq",
                 (session_id,),
             )
             rows = await cur.fetchall()
+        messages = [message_from_row(r[1:]) for r in rows]
         state = TranscriptState(
             next_seq=head[0],
-            chains={bytes(r[1]): r[0] for r in rows},
+            chains={bytes(r[0]): m.seq for r, m in zip(rows, messages, strict=True)},
             tail=bytes(head[1]) if head[1] is not None else b"\x00" * 16,
         )
-        messages = [
-            ChatMessage(Role(r[2]), r[3], tool_calls_from(r[4]), r[5], r[6], r[7]) for r in rows
-        ]
         return state, messages
 
     async def write(self, plan: WritePlan) -> None:

@@ -29,6 +29,9 @@ as fed at once. The rules:
   or give it up ("never mind": failed).
 * **Preferences**: tool arguments the user stated (see ``heuristic_prefs``),
   as ``key=value``; and standing preferences ("from now on", "always").
+
+The user-message rules live in ``heuristic_user``, the word lists in
+``heuristic_cues``. Measured with ``bench/eval_offline.py``.
 """
 
 from __future__ import annotations

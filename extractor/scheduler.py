@@ -28,7 +28,7 @@ _log = logging.getLogger(__name__)
 #: messages handed to one extractor call; a longer backlog takes several calls
 BATCH_LIMIT = 64
 #: already-processed messages shown to the extractor for context
-CONTEXT_MESSAGES = 8
+CONTEXT_MESSAGES = 24
 
 
 class TaskConsumer(Protocol):

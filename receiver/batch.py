@@ -7,11 +7,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from tasktrace.model import LogRecord, Span, SpanContent, SpanRole, ToolRun
 from tasktrace.receiver.dialects import dialect_for_log, dialect_for_span
 from tasktrace.receiver.sessions import TraceFacts, trace_facts
 from tasktrace.receiver.transcript import chain_hashes
-
-from tasktrace.model import LogRecord, Span, SpanContent, SpanRole, ToolRun
 
 _log = logging.getLogger(__name__)
 
@@ -49,7 +48,7 @@ class BatchContent:
 def read_batch(
     spans: Sequence[Span], records: Sequence[LogRecord], extra_keys: Sequence[str] = ()
 ) -> BatchContent:
-    """Read every span and log record; model calls come out in end-time order."""
+    """Read every span and log record; model calls come out in conversation order."""
     out = BatchContent(traces=trace_facts([*spans, *records], extra_keys))
     out.items = len(spans) + len(records)
     llm_spans = _llm_span_ids(spans)
@@ -79,7 +78,9 @@ def read_batch(
         if content is not None and content.messages:
             times = [r.time_ns for r in group]
             out.calls.append(_call(trace_id, span_id, min(times), max(times), content))
-    out.calls.sort(key=lambda c: (c.end_ns, len(c.content.messages)))
+    # within a session, a later call always carries a longer history; clocks
+    # (and log-record times) are less reliable than that
+    out.calls.sort(key=lambda c: (len(c.content.messages) - c.content.output_count, c.end_ns))
     return out
 
 

@@ -15,12 +15,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from tasktrace.model import ChatMessage, Message, Role
 from tasktrace.receiver.batch import BatchContent, Call, ToolSpan
 from tasktrace.receiver.sessions import TraceFacts
 from tasktrace.receiver.tool_match import ToolLedger
 from tasktrace.receiver.transcript import NewMessage, TranscriptState, chain_hashes, merge
-
-from tasktrace.model import ChatMessage, Message, Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +141,9 @@ class Ingestor:
             # to a session an earlier call of this same batch started
             if trace_id not in sessions:
                 facts = batch.traces[trace_id]
-                sessions[trace_id] = await self._resolve(facts, calls_by_trace.get(trace_id, []), plan)
+                sessions[trace_id] = await self._resolve(
+                    facts, calls_by_trace.get(trace_id, []), plan
+                )
             return sessions[trace_id]
 
         for call in batch.calls:
@@ -221,12 +222,16 @@ class Ingestor:
         plan.rehomes.append((old, new))
         if loaded is None:
             return
-        _, messages = loaded
+        _, stored = loaded
         target = await self._session(new, keyed=True)
-        added = merge(target.state, messages, chain_hashes(messages))
-        for item in added:
-            msg = messages[item.index]
-            plan.messages.append((self._message(new, item, msg, "", "", 0, ""), item.chain))
+        chats = [_chat(m) for m in stored]
+        for item in merge(target.state, chats, chain_hashes(chats)):
+            moved = replace(
+                stored[item.index], id=message_id(new, item.chain), session_id=new, seq=item.seq
+            )
+            if target.ledger.on_message(moved):
+                moved = replace(moved, error=True)
+            plan.messages.append((moved, item.chain))
 
     async def _merge_call(self, call: Call, sid: str, facts: TraceFacts, plan: WritePlan) -> None:
         entry = await self._session(sid, keyed=bool(facts.session_key))
@@ -319,6 +324,17 @@ class Ingestor:
         if len(self._tails) > 4 * self._max_sessions:
             self._tails.clear()
             self._tail_of.clear()
+
+
+def _chat(message: Message) -> ChatMessage:
+    return ChatMessage(
+        message.role,
+        message.content,
+        message.tool_calls,
+        message.tool_call_id,
+        message.tool_name,
+        message.error,
+    )
 
 
 def _apply_error_flags(plan: WritePlan, flagged: set[tuple[str, int]]) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from tasktrace.model import AttrValue, ChatMessage, Role, SpanContent, SpanRole, ToolCall
 from tasktrace.receiver.dialects._common import (
     as_dict,
     as_int,
@@ -34,8 +35,6 @@ from tasktrace.receiver.dialects._common import (
     join_text,
     structured,
 )
-
-from tasktrace.model import AttrValue, ChatMessage, Role, SpanContent, SpanRole, ToolCall
 
 _TEXT_PARTS = ("text", "output_text", "input_text")
 

@@ -15,10 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tasktrace.model import ChatMessage, Role
 from tasktrace.receiver.dialects._common import as_dict, as_list, as_role, as_str
 from tasktrace.receiver.dialects._parts import chat_message, tool_call
-
-from tasktrace.model import ChatMessage, Role
 
 
 def item_messages(items: object) -> list[ChatMessage]:

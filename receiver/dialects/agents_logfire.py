@@ -10,6 +10,7 @@ system prompt and whose ``output`` items are the answer). Tool spans carry
 
 from __future__ import annotations
 
+from tasktrace.model import Span, SpanContent, SpanRole, ToolRun
 from tasktrace.receiver.dialects._common import (
     SpansOnly,
     as_dict,
@@ -27,8 +28,6 @@ from tasktrace.receiver.dialects._responses import (
     response_instructions,
     response_output,
 )
-
-from tasktrace.model import Span, SpanContent, SpanRole, ToolRun
 
 SCOPE = "logfire.openai_agents"
 _MODEL_CALL = ("Responses API with ",)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tasktrace.model import LogRecord, Span, SpanContent, SpanRole, ToolRun
 from tasktrace.receiver.dialects._common import (
     as_dict,
     as_str,
@@ -32,8 +33,6 @@ from tasktrace.receiver.dialects._common import (
     span_error,
 )
 from tasktrace.receiver.dialects._parts import read_call
-
-from tasktrace.model import LogRecord, Span, SpanContent, SpanRole, ToolRun
 
 _LLM_OPERATIONS = frozenset(
     {"chat", "text_completion", "generate_content", "completion", "responses"}

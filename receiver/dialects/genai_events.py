@@ -20,10 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tasktrace.model import ChatMessage, LogRecord, Role, Span, SpanContent
 from tasktrace.receiver.dialects._common import as_dict
 from tasktrace.receiver.dialects._parts import chat_message, llm_content, read_call
-
-from tasktrace.model import ChatMessage, LogRecord, Role, Span, SpanContent
 
 DETAILS = "gen_ai.client.inference.operation.details"
 CHOICE = "gen_ai.choice"

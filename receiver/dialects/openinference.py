@@ -17,6 +17,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from tasktrace.model import (
+    AttrValue,
+    ChatMessage,
+    Role,
+    Span,
+    SpanContent,
+    SpanRole,
+    ToolRun,
+)
 from tasktrace.receiver.dialects._common import (
     SpansOnly,
     as_int,
@@ -33,16 +42,6 @@ from tasktrace.receiver.dialects._responses import (
     item_messages,
     response_instructions,
     response_output,
-)
-
-from tasktrace.model import (
-    AttrValue,
-    ChatMessage,
-    Role,
-    Span,
-    SpanContent,
-    SpanRole,
-    ToolRun,
 )
 
 _KIND = "openinference.span.kind"

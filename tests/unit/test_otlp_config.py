@@ -136,3 +136,9 @@ def test_the_config_is_frozen() -> None:
 
     with pytest.raises(ValidationError):
         config.endpoint = "elsewhere:4317"
+
+
+def test_retry_keys_the_sdk_schedule_ignores_are_reported_when_set() -> None:
+    assert make_config().retry_on_failure.unapplied == ()
+    config = make_config(retry_on_failure={"initial_interval": "1s", "multiplier": 2})
+    assert config.retry_on_failure.unapplied == ("initial_interval", "multiplier")
