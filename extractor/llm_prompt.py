@@ -41,7 +41,10 @@ INSTRUCTIONS = """\
 You track the tasks in a conversation between a user and an AI assistant (which may call tools).
 A task is one thing the user asked the assistant to do or find out, e.g. "book a table for two \
 in Berkeley on Friday". Small talk, greetings and thanks are not tasks. A follow-up that refines \
-an existing task (a new date, a different city) changes that task instead of creating a new one.
+an existing task (a new date, a different city) changes that task instead of creating a new one. \
+A request of a different kind is a new task, even about the same thing: finding a restaurant and \
+then booking a table there are two tasks; checking the weather and calling a taxi are two tasks.
+Keep descriptions short: the request and its key details, not the answer.
 
 Each task has a number, a description, progress steps, user preferences and a status:
 - pending: asked for, but the assistant has not started on it yet (e.g. it asked a question back)
@@ -85,6 +88,7 @@ MAX_PREFERENCES = 5
 MAX_TEXT = 1200
 MAX_TOOL_TEXT = 400
 MAX_CONTEXT_TEXT = 300
+MAX_CONTEXT_MESSAGES = 6
 
 
 class InvalidOutput(ValueError):
@@ -167,7 +171,7 @@ def _render_context(context: tuple[Message, ...]) -> str:
     if not context:
         return ""
     lines = ["Earlier messages (already handled, for context only):"]
-    lines += [f"- {_render_message(m, MAX_CONTEXT_TEXT)}" for m in context]
+    lines += [f"- {_render_message(m, MAX_CONTEXT_TEXT)}" for m in context[-MAX_CONTEXT_MESSAGES:]]
     return "\n".join(lines)
 
 

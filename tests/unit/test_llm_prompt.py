@@ -254,3 +254,10 @@ def test_schema_is_strict_and_lists_every_operation() -> None:
         assert next(iter(definition["properties"])) == "op"
     assert "oneOf" not in json.dumps(OUTPUT_SCHEMA)
     assert response_format("json_object") == {"type": "json_object"}
+
+
+def test_only_the_last_few_context_messages_are_shown() -> None:
+    context = tuple(make_message(seq, Role.ASSISTANT, f"earlier reply {seq}") for seq in range(40))
+    prompt = user_prompt(make_request((make_message(40),), context=context))
+    assert "earlier reply 39" in prompt
+    assert "earlier reply 30" not in prompt

@@ -22,6 +22,8 @@ def parse_duration(value: object) -> float:
     if not isinstance(value, str):
         raise ValueError(f"not a duration: {value!r}")
     text = value.strip()
+    if text.startswith("-"):
+        raise ValueError(f"duration must not be negative: {value!r}")
     pos, total = 0, 0.0
     for match in _PART.finditer(text):
         if match.start() != pos:

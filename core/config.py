@@ -131,7 +131,11 @@ class ExportersConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     postgres: PostgresExporterConfig = PostgresExporterConfig()
-    otlp: dict[str, OTLPExporterConfig] = Field(default_factory=dict)
+    #: as shipped: one ``otlp`` exporter, off until it has an endpoint, so the
+    #: default pipeline's ``[postgres, otlp]`` holds for a file without ``exporters``
+    otlp: dict[str, OTLPExporterConfig] = Field(
+        default_factory=lambda: {"otlp": OTLPExporterConfig()}
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -144,6 +148,8 @@ class ExportersConfig(BaseModel):
             if kind == "postgres":
                 out["postgres"] = body or {}
             elif kind in _OTLP_TYPES:
+                if not isinstance(body, Mapping | None):
+                    raise ValueError(f"exporter {component_id!r} must be a mapping, not {body!r}")
                 body = dict(body or {})
                 body.setdefault("protocol", _OTLP_TYPES[kind])
                 out["otlp"][str(component_id)] = body
@@ -315,12 +321,22 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
 def _describe(exc: ValidationError, origin: str) -> str:
     lines = []
     for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"] if not str(p).startswith("function-"))
+        where = ".".join(_user_path(error["loc"]))
         if error["type"] == "extra_forbidden":
             lines.append(f"{origin}: unknown key {where!r}")
         else:
-            lines.append(f"{origin}: {where or '(top level)'}: {error['msg']}")
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(f"{origin}: {where}: {message}" if where else f"{origin}: {message}")
     return "\n".join(lines)
+
+
+def _user_path(loc: tuple[int | str, ...]) -> list[str]:
+    """A pydantic error location as the user wrote the key: OTLP exporters are
+    held under ``exporters.otlp[<id>]``, but written ``exporters.<id>``."""
+    parts = [str(p) for p in loc if not str(p).startswith("function-")]
+    if parts[:2] == ["exporters", "otlp"] and len(parts) > 2:
+        del parts[1]
+    return parts
 
 
 def _host_port(value: str) -> str:
