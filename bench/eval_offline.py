@@ -6,58 +6,37 @@ with :func:`apply_ops` between chunks; and once all at once, to check that both
 give the same tasks. Prints the score table and writes
 ``bench/results/eval-offline-<name>.json``.
 
-    python bench/eval_offline.py [/work/shared/datasets/sgd-dev.jsonl] [--chunk 16]
+    python bench/eval_offline.py [../shared/datasets/sgd-dev.jsonl] [--chunk 16]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tasktrace.dataset import LabeledConversation, conversation_messages, load_conversations
-from tasktrace.extractor.apply import apply_ops
-from tasktrace.extractor.base import ExtractionInput
 from tasktrace.extractor.config import CriteriaConfig
-from tasktrace.extractor.heuristic import CONTEXT_MESSAGES, HeuristicExtractor, extract_ops
+from tasktrace.extractor.heuristic import CONTEXT_MESSAGES, HeuristicExtractor
+from tasktrace.extractor.offline import run_in_chunks
 from tasktrace.model import Message, Task
 from tasktrace.scoring import ConversationScore, aggregate, score_conversation
 
-DEFAULT_DATASET = "/work/shared/datasets/sgd-dev.jsonl"
+#: the labeled datasets live beside the repository, never in it (their licence asks it)
+DEFAULT_DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "sgd-dev.jsonl"
 SYSTEM_PROMPT = "You are a helpful assistant. Use the tools when they help."
-_T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def run_session(
     messages: Sequence[Message], *, chunk: int, criteria: CriteriaConfig
 ) -> tuple[Task, ...]:
     """Feed ``messages`` in chunks of ``chunk`` (0: all at once) and apply the ops."""
-    size = chunk if chunk > 0 else max(len(messages), 1)
-    known = {m.id: m for m in messages}
-    tasks: tuple[Task, ...] = ()
-    for i, start in enumerate(range(0, len(messages), size)):
-        now = _T0 + timedelta(seconds=i)
-        request = ExtractionInput(
-            session_id=messages[0].session_id,
-            tasks=tasks,
-            messages=tuple(messages[start : start + size]),
-            now=now,
-            context=tuple(messages[max(0, start - CONTEXT_MESSAGES) : start]),
-        )
-        ops = extract_ops(request, criteria)
-        tasks = apply_ops(
-            tasks,
-            ops,
-            session_id=request.session_id,
-            now=now,
-            extractor=HeuristicExtractor.name,
-            messages=known,
-        )
-    return tasks
+    extractor = HeuristicExtractor(criteria)
+    return asyncio.run(run_in_chunks(extractor, messages, chunk=chunk, context=CONTEXT_MESSAGES))
 
 
 def comparable(tasks: Sequence[Task]) -> list[tuple[object, ...]]:

@@ -131,18 +131,16 @@ class ExportersConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     postgres: PostgresExporterConfig = PostgresExporterConfig()
-    #: as shipped: one ``otlp`` exporter, off until it has an endpoint, so the
-    #: default pipeline's ``[postgres, otlp]`` holds for a file without ``exporters``
-    otlp: dict[str, OTLPExporterConfig] = Field(
-        default_factory=lambda: {"otlp": OTLPExporterConfig()}
-    )
+    #: ``otlp`` is always there (off until it has an endpoint), so the default
+    #: pipeline's ``[postgres, otlp]`` holds for a file that leaves it out
+    otlp: dict[str, OTLPExporterConfig] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
     def _split_by_type(cls, raw: Any) -> Any:
         if not isinstance(raw, Mapping):
             return raw
-        out: dict[str, Any] = {"otlp": {}}
+        out: dict[str, Any] = {"otlp": {"otlp": {"protocol": "grpc"}}}
         for component_id, body in raw.items():
             kind = str(component_id).split("/", 1)[0]
             if kind == "postgres":

@@ -222,12 +222,12 @@ class Ingestor:
         plan.rehomes.append((old, new))
         if loaded is None:
             return
-        _, stored = loaded
+        _, previous = loaded
         target = await self._session(new, keyed=True)
-        chats = [_chat(m) for m in stored]
+        chats = [_chat(m) for m in previous]
         for item in merge(target.state, chats, chain_hashes(chats)):
             moved = replace(
-                stored[item.index], id=message_id(new, item.chain), session_id=new, seq=item.seq
+                previous[item.index], id=message_id(new, item.chain), session_id=new, seq=item.seq
             )
             if target.ledger.on_message(moved):
                 moved = replace(moved, error=True)

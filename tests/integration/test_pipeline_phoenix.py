@@ -40,15 +40,21 @@ async def test_a_failed_task_shows_up_in_phoenix_linked_to_its_source_trace(
         "service.pipelines.traces.exporters=[postgres, otlp_http/phoenix]",
     ]
     async with running_service(pg_dsn, overrides=overrides) as service:
-        async with httpx.AsyncClient(base_url=f"http://{service.endpoints.http}", timeout=30) as http:
+        async with httpx.AsyncClient(
+            base_url=f"http://{service.endpoints.http}", timeout=30
+        ) as http:
             sent = await http.post(
-                "/v1/traces", content=fixture.read_bytes(), headers={"Content-Type": "application/x-protobuf"}
+                "/v1/traces",
+                content=fixture.read_bytes(),
+                headers={"Content-Type": "application/x-protobuf"},
             )
             assert sent.status_code == 200
             flushed = (await http.post("/api/v1/sessions/sess-tool-error-003/flush")).json()
         assert [t["status"] for t in flushed["tasks"]] == ["failed"]
         task_id = flushed["tasks"][0]["id"]
-        spans = await read_back(phoenix, {"tasktrace.task.id": task_id, "tasktrace.task.status": "failed"}, 1)
+        spans = await read_back(
+            phoenix, {"tasktrace.task.id": task_id, "tasktrace.task.status": "failed"}, 1
+        )
     assert spans, "no failed task span reached Phoenix"
     span = spans[-1]
     assert span["name"] == "task"

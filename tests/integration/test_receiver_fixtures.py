@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -50,11 +49,18 @@ def expected_turns(variant: str, conversation: str) -> list[Mapping[str, Any]]:
 def view(message: Message) -> tuple[Any, ...]:
     calls = tuple((c.name, canonical_json(c.arguments)) for c in message.tool_calls)
     content = canonical_json(message.content) if message.role is Role.TOOL else message.content
-    return (message.role.value, content, calls, message.error if message.role is Role.TOOL else None)
+    return (
+        message.role.value,
+        content,
+        calls,
+        message.error if message.role is Role.TOOL else None,
+    )
 
 
 def turn_view(turn: Mapping[str, Any]) -> tuple[Any, ...]:
-    calls = tuple((c["name"], canonical_json(c.get("arguments", {}))) for c in turn.get("tool_calls", ()))
+    calls = tuple(
+        (c["name"], canonical_json(c.get("arguments", {}))) for c in turn.get("tool_calls", ())
+    )
     content = turn.get("content", "")
     if turn["role"] == "tool":
         return ("tool", canonical_json(content), calls, bool(turn.get("error")))
@@ -84,7 +90,9 @@ async def send_grpc(endpoint: str, files: Sequence[tuple[str, bytes]]) -> None:
 async def send_http(endpoint: str, files: Sequence[tuple[str, bytes]], content_type: str) -> None:
     async with httpx.AsyncClient(base_url=f"http://{endpoint}") as http:
         for kind, data in files:
-            response = await http.post(f"/v1/{kind}", content=data, headers={"Content-Type": content_type})
+            response = await http.post(
+                f"/v1/{kind}", content=data, headers={"Content-Type": content_type}
+            )
             assert response.status_code == 200, response.text
 
 
@@ -126,4 +134,6 @@ async def test_fixture_becomes_its_conversation_once(
         messages = await asyncio.to_thread(transcript, service.endpoints.http, session_id)
     assert [m.seq for m in messages] == list(range(len(messages)))
     assert messages[0].role is Role.SYSTEM
-    assert [view(m) for m in messages[1:]] == [turn_view(t) for t in expected_turns(variant, conversation)]
+    assert [view(m) for m in messages[1:]] == [
+        turn_view(t) for t in expected_turns(variant, conversation)
+    ]

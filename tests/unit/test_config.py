@@ -42,6 +42,19 @@ def test_loading_the_shipped_file_equals_loading_no_path() -> None:
     assert load_config(SHIPPED, environ={}) == load_config(None, environ={})
 
 
+def test_an_empty_file_means_the_shipped_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("# nothing\n")
+    assert load_config(path, environ={}) == load_config(None, environ={})
+
+
+def test_a_file_setting_one_key_takes_the_shipped_defaults_for_the_rest(tmp_path: Path) -> None:
+    path = tmp_path / "one.yaml"
+    path.write_text("exporters:\n  postgres:\n    dsn: postgresql://db/x\n")
+    expected = load_config(None, overrides=["exporters.postgres.dsn=postgresql://db/x"], environ={})
+    assert load_config(path, environ={}) == expected
+
+
 def test_the_defaults_listen_on_loopback_and_run_the_heuristic_extractor() -> None:
     config = load_config(None, environ={})
     assert config.receivers.otlp.protocols.grpc is not None

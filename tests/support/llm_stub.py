@@ -1,0 +1,102 @@
+"""A scripted OpenAI-compatible chat endpoint on 127.0.0.1, for the failures
+and delays a real model will not produce on demand.
+
+It answers what the ``llm`` extractor asks in its own schema: one ``create``
+operation, status ``success``, for every new user message (``m<i> user: ...``
+in the prompt), so its answers are deterministic. While :attr:`failing` is set
+it answers HTTP 500; calls numbered ``hold_from`` and later (0-based) wait
+until :meth:`release` (a model that is still thinking).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+_NEW_USER = re.compile(r"^(m\d+) user: (.*)$", re.MULTILINE)
+
+
+@dataclass
+class LLMStub:
+    failing: bool = False
+    hold_from: int | None = None
+    base_url: str = ""
+    #: the new user messages of each call, in arrival order (failed and held calls too)
+    calls: list[list[str]] = field(default_factory=list)
+    failures: int = 0
+    _released: asyncio.Event = field(default_factory=asyncio.Event)
+    _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    def release(self) -> None:
+        """Let held calls (and every later one) answer."""
+        self.hold_from = None
+        self._released.set()
+
+    async def wait_for_calls(self, count: int, timeout: float = 10.0) -> None:
+        """Block until ``count`` calls have arrived (answered or not)."""
+        async with self._arrived:
+            await asyncio.wait_for(
+                self._arrived.wait_for(lambda: len(self.calls) >= count), timeout
+            )
+
+    async def _complete(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        prompt = body["messages"][-1]["content"] if body["messages"] else ""
+        found = _NEW_USER.findall(prompt)
+        number = len(self.calls)
+        async with self._arrived:
+            self.calls.append([text for _, text in found])
+            self._arrived.notify_all()
+        if self.failing:
+            self.failures += 1
+            return web.json_response({"error": {"message": "scripted failure"}}, status=500)
+        if self.hold_from is not None and number >= self.hold_from:
+            await self._released.wait()
+        operations = [
+            {"op": "create", "description": text, "reason": "asked", "status": "success",
+             "messages": [label]}
+            for label, text in found
+        ]  # fmt: skip
+        return web.json_response(_completion(json.dumps({"operations": operations})))
+
+
+def _completion(content: str) -> dict[str, object]:
+    return {
+        "id": "chatcmpl-stub",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "stub",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+    }
+
+
+@asynccontextmanager
+async def running_stub(stub: LLMStub | None = None) -> AsyncIterator[LLMStub]:
+    """Serve ``stub`` on 127.0.0.1 port 0; ``stub.base_url`` is its ``/v1`` URL."""
+    stub = stub or LLMStub()
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", stub._complete)
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    stub.base_url = f"http://{host}:{port}/v1"
+    try:
+        yield stub
+    finally:
+        stub.release()
+        await runner.cleanup()
