@@ -17,24 +17,21 @@ import contextlib
 import json
 import statistics
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tasktrace.dataset import LabeledConversation, conversation_messages, load_conversations
-from tasktrace.extractor.apply import apply_ops
-from tasktrace.extractor.base import ExtractionFailed, ExtractionInput
 from tasktrace.extractor.config import CriteriaConfig, LLMExtractorConfig
 from tasktrace.extractor.llm import LLMExtractor
+from tasktrace.extractor.offline import ChunkCall, run_in_chunks
 from tasktrace.model import Message, Task
 from tasktrace.scoring import ConversationScore, aggregate, score_conversation
 
-DEFAULT_DATASET = "/work/shared/datasets/sgd-dev.jsonl"
+#: the labeled datasets live beside the repository, never in it (their licence asks it)
+DEFAULT_DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "sgd-dev.jsonl"
 SYSTEM_PROMPT = "You are a helpful assistant. Use the tools when they help."
-CONTEXT_MESSAGES = 4
-_T0 = datetime(2026, 1, 1, tzinfo=UTC)
+CONTEXT_MESSAGES = 6  # what the prompt shows at most (extractor/llm_prompt.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,34 +48,19 @@ class Call:
 async def run_session(
     extractor: LLMExtractor, messages: Sequence[Message], chunk: int, calls: list[Call]
 ) -> tuple[Task, ...]:
-    known = {m.id: m for m in messages}
-    tasks: tuple[Task, ...] = ()
-    for i, start in enumerate(range(0, len(messages), chunk)):
-        now = _T0 + timedelta(seconds=i)
-        request = ExtractionInput(
-            session_id=messages[0].session_id,
-            tasks=tasks,
-            messages=tuple(messages[start : start + chunk]),
-            now=now,
-            context=tuple(messages[max(0, start - CONTEXT_MESSAGES) : start]),
-        )
-        started = time.perf_counter()
-        try:
-            result = await extractor.extract(request)
-        except ExtractionFailed as error:
-            print(f"  {request.session_id} chunk {i}: {error}", file=sys.stderr)
-            result = None
-        seconds = time.perf_counter() - started
+    session = messages[0].session_id
+
+    def record(call: ChunkCall) -> None:
+        if call.error:
+            print(f"  {session}: {call.error}", file=sys.stderr)
         calls.append(Call(
-            request.session_id, len(request.messages), seconds,
-            result.input_tokens if result else 0, result.output_tokens if result else 0,
-            len(result.ops) if result else 0, result is None,
+            session, call.new_messages, call.seconds, call.input_tokens, call.output_tokens,
+            call.ops, bool(call.error),
         ))  # fmt: skip
-        if result is None:
-            continue
-        tasks = apply_ops(tasks, result.ops, session_id=request.session_id, now=now,
-                          extractor=extractor.name, messages=known)  # fmt: skip
-    return tasks
+
+    return await run_in_chunks(
+        extractor, messages, chunk=chunk, context=CONTEXT_MESSAGES, on_call=record
+    )
 
 
 def sample(convs: Sequence[LabeledConversation], count: int) -> list[LabeledConversation]:

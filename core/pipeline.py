@@ -118,6 +118,11 @@ class Service:
     _http: web.AppRunner | None = None
     _stopped: bool = False
 
+    @property
+    def scheduler(self) -> ExtractionScheduler | None:
+        """The extraction stage once started (None before): read-only, for tests and tools."""
+        return self._scheduler
+
     async def start(self) -> None:
         cfg = self.config
         pg = cfg.exporters.postgres
@@ -188,7 +193,10 @@ class Service:
             app = web.Application(client_max_size=limit)
             add_otlp_routes(app, self._receiver, max_body_bytes=limit)
             add_api_routes(app, queries, flush_timeout=60.0)
-            self._http = web.AppRunner(app, access_log=None, handle_signals=False)
+            # OTLP bodies are inflated by the receiver, within its size limit
+            self._http = web.AppRunner(
+                app, access_log=None, handle_signals=False, auto_decompress=False
+            )
             await self._http.setup()
             host, port = split_endpoint(protocols.http.endpoint)
             site = web.TCPSite(self._http, host, port, reuse_address=True)

@@ -53,6 +53,16 @@ def _time_key(cursor: str | None) -> tuple[datetime, str] | None:
         raise BadRequest(f"invalid cursor {cursor!r}") from exc
 
 
+def _int_key(cursor: str | None, default: int) -> int:
+    """The position in a ``seq`` or ``order`` cursor; BadRequest unless a bigint."""
+    if not cursor:
+        return default
+    (value,) = decode_cursor(cursor, 1)
+    if type(value) is not int or not -(2**63) <= value < 2**63:
+        raise BadRequest(f"invalid cursor {cursor!r}")
+    return value
+
+
 class PostgresReads:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
@@ -83,7 +93,7 @@ class PostgresReads:
     async def session_messages(
         self, session_id: str, *, limit: int, cursor: str | None = None
     ) -> Page[Message]:
-        after = int(decode_cursor(cursor, 1)[0]) if cursor else -1
+        after = _int_key(cursor, -1)
         async with self._connection() as conn:
             await _require_session(conn, session_id)
             cur = await conn.execute(
@@ -103,7 +113,7 @@ class PostgresReads:
         cursor: str | None = None,
         status: TaskStatus | None = None,
     ) -> Page[Task]:
-        after = int(decode_cursor(cursor, 1)[0]) if cursor else 0
+        after = _int_key(cursor, 0)
         where, params = "session_id = %s AND ord > %s", [session_id, after]
         if status is not None:
             where += " AND status = %s"

@@ -60,10 +60,11 @@ class PostgresTasks:
         self._pool = pool
 
     async def backlog(self) -> list[Backlog]:
-        """Sessions with unprocessed messages (for start-up recovery)."""
+        """Sessions with unprocessed messages (for start-up recovery). Disabled
+        sessions are included: their cursor advances too, without tasks."""
         rows = await self._fetch(
             "SELECT id, next_seq - 1 - cursor_seq, last_message_at FROM sessions"
-            " WHERE cursor_seq < next_seq - 1 AND NOT disabled",
+            " WHERE cursor_seq < next_seq - 1",
             (),
         )
         return [Backlog(r[0], r[1], r[2]) for r in rows]

@@ -41,10 +41,7 @@ INSTRUCTIONS = """\
 You track the tasks in a conversation between a user and an AI assistant (which may call tools).
 A task is one thing the user asked the assistant to do or find out, e.g. "book a table for two \
 in Berkeley on Friday". Small talk, greetings and thanks are not tasks. A follow-up that refines \
-an existing task (a new date, a different city) changes that task instead of creating a new one. \
-A request of a different kind is a new task, even about the same thing: finding a restaurant and \
-then booking a table there are two tasks; checking the weather and calling a taxi are two tasks.
-Keep descriptions short: the request and its key details, not the answer.
+an existing task (a new date, a different city) changes that task instead of creating a new one.
 
 Each task has a number, a description, progress steps, user preferences and a status:
 - pending: asked for, but the assistant has not started on it yet (e.g. it asked a question back)

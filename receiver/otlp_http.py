@@ -48,17 +48,20 @@ async def _handle(
     if content_type not in (PROTOBUF, JSON):
         return _error(415, f"unsupported content type {content_type!r}; use {PROTOBUF} or {JSON}")
     as_json = content_type == JSON
-    body = await request.read()
-    encoding = request.headers.get("Content-Encoding", "").lower()
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity", "gzip"):
+        return _error(415, f"unsupported content encoding {encoding!r}; use gzip", as_json)
+    try:
+        body = await request.read()  # the server runs with auto_decompress off
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, f"body over the {max_body_bytes} byte limit", as_json)
     if encoding == "gzip":
         try:
-            body = _gunzip(body, max_body_bytes)
-        except _TooLarge:
-            return _error(413, f"decompressed body over {max_body_bytes} bytes", as_json)
+            body = gunzip(body, max_body_bytes)
+        except BodyTooLarge:
+            return _error(413, f"decompressed body over the {max_body_bytes} byte limit", as_json)
         except zlib.error as exc:
             return _error(400, f"bad gzip body: {exc}", as_json)
-    elif encoding not in ("", "identity"):
-        return _error(415, f"unsupported content encoding {encoding!r}", as_json)
     try:
         await export(body, json_body=as_json)
     except DecodeFailed as exc:
@@ -70,16 +73,25 @@ async def _handle(
     return web.Response(body=ok.SerializeToString(), content_type=PROTOBUF)
 
 
-class _TooLarge(Exception):
-    pass
+class BodyTooLarge(Exception):
+    """A compressed body inflates past the size limit."""
 
 
-def _gunzip(body: bytes, limit: int) -> bytes:
+def gunzip(body: bytes, limit: int) -> bytes:
+    """Inflate one gzip member, never holding more than ``limit`` + 1 bytes of output.
+
+    Raises :class:`BodyTooLarge` past ``limit``, ``zlib.error`` for a corrupt or
+    truncated body."""
     inflater = zlib.decompressobj(wbits=31)
     out = inflater.decompress(body, limit + 1)
     if len(out) > limit or inflater.unconsumed_tail:
-        raise _TooLarge
-    return out + inflater.flush()
+        raise BodyTooLarge
+    out += inflater.flush()
+    if len(out) > limit:
+        raise BodyTooLarge
+    if not inflater.eof:
+        raise zlib.error("truncated gzip body")
+    return out
 
 
 def _error(status: int, message: str, as_json: bool = True, *, retry: bool = False) -> web.Response:

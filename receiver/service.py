@@ -84,7 +84,9 @@ class Receiver:
         request = otlp_decode.parse_trace_request(data, json_body=json_body)
         spans = list(otlp_decode.iter_spans(request))
         self.counters.spans += len(spans)
-        return await self._submit(spans, [])
+        valid = [span for span in spans if has_valid_ids(span)]
+        self.counters.unreadable += len(spans) - len(valid)
+        return await self._submit(valid, [])
 
     async def export_logs(self, data: bytes, *, json_body: bool = False) -> WritePlan:
         request = otlp_decode.parse_logs_request(data, json_body=json_body)
@@ -136,3 +138,14 @@ class Receiver:
         if now - self._last_overload_log > 10:
             self._last_overload_log = now
             _log.warning("ingest queue full: refusing batches (%d so far)", self.counters.rejected_batches)
+
+
+def has_valid_ids(span: Span) -> bool:
+    """A valid trace id is 16 bytes and a span id 8, neither all zeros
+    (https://opentelemetry.io/docs/specs/otel/trace/api/#spancontext). A span
+    without them cannot be placed in a trace: it is dropped and counted unreadable."""
+    return _valid_id(span.trace_id, 32) and _valid_id(span.span_id, 16)
+
+
+def _valid_id(hex_id: str, length: int) -> bool:
+    return len(hex_id) == length and hex_id.strip("0") != ""

@@ -26,8 +26,10 @@ MODEL = "gpt-4o-mini"
 
 @dataclass(frozen=True, slots=True)
 class Turn:
+    """One request; an empty ``assistant`` is a model call that ended without an answer."""
+
     user: str
-    assistant: str
+    assistant: str = ""
 
 
 def numbered_turns(count: int, *, topic: str = "EUR") -> list[Turn]:
@@ -58,17 +60,20 @@ def chat_request(
 def _chat_span(session_id: str, turns: Sequence[Turn], index: int, *, disabled: bool) -> Span:
     history: list[dict[str, Any]] = []
     for turn in turns[:index]:
-        history += [_message("user", turn.user), _message("assistant", turn.assistant)]
+        history.append(_message("user", turn.user))
+        if turn.assistant:
+            history.append(_message("assistant", turn.assistant))
     history.append(_message("user", turns[index].user))
-    output = [_message("assistant", turns[index].assistant) | {"finish_reason": "stop"}]
     attributes = {
         "gen_ai.operation.name": "chat",
         "gen_ai.system": "openai",
         "gen_ai.request.model": MODEL,
         "gen_ai.conversation.id": session_id,
         "gen_ai.input.messages": json.dumps(history),
-        "gen_ai.output.messages": json.dumps(output),
     }
+    if turns[index].assistant:
+        output = [_message("assistant", turns[index].assistant) | {"finish_reason": "stop"}]
+        attributes["gen_ai.output.messages"] = json.dumps(output)
     if disabled:
         attributes["tasktrace.disabled"] = "true"
     start = time.time_ns()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -40,10 +40,14 @@ class LLMStub:
 
     async def wait_for_calls(self, count: int, timeout: float = 10.0) -> None:
         """Block until ``count`` calls have arrived (answered or not)."""
+        await self.wait_for(lambda calls: len(calls) >= count, timeout)
+
+    async def wait_for(
+        self, done: Callable[[list[list[str]]], bool], timeout: float = 10.0
+    ) -> None:
+        """Block until ``done(calls)`` holds; raises TimeoutError after ``timeout``."""
         async with self._arrived:
-            await asyncio.wait_for(
-                self._arrived.wait_for(lambda: len(self.calls) >= count), timeout
-            )
+            await asyncio.wait_for(self._arrived.wait_for(lambda: done(self.calls)), timeout)
 
     async def _complete(self, request: web.Request) -> web.Response:
         body = await request.json()

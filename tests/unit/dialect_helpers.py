@@ -103,6 +103,12 @@ def read_fixture(variant: str, stem: str, ext: str = "pb") -> list[ReadSpan]:
     """Every claimed span of ``<variant>/<stem>.<ext>`` and every claimed group of
     log records of ``<stem>.logs.<ext>``, read by the dialect the registry picks."""
     spans = load_spans(fixture(variant, f"{stem}.{ext}"))
+    return read_telemetry(spans, load_logs(fixture(variant, f"{stem}.logs.{ext}")))
+
+
+def read_telemetry(spans: Sequence[Span], records: Sequence[LogRecord]) -> list[ReadSpan]:
+    """Every claimed span and every claimed group of log records (by span), read
+    by the dialect the registry picks."""
     end_by_id = {(s.trace_id, s.span_id): s.end_ns for s in spans}
     read: list[ReadSpan] = []
     for span in spans:
@@ -112,15 +118,13 @@ def read_fixture(variant: str, stem: str, ext: str = "pb") -> list[ReadSpan]:
             read.append(
                 ReadSpan(span.trace_id, span.span_id, dialect.name, content, span.end_ns, span)
             )
-    for (trace_id, span_id), records in logs_by_span(
-        load_logs(fixture(variant, f"{stem}.logs.{ext}"))
-    ).items():
-        claimed = [r for r in records if dialect_for_log(r)]
+    for (trace_id, span_id), group in logs_by_span(records).items():
+        claimed = [r for r in group if dialect_for_log(r)]
         dialect = dialect_for_log(claimed[0]) if claimed else None
         content = dialect.read_logs(claimed) if dialect else None
         if dialect and content:
             # a span that never arrived (cut) ends, at the earliest, at its last record
-            end_ns = end_by_id.get((trace_id, span_id), max(r.time_ns for r in records))
+            end_ns = end_by_id.get((trace_id, span_id), max(r.time_ns for r in group))
             read.append(ReadSpan(trace_id, span_id, dialect.name, content, end_ns))
     return read
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -33,14 +34,14 @@ NOW = datetime(2025, 1, 1, tzinfo=UTC)
 CONFIG = LLMExtractorConfig(recent_progress=2)
 
 
-def make_message(seq: int, role: Role = Role.USER, content: str = "", **kw: object) -> Message:
+def make_message(seq: int, role: Role = Role.USER, content: str = "", **kw: Any) -> Message:
     return Message(
         id=f"msg-{seq}",
         session_id="s1",
         seq=seq,
         role=role,
         content=content or f"message number {seq}",
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 

@@ -1,0 +1,117 @@
+"""Ingest throughput: tasktrace end to end into Postgres against a decode-only baseline.
+
+Several sender processes (real SDK, BatchSpanProcessor, OTLP exporter) send
+synthetic agent sessions for a fixed time, first to ``bench/baseline_server.py``
+(decode and discard), then to ``tasktrace serve`` with its embedded Postgres,
+over gRPC and over HTTP/protobuf. Reports spans/s acknowledged, messages/s
+committed (counted in Postgres), server CPU, and tasktrace/baseline.
+
+    python bench/ingest.py [--quick] [--duration S] [--processes N]
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from common import (
+    Server,
+    baseline_server,
+    baseline_spans,
+    postgres_count,
+    print_table,
+    run_senders,
+    tasktrace_server,
+    write_result,
+)
+
+TARGET_SPANS_PER_S = 20_000
+TARGET_RATIO = 0.25
+
+
+def measure(server: Server, endpoint: str, protocol: str, processes: int, duration: float, tag: str) -> dict[str, Any]:
+    cpu0 = server.cpu()
+    reports = run_senders(
+        endpoint, protocol=protocol, processes=processes, duration=duration, extra=["--tag", tag]
+    )
+    cpu = server.cpu() - cpu0
+    ok = sum(r["ok"] for r in reports)
+    window = max(r["last"] for r in reports) - min(r["first"] for r in reports)
+    return {
+        "protocol": protocol,
+        "spans": ok,
+        "failed": sum(r["failed"] for r in reports),
+        "seconds": round(window, 2),
+        "spans_per_s": ok / window if window else 0.0,
+        "server_cpu_s": round(cpu, 2),
+        "server_cores": cpu / window if window else 0.0,
+    }
+
+
+def run(quick: bool = False, duration: float | None = None, processes: int = 3) -> dict[str, Any]:
+    duration = duration or (6.0 if quick else 15.0)
+    rows: list[dict[str, Any]] = []
+    with baseline_server() as base:
+        for protocol in ("grpc", "http"):
+            endpoint = base.grpc if protocol == "grpc" else base.http
+            before = baseline_spans(base)
+            row = measure(base, endpoint, protocol, processes, duration, f"base-{protocol}")
+            row.update(server="baseline", decoded=baseline_spans(base) - before)
+            rows.append(row)
+    with tasktrace_server() as tt:
+        dsn = tt.dsn()
+        for protocol in ("grpc", "http"):
+            endpoint = tt.grpc if protocol == "grpc" else tt.http
+            before = postgres_count(dsn, "SELECT count(*) FROM messages")
+            row = measure(tt, endpoint, protocol, processes, duration, f"tt-{protocol}")
+            committed = postgres_count(dsn, "SELECT count(*) FROM messages") - before
+            row.update(server="tasktrace", messages=committed, messages_per_s=committed / row["seconds"])
+            row["rss_mb"] = round(tt.rss_mb(), 1)
+            rows.append(row)
+    for row in rows:
+        if row["server"] == "tasktrace":
+            base_row = next(r for r in rows if r["server"] == "baseline" and r["protocol"] == row["protocol"])
+            row["ratio"] = row["spans_per_s"] / base_row["spans_per_s"]
+    table = print_table(
+        f"Ingest ({processes} sender processes, {duration:.0f} s each run)",
+        ["server", "protocol", "spans", "spans/s", "msgs/s", "server cores", "ratio"],
+        [
+            [
+                r["server"],
+                r["protocol"],
+                r["spans"],
+                r["spans_per_s"],
+                r.get("messages_per_s", "-"),
+                r["server_cores"],
+                r.get("ratio", "-"),
+            ]
+            for r in rows
+        ],
+    )
+    grpc_row = next(r for r in rows if r["server"] == "tasktrace" and r["protocol"] == "grpc")
+    result = {
+        "rows": rows,
+        "processes": processes,
+        "duration": duration,
+        "table": table,
+        "targets": {
+            "spans_per_s": [TARGET_SPANS_PER_S, grpc_row["spans_per_s"] >= TARGET_SPANS_PER_S],
+            "ratio": [TARGET_RATIO, grpc_row["ratio"] >= TARGET_RATIO],
+        },
+        "peak_spans_per_s": grpc_row["spans_per_s"],
+    }
+    write_result("ingest", result)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--duration", type=float)
+    parser.add_argument("--processes", type=int, default=3)
+    args = parser.parse_args()
+    run(args.quick, args.duration, args.processes)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Sending OTLP to a running tasktrace the way exporters do, raw bytes included,
+and reading a session's transcript back: for tests of what the receiver answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
+
+from tasktrace.client import Client
+from tasktrace.model import AttrValue, Message
+from tasktrace.receiver.otlp_decode import to_key_values
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "otlp"
+#: a variant whose fixtures are traces only and carry the session id
+VARIANT = "openai-v2-latest-span"
+TRACE_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+
+
+def fixture(conversation: str, ext: str = "pb", variant: str = VARIANT) -> bytes:
+    """The captured trace request of one conversation (``pb`` or ``json``)."""
+    return (FIXTURES / variant / f"{conversation}.{ext}").read_bytes()
+
+
+@cache
+def session_of(conversation: str) -> str:
+    for line in (FIXTURES / "samples.jsonl").read_text().splitlines():
+        sample = json.loads(line)
+        if sample["id"] == conversation:
+            return str(sample["session_id"])
+    raise KeyError(conversation)
+
+
+@dataclass(frozen=True)
+class GrpcAnswer:
+    code: grpc.StatusCode
+    details: str
+    trailers: dict[str, Any]
+
+
+async def export_grpc(endpoint: str, data: bytes, *, timeout: float = 30.0) -> GrpcAnswer:
+    """Send ``data`` as-is to ``TraceService/Export`` (no client-side parsing)."""
+    async with grpc.aio.insecure_channel(endpoint) as channel:
+        call = channel.unary_unary(TRACE_EXPORT)  # no serializers: bytes in, bytes out
+        try:
+            await call(data, timeout=timeout)
+        except grpc.aio.AioRpcError as error:
+            trailers = dict(error.trailing_metadata() or ())
+            return GrpcAnswer(error.code(), error.details() or "", trailers)
+    return GrpcAnswer(grpc.StatusCode.OK, "", {})
+
+
+async def export_http(
+    endpoint: str,
+    data: bytes,
+    *,
+    content_type: str = PROTOBUF,
+    headers: dict[str, str] | None = None,
+    path: str = "/v1/traces",
+) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=f"http://{endpoint}", timeout=30.0) as http:
+        return await http.post(
+            path, content=data, headers={"Content-Type": content_type, **(headers or {})}
+        )
+
+
+async def transcript(http_endpoint: str, session_id: str) -> list[Message]:
+    """The stored messages of ``session_id``, through the public client."""
+
+    def read() -> list[Message]:
+        with Client(f"http://{http_endpoint}") as client:
+            return list(client.sessions.messages(session_id, limit=1000).items)
+
+    return await asyncio.to_thread(read)
+
+
+def chat_request(
+    session_id: str,
+    user_text: str,
+    *,
+    trace_id: bytes = b"\x11" * 16,
+    span_id: bytes = b"\x22" * 8,
+    attrs: dict[str, AttrValue] | None = None,
+) -> ExportTraceServiceRequest:
+    """One GenAI ``chat`` span: the user says ``user_text``, the model answers "ok"."""
+    span = ProtoSpan(
+        trace_id=trace_id,
+        span_id=span_id,
+        name="chat gpt-4o-mini",
+        kind=ProtoSpan.SPAN_KIND_CLIENT,
+        start_time_unix_nano=1_700_000_000_000_000_000,
+        end_time_unix_nano=1_700_000_001_000_000_000,
+    )
+    values: dict[str, AttrValue] = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.conversation.id": session_id,
+        "gen_ai.input.messages": json.dumps(
+            [{"role": "user", "parts": [{"type": "text", "content": user_text}]}]
+        ),
+        "gen_ai.output.messages": json.dumps(
+            [{"role": "assistant", "parts": [{"type": "text", "content": "ok"}]}]
+        ),
+        **(attrs or {}),
+    }
+    span.attributes.extend(to_key_values(values))
+    request = ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    resource_spans.resource.attributes.extend(to_key_values({"service.name": "bad-input-test"}))
+    resource_spans.scope_spans.add().spans.append(span)
+    return request

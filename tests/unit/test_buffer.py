@@ -1,0 +1,69 @@
+"""The buffering decision and the retry backoff, with explicit monotonic times."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasktrace.extractor.buffer import BufferState, backoff, due_at
+
+IDLE = 8.0
+TURNS = 4
+
+
+def due(state: BufferState) -> float | None:
+    return due_at(state, max_turns=TURNS, idle_timeout=IDLE)
+
+
+def test_a_session_with_nothing_pending_is_never_due() -> None:
+    assert due(BufferState()) is None
+    assert due(BufferState(pending=0, last_arrival=100.0)) is None
+
+
+def test_a_quiet_session_is_due_idle_timeout_after_its_last_message() -> None:
+    assert due(BufferState(pending=1, last_arrival=100.0)) == 108.0
+    assert due(BufferState(pending=TURNS - 1, last_arrival=250.5)) == 258.5
+
+
+def test_each_new_message_pushes_the_idle_deadline_back() -> None:
+    state = BufferState(pending=1, last_arrival=100.0)
+    first = due(state)
+    state.pending, state.last_arrival = 2, 105.0
+    assert first == 108.0
+    assert due(state) == 113.0
+
+
+def test_max_turns_waiting_messages_make_a_session_due_at_once() -> None:
+    assert due(BufferState(pending=TURNS, last_arrival=100.0)) == 0.0
+    assert due(BufferState(pending=TURNS + 10, last_arrival=100.0)) == 0.0
+
+
+def test_a_flush_makes_a_session_due_at_once_even_without_counted_messages() -> None:
+    assert due(BufferState(pending=1, last_arrival=100.0, forced=True)) == 0.0
+    assert due(BufferState(forced=True)) == 0.0
+
+
+def test_after_a_failure_the_retry_time_wins_over_turns_flush_and_idle() -> None:
+    state = BufferState(pending=TURNS, last_arrival=100.0, forced=True, failures=1, retry_at=130.0)
+    assert due(state) == 130.0
+    state.pending, state.forced = 1, False
+    assert due(state) == 130.0
+
+
+def test_a_failed_session_with_no_pending_messages_is_not_retried() -> None:
+    assert due(BufferState(failures=2, retry_at=130.0)) is None
+
+
+@pytest.mark.parametrize(
+    ("failures", "expected"),
+    [(1, 2.0), (2, 4.0), (3, 8.0), (4, 16.0), (8, 256.0), (9, 300.0), (40, 300.0)],
+)
+def test_backoff_doubles_from_the_initial_delay_up_to_the_maximum(
+    failures: int, expected: float
+) -> None:
+    assert backoff(failures, initial=2.0, maximum=300.0) == expected
+
+
+def test_backoff_before_any_failure_is_the_initial_delay() -> None:
+    assert backoff(0, initial=0.2, maximum=1.0) == 0.2
+    assert backoff(3, initial=0.2, maximum=1.0) == pytest.approx(0.8)
+    assert backoff(4, initial=0.2, maximum=1.0) == 1.0
