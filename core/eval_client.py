@@ -23,7 +23,7 @@ PROTOBUF = "application/x-protobuf"
 #: what one flush call may wait (the service's own limit is 60 s)
 FLUSH_TIMEOUT = 60.0
 #: what one session's flush may wait in all, across 504 answers (a slow LLM queue)
-FLUSH_DEADLINE = 1800.0
+FLUSH_DEADLINE = 600.0
 _PAGE = 1000
 
 
@@ -61,28 +61,35 @@ class EvalClient:
             if response.status_code != 200:
                 raise EvaluationError(f"POST /v1/{signal}: {response.status_code} {response.text}")
 
-    async def flush_first(self, candidates: Sequence[str]) -> str:
-        """Flush the first of ``candidates`` that is a session and return its id;
-        ``""`` when none is. A session the receiver could not key is named after
-        its first trace, hence several candidates."""
+    async def flush_first(
+        self, candidates: Sequence[str], *, deadline: float = FLUSH_DEADLINE
+    ) -> tuple[str, bool]:
+        """Flush the first of ``candidates`` that is a session: its id (``""`` when
+        none is) and whether extraction caught up within ``deadline`` seconds. A
+        session the receiver could not key is named after its first trace, hence
+        several candidates."""
         for session_id in candidates:
-            if await self._flush(session_id):
-                return session_id
-        return ""
+            found = await self._flush(session_id, time.monotonic() + deadline)
+            if found is not None:
+                return session_id, found
+        return "", True
 
-    async def _flush(self, session_id: str) -> bool:
-        deadline = time.monotonic() + FLUSH_DEADLINE
+    async def _flush(self, session_id: str, deadline: float) -> bool | None:
+        """None: no such session; else whether extraction caught up by ``deadline``."""
         while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
             response = await self._http.post(
                 f"{PREFIX}{_session(session_id)}/flush",
-                params={"timeout": str(FLUSH_TIMEOUT)},
+                params={"timeout": f"{min(FLUSH_TIMEOUT, left):.1f}"},
             )
             if response.status_code == 404:
-                return False
+                return None
             if response.status_code == 200:
                 return True
-            # 504: extraction is queued behind other sessions; asking again is safe
-            if response.status_code != 504 or time.monotonic() > deadline:
+            # 504: extraction is queued behind other sessions or retrying; ask again
+            if response.status_code != 504:
                 raise EvaluationError(f"flush {session_id}: {response.status_code} {response.text}")
 
     async def read(self, session_id: str) -> tuple[tuple[Message, ...], tuple[Task, ...]]:

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,9 @@ from psycopg import sql
 from tasktrace.config import Config, load_config
 from tasktrace.dataset import LabeledConversation, load_conversations
 from tasktrace.embedded import EmbeddedPostgres
-from tasktrace.eval_client import EvalClient, EvaluationError
+from tasktrace.eval_client import FLUSH_DEADLINE, EvalClient, EvaluationError
 from tasktrace.pipeline import Service
-from tasktrace.replay import DEFAULT_ENCODER, encoder, plan
+from tasktrace.replay import DEFAULT_ENCODER, Encoder, encoder, plan
 from tasktrace.scoring import ConversationScore, Score, aggregate, score_conversation
 
 #: (conversations done, conversations in all)
@@ -54,6 +54,8 @@ class ConversationResult:
     score: ConversationScore
     input_tokens: int = 0
     output_tokens: int = 0
+    #: False when extraction had not caught up by the flush deadline (scored as it stood)
+    flushed: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,7 @@ class Evaluation:
             model=self.model,
             seconds=round(self.seconds, 2),
             sessions_missing=[c.id for c in self.conversations if not c.session_id],
+            flush_timeouts=[c.id for c in self.conversations if not c.flushed],
             tokens={
                 "input": tokens_in,
                 "output": tokens_out,
@@ -101,6 +104,7 @@ def _conversation_dict(result: ConversationResult) -> dict[str, Any]:
         **score,
         "input_tokens": result.input_tokens,
         "output_tokens": result.output_tokens,
+        "flushed": result.flushed,
     }
 
 
@@ -150,11 +154,14 @@ async def evaluate(
     overrides: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
     concurrency: int = 8,
+    flush_deadline: float = FLUSH_DEADLINE,
     progress: Progress | None = None,
 ) -> Evaluation:
     """Replay the conversations of the dataset ``path`` (the first ``limit``)
     through a real service and score the tasks it extracts.
 
+    ``flush_deadline`` bounds the wait for one session's extraction; a session
+    still behind then is scored as it stands and listed in ``flush_timeouts``.
     Raises ConfigError (bad ``overrides``), KeyError (unknown ``dialect``),
     OSError/ValueError (unreadable dataset), EvaluationError (delivery failed).
     The schema the run used is dropped at the end.
@@ -166,48 +173,77 @@ async def evaluate(
         config = eval_config(uri, extractor=extractor, overrides=overrides, environ=environ)
         schema = config.exporters.postgres.schema_name
         try:
-            async with (
-                Service(config, scratch) as service,
-                EvalClient(service.endpoints.http) as client,
-            ):
-                gate = asyncio.Semaphore(concurrency)
-                done = 0
-
-                async def one(conv: LabeledConversation) -> tuple[str, ConversationScore]:
-                    nonlocal done
-                    async with gate:
-                        replay = plan(conv, system_prompt=SYSTEM_PROMPT)
-                        await client.send(encode(replay))
-                        session_id = await client.flush_first((conv.session_id, *replay.trace_ids))
-                        messages, tasks = await client.read(session_id)
-                    done += 1
-                    if progress is not None:
-                        progress(done, len(conversations))
-                    return session_id, score_conversation(conv, messages, tasks)
-
-                if progress is not None:
-                    progress(0, len(conversations))
-                async with asyncio.TaskGroup() as group:
-                    runs = [group.create_task(one(c)) for c in conversations]
-                scored = [run.result() for run in runs]
+            async with Service(config, scratch) as service:
+                results = await _replay_all(
+                    service.endpoints.http,
+                    conversations,
+                    encode,
+                    concurrency=concurrency,
+                    flush_deadline=flush_deadline,
+                    progress=progress,
+                )
             tokens = await _session_tokens(uri, schema)
         finally:
             if dsn:
                 await _drop_schema(uri, schema)
-    results = tuple(
-        ConversationResult(conv.id, sid, score, *tokens.get(sid, (0, 0)))
-        for conv, (sid, score) in zip(conversations, scored, strict=True)
-    )
+    results = [_with_tokens(r, *tokens.get(r.session_id, (0, 0))) for r in results]
     llm = config.processors.tasktrace.extractor.llm
     return Evaluation(
         score=aggregate([r.score for r in results]),
-        conversations=results,
+        conversations=tuple(results),
         dataset=str(path),
         extractor=extractor,
         dialect=dialect,
         model=llm.model if extractor == "llm" else "",
         seconds=time.perf_counter() - started,
     )
+
+
+async def _replay_all(
+    endpoint: str,
+    conversations: Sequence[LabeledConversation],
+    encode: Encoder,
+    *,
+    concurrency: int,
+    flush_deadline: float,
+    progress: Progress | None,
+) -> list[ConversationResult]:
+    """Replay and score every conversation, ``concurrency`` at a time, in order."""
+    gate = asyncio.Semaphore(concurrency)
+    done = 0
+    async with EvalClient(endpoint) as client:
+
+        async def one(conv: LabeledConversation) -> ConversationResult:
+            nonlocal done
+            async with gate:
+                result = await _replay(client, encode, conv, flush_deadline)
+            done += 1
+            if progress is not None:
+                progress(done, len(conversations))
+            return result
+
+        if progress is not None:
+            progress(0, len(conversations))
+        async with asyncio.TaskGroup() as group:
+            runs = [group.create_task(one(c)) for c in conversations]
+    return [run.result() for run in runs]
+
+
+async def _replay(
+    client: EvalClient, encode: Encoder, conv: LabeledConversation, flush_deadline: float
+) -> ConversationResult:
+    """Send one conversation, flush its session, read it back and score it."""
+    replay = plan(conv, system_prompt=SYSTEM_PROMPT)
+    await client.send(encode(replay))
+    candidates = (conv.session_id, *replay.trace_ids)
+    session_id, flushed = await client.flush_first(candidates, deadline=flush_deadline)
+    messages, tasks = await client.read(session_id)
+    score = score_conversation(conv, messages, tasks)
+    return ConversationResult(conv.id, session_id, score, flushed=flushed)
+
+
+def _with_tokens(result: ConversationResult, tokens_in: int, tokens_out: int) -> ConversationResult:
+    return replace(result, input_tokens=tokens_in, output_tokens=tokens_out)
 
 
 async def _session_tokens(dsn: str, schema: str) -> dict[str, tuple[int, int]]:
@@ -217,7 +253,8 @@ async def _session_tokens(dsn: str, schema: str) -> dict[str, tuple[int, int]]:
     )
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
         cur = await conn.execute(query)
-        return {row[0]: (int(row[1]), int(row[2])) for row in await cur.fetchall()}
+        rows = await cur.fetchall()
+    return {r[0]: (int(r[1]), int(r[2])) for r in rows}
 
 
 async def _drop_schema(dsn: str, schema: str) -> None:

@@ -235,16 +235,27 @@ class ExtractionScheduler:
         for sid, last in await self._store.open_sessions():
             if sid in self._running or (now - last).total_seconds() <= self._ttl:
                 continue
-            snap = await self._store.snapshot(sid, limit=0, context=0)
-            if snap is None:
-                continue
-            ops = expire(snap.tasks, last_activity=last, now=now, ttl=self._ttl)
-            tasks = apply_ops(snap.tasks, ops, session_id=sid, now=now, extractor="ttl", messages={})
-            changed = _changed(snap.tasks, tasks)
-            await self._store.save_tasks(changed, snap.tasks, snap.service)
-            await self._emit(changed, snap)
-            count += len(changed)
+            # held like an extraction, so none starts and commits between our
+            # snapshot and our write (that write would undo its changes)
+            self._running.add(sid)
+            try:
+                count += await self._expire_session(sid, now)
+            finally:
+                self._running.discard(sid)
+                self._wake.set()
         return count
+
+    async def _expire_session(self, sid: str, now: datetime) -> int:
+        snap = await self._store.snapshot(sid, limit=0, context=0)
+        if snap is None:
+            return 0
+        # the snapshot's last activity is fresher than the listing's
+        ops = expire(snap.tasks, last_activity=snap.last_message_at, now=now, ttl=self._ttl)
+        tasks = apply_ops(snap.tasks, ops, session_id=sid, now=now, extractor="ttl", messages={})
+        changed = _changed(snap.tasks, tasks)
+        await self._store.save_tasks(changed, snap.tasks, snap.service)
+        await self._emit(changed, snap)
+        return len(changed)
 
 
 def _changed(before: Sequence[Task], after: Sequence[Task]) -> list[Task]:

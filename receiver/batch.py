@@ -10,9 +10,12 @@ from dataclasses import dataclass, field
 from tasktrace.model import LogRecord, Span, SpanContent, SpanRole, ToolRun
 from tasktrace.receiver.dialects import dialect_for_log, dialect_for_span
 from tasktrace.receiver.sessions import TraceFacts, trace_facts
-from tasktrace.receiver.transcript import chain_hashes
+from tasktrace.receiver.transcript import ChainCache
 
 _log = logging.getLogger(__name__)
+
+#: chain hashes of recent calls by conversation, so a call costs what is new in it
+_CHAINS = ChainCache()
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +62,9 @@ def read_batch(
         if content.role is SpanRole.LLM and content.messages:
             if span.parent_span_id in llm_spans:
                 continue  # a second view of the parent's call (e.g. two instrumentations nested)
+            key = out.traces[span.trace_id].session_key or span.trace_id
             out.calls.append(
-                _call(span.trace_id, span.span_id, span.start_ns, span.end_ns, content)
+                _call(key, span.trace_id, span.span_id, span.start_ns, span.end_ns, content)
             )
         elif content.role is SpanRole.TOOL and content.tool_run is not None:
             out.tool_spans.append(
@@ -77,15 +81,19 @@ def read_batch(
             continue
         if content is not None and content.messages:
             times = [r.time_ns for r in group]
-            out.calls.append(_call(trace_id, span_id, min(times), max(times), content))
+            key = out.traces[trace_id].session_key if trace_id in out.traces else ""
+            call = _call(key or trace_id, trace_id, span_id, min(times), max(times), content)
+            out.calls.append(call)
     # within a session, a later call always carries a longer history; clocks
     # (and log-record times) are less reliable than that
     out.calls.sort(key=lambda c: (len(c.content.messages) - c.content.output_count, c.end_ns))
     return out
 
 
-def _call(trace_id: str, span_id: str, start: int, end: int, content: SpanContent) -> Call:
-    return Call(trace_id, span_id, start, end, content, tuple(chain_hashes(content.messages)))
+def _call(
+    key: str, trace_id: str, span_id: str, start: int, end: int, content: SpanContent
+) -> Call:
+    return Call(trace_id, span_id, start, end, content, _CHAINS.chains(key, content.messages))
 
 
 def _read_span(span: Span, out: BatchContent) -> SpanContent | None:

@@ -118,9 +118,13 @@ class Ingestor:
         """Plan, write and return what ``batch`` changed. Raises StoreUnavailable."""
         plan = WritePlan()
         try:
+            import logging, time as _time
+            _t0 = _time.perf_counter()
             await self._plan(batch, plan)
+            _t1 = _time.perf_counter()
             if plan.sessions:
                 await self._store.write(plan)
+            logging.getLogger("x").warning("TIMING plan %.1f write %.1f sessions=%d", (_t1-_t0)*1e3, (_time.perf_counter()-_t1)*1e3, len(plan.sessions))
         except BaseException:
             self._forget(plan)
             raise
@@ -178,6 +182,12 @@ class Ingestor:
             await self._session(facts.session_key, keyed=True)
             return facts.session_key
         if known is not None:
+            if not known.keyed and calls and await self._is_placeholder(known.session_id):
+                # the trace's spans came before its content (logs): link it now
+                linked = await self._link_by_history(calls)
+                if linked and linked != known.session_id:
+                    await self._rehome(known.session_id, linked, plan)
+                    return linked
             return known.session_id
         linked = await self._link_by_history(calls)
         if linked:
@@ -200,6 +210,11 @@ class Ingestor:
             if chain in found:
                 return found[chain]
         return ""
+
+    async def _is_placeholder(self, session_id: str) -> bool:
+        """An unkeyed session without messages: made for a trace seen before its content."""
+        entry = await self._session(session_id, keyed=False)
+        return entry.state.next_seq == 0
 
     async def _session(self, session_id: str, *, keyed: bool) -> _Session:
         entry = self._sessions.get(session_id)

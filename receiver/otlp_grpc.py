@@ -57,12 +57,18 @@ async def _export(
     except DecodeFailed as exc:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
     except (Overloaded, StoreUnavailable) as exc:
-        context.set_trailing_metadata((("grpc-status-details-bin", _retry_status(str(exc))),))
+        context.set_trailing_metadata(retry_trailers(str(exc)))
         await context.abort(grpc.StatusCode.UNAVAILABLE, f"try again later: {exc}")
 
 
-def _retry_status(message: str) -> bytes:
+def retry_trailers(message: str) -> tuple[tuple[str, bytes], ...]:
+    """The ``RetryInfo`` where each SDK looks for it: in the status details
+    (the collector, Go and Java exporters) and on its own in
+    ``google.rpc.retryinfo-bin`` (the Python exporter reads only that one)."""
     info = error_details_pb2.RetryInfo(retry_delay=Duration(seconds=int(RETRY_AFTER)))
     status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message)
     status.details.add().Pack(info)
-    return status.SerializeToString()
+    return (
+        ("grpc-status-details-bin", status.SerializeToString()),
+        ("google.rpc.retryinfo-bin", info.SerializeToString()),
+    )

@@ -29,10 +29,14 @@ JSON = "application/json"
 
 def add_otlp_routes(app: web.Application, receiver: Receiver, *, max_body_bytes: int) -> None:
     async def traces(request: web.Request) -> web.Response:
-        return await _handle(request, receiver.export_traces, ExportTraceServiceResponse(), max_body_bytes)
+        return await _handle(
+            request, receiver.export_traces, ExportTraceServiceResponse(), max_body_bytes
+        )
 
     async def logs(request: web.Request) -> web.Response:
-        return await _handle(request, receiver.export_logs, ExportLogsServiceResponse(), max_body_bytes)
+        return await _handle(
+            request, receiver.export_logs, ExportLogsServiceResponse(), max_body_bytes
+        )
 
     app.router.add_post("/v1/traces", traces)
     app.router.add_post("/v1/logs", logs)
@@ -99,7 +103,10 @@ def _error(status: int, message: str, as_json: bool = True, *, retry: bool = Fal
     headers = {"Retry-After": str(int(RETRY_AFTER))} if retry else {}
     if as_json:
         return web.Response(
-            status=status, text=json.dumps({"code": status, "message": message}), content_type=JSON, headers=headers
+            status=status,
+            text=json.dumps({"code": status, "message": message}),
+            content_type=JSON,
+            headers=headers,
         )
     return web.Response(
         status=status,

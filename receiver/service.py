@@ -58,7 +58,9 @@ class Receiver:
     ) -> None:
         self._ingestor = ingestor
         self._keys = tuple(session_keys)
-        self._queue: asyncio.Queue[tuple[BatchContent, asyncio.Future[WritePlan]]] = asyncio.Queue(queue_size)
+        self._queue: asyncio.Queue[tuple[BatchContent, asyncio.Future[WritePlan]]] = asyncio.Queue(
+            queue_size
+        )
         self._on_commit = on_commit
         self._worker: asyncio.Task[None] | None = None
         self.counters = Counters()
@@ -81,8 +83,10 @@ class Receiver:
         await asyncio.gather(worker, return_exceptions=True)
 
     async def export_traces(self, data: bytes, *, json_body: bool = False) -> WritePlan:
+        _t0 = time.perf_counter()
         request = otlp_decode.parse_trace_request(data, json_body=json_body)
         spans = list(otlp_decode.iter_spans(request))
+        _log.warning("TIMING decode %.1f ms spans=%d", (time.perf_counter()-_t0)*1000, len(spans))
         self.counters.spans += len(spans)
         valid = [span for span in spans if has_valid_ids(span)]
         self.counters.unreadable += len(spans) - len(valid)
@@ -115,7 +119,9 @@ class Receiver:
         while True:
             batch, future = await self._queue.get()
             try:
+                _t0 = time.perf_counter()
                 plan = await self._ingestor.ingest(batch)
+                _log.warning("TIMING ingest %.1f ms calls=%d msgs=%d q=%d", (time.perf_counter()-_t0)*1000, len(batch.calls), len(plan.messages), self._queue.qsize())
             except Exception as exc:
                 self.counters.store_failures += 1
                 if not future.done():
@@ -137,7 +143,9 @@ class Receiver:
         now = time.monotonic()
         if now - self._last_overload_log > 10:
             self._last_overload_log = now
-            _log.warning("ingest queue full: refusing batches (%d so far)", self.counters.rejected_batches)
+            _log.warning(
+                "ingest queue full: refusing batches (%d so far)", self.counters.rejected_batches
+            )
 
 
 def has_valid_ids(span: Span) -> bool:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -33,13 +35,64 @@ def message_key(message: ChatMessage) -> bytes:
     return hashlib.blake2b(raw.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
-def chain_hashes(messages: Sequence[ChatMessage]) -> list[bytes]:
+def chain_hashes(messages: Sequence[ChatMessage], start: bytes = _ZERO) -> list[bytes]:
+    """The chain hash of each message; ``start`` is the chain before the first."""
     out: list[bytes] = []
-    prev = _ZERO
+    prev = start
     for message in messages:
         prev = hashlib.blake2b(prev + message_key(message), digest_size=16).digest()
         out.append(prev)
     return out
+
+
+class ChainCache:
+    """:func:`chain_hashes` of the message lists of one conversation, each computed
+    only past the prefix it shares with the list before (a model call re-sends
+    the history). Thread-safe, LRU, bounded by conversations and messages."""
+
+    def __init__(self, *, max_entries: int = 10_000, max_messages: int = 500_000) -> None:
+        self._entries: OrderedDict[str, tuple[tuple[ChatMessage, ...], tuple[bytes, ...]]] = (
+            OrderedDict()
+        )
+        self._max_entries = max_entries
+        self._max_messages = max_messages
+        self._messages = 0
+        self._lock = threading.Lock()
+
+    def chains(self, key: str, messages: tuple[ChatMessage, ...]) -> tuple[bytes, ...]:
+        with self._lock:
+            entry = self._entries.get(key)
+        head: tuple[bytes, ...] = ()
+        if entry is not None:
+            head = entry[1][: _common_prefix(entry[0], messages)]
+        start = head[-1] if head else _ZERO
+        chains = head + tuple(chain_hashes(messages[len(head) :], start))
+        with self._lock:
+            old = self._entries.pop(key, None)
+            self._messages += len(messages) - (len(old[0]) if old else 0)
+            self._entries[key] = (messages, chains)
+            while self._entries and (
+                len(self._entries) > self._max_entries or self._messages > self._max_messages
+            ):
+                _, (dropped, _) = self._entries.popitem(last=False)
+                self._messages -= len(dropped)
+        return chains
+
+
+def _common_prefix(old: tuple[ChatMessage, ...], new: tuple[ChatMessage, ...]) -> int:
+    """Length of the longest common prefix; tuple comparison runs in C and
+    short-cuts on identical items."""
+    size = min(len(old), len(new))
+    if old[:size] == new[:size]:
+        return size
+    low, high = 0, size - 1  # old[:low] == new[:low] holds; old[:high + 1] differs
+    while low < high:
+        mid = (low + high + 1) // 2
+        if old[:mid] == new[:mid]:
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 def _canonical(text: str) -> str:

@@ -50,10 +50,18 @@ def phoenix() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_dsn() -> Iterator[str]:
     """A libpq DSN: ``TASKTRACE_TEST_POSTGRES_DSN`` if set, else an embedded
-    PostgreSQL started for this test run. Never a mock."""
+    PostgreSQL started for this test run. Never a mock.
+
+    The data directory is made with ``mkdtemp``, not under pytest's ``tmp_path``:
+    another pytest run resets that tree to mode 700, which the server's own
+    system user (run as root) could then no longer enter.
+    """
     import os
+    import shutil
+    import tempfile
+    from pathlib import Path
 
     from tasktrace.embedded import EmbeddedPostgres
 
@@ -61,8 +69,10 @@ def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    root = Path(tempfile.mkdtemp(prefix="tasktrace-test-pg-"))
+    server = EmbeddedPostgres(root / "data")
     try:
         yield server.start()
     finally:
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)

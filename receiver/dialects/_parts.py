@@ -11,7 +11,7 @@ Three shapes are read, all pure and tolerant (bad items are skipped):
 
 :func:`read_call` reads a whole model call from span or log-record attributes;
 :func:`llm_content` builds the :class:`SpanContent` of a call, passing input and
-output through :func:`tidy`, which gives every reader the same message
+output through :func:`~._tidy.tidy`, which gives every reader the same message
 boundaries, so a message reads the same from the output of one call and from
 the input of the next.
 """
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from tasktrace.model import AttrValue, ChatMessage, Role, SpanContent, SpanRole, ToolCall
@@ -35,6 +34,9 @@ from tasktrace.receiver.dialects._common import (
     join_text,
     structured,
 )
+from tasktrace.receiver.dialects._history import HistoryCache
+from tasktrace.receiver.dialects._tidy import tidy
+from tasktrace.receiver.sessions import SESSION_KEYS
 
 _TEXT_PARTS = ("text", "output_text", "input_text")
 
@@ -168,13 +170,24 @@ def _indexed_message(
 def read_call(attributes: Mapping[str, AttrValue]) -> SpanContent:
     """An LLM :class:`SpanContent` from span or log-record attributes: messages from
     ``gen_ai.input/output.messages`` (else the indexed ``gen_ai.prompt/completion``),
-    ``gen_ai.system_instructions``, the model and token usage."""
-    inputs = read_messages(attributes.get("gen_ai.input.messages"))
+    ``gen_ai.system_instructions``, the model and token usage.
+
+    A history given as JSON text that extends one seen before for the same
+    conversation is read in time proportional to what is new (:mod:`._history`)."""
+    raw = attributes.get("gen_ai.input.messages")
+    system = read_instructions(attributes.get("gen_ai.system_instructions"))
+    before: tuple[ChatMessage, ...] | None
+    if isinstance(raw, str):
+        before = _HISTORIES.tidied(_conversation(attributes, raw), raw, system)
+    else:
+        inputs = read_messages(raw)
+        before = _history(inputs, system) if inputs else None
+    if before is None:
+        before = _history(read_indexed(attributes, "gen_ai.prompt"), system)
     outputs = read_messages(attributes.get("gen_ai.output.messages"))
-    return llm_content(
-        inputs or read_indexed(attributes, "gen_ai.prompt"),
-        outputs or read_indexed(attributes, "gen_ai.completion"),
-        system=read_instructions(attributes.get("gen_ai.system_instructions")),
+    return _content(
+        before,
+        tidy(outputs or read_indexed(attributes, "gen_ai.completion")),
         model=as_str(first_attr(attributes, "gen_ai.response.model", "gen_ai.request.model")),
         input_tokens=as_int(
             first_attr(attributes, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
@@ -198,10 +211,30 @@ def llm_content(
 
     ``system`` (the ``gen_ai.system_instructions`` text) is put first unless the
     input already holds a system message (OpenLIT sends both)."""
+    return _content(
+        _history(inputs, system),
+        tidy(outputs),
+        model=model,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+    )
+
+
+def _history(inputs: Sequence[ChatMessage], system: str) -> tuple[ChatMessage, ...]:
     history = list(inputs)
     if system and not any(m.role is Role.SYSTEM for m in history):
         history.insert(0, ChatMessage(Role.SYSTEM, content=system))
-    before, after = tidy(history), tidy(outputs)
+    return tidy(history)
+
+
+def _content(
+    before: tuple[ChatMessage, ...],
+    after: tuple[ChatMessage, ...],
+    *,
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+) -> SpanContent:
     return SpanContent(
         role=SpanRole.LLM,
         messages=before + after,
@@ -212,71 +245,14 @@ def llm_content(
     )
 
 
-# --- one shape for every reader ------------------------------------------------
+def _conversation(attributes: Mapping[str, AttrValue], text: str) -> str:
+    """Which conversation a history belongs to: its session key, else how it begins."""
+    for key in SESSION_KEYS:
+        value = attributes.get(key)
+        if isinstance(value, str) and value:
+            return "k:" + value
+    return "t:" + text[:256]
 
 
-def tidy(messages: Sequence[ChatMessage]) -> tuple[ChatMessage, ...]:
-    """The messages as the transcript expects them.
-
-    * messages that carry nothing (no text, no tool calls, not a tool result) are dropped;
-    * an assistant message holding only tool calls is merged into the assistant
-      message right before it (the Responses API reports each ``function_call``
-      item, and the text item before them, as separate messages);
-    * tool calls whose ids match no result, followed by as many results whose ids
-      match no call, take the results' ids in order (the Responses API input
-      names calls by item id ``fc_...`` but results by ``call_id``);
-    * tool results without a tool name take it from the call they answer.
-    """
-    merged: list[ChatMessage] = []
-    for message in messages:
-        if not (message.content or message.tool_calls or message.role is Role.TOOL):
-            continue
-        previous = merged[-1] if merged else None
-        if (
-            previous is not None
-            and previous.role is Role.ASSISTANT
-            and message.role is Role.ASSISTANT
-            and message.tool_calls
-            and not message.content
-        ):
-            merged[-1] = replace(previous, tool_calls=previous.tool_calls + message.tool_calls)
-        else:
-            merged.append(message)
-    return tuple(_name_results(_pair_orphan_calls(merged)))
-
-
-def _pair_orphan_calls(messages: list[ChatMessage]) -> list[ChatMessage]:
-    result_ids = {m.tool_call_id for m in messages if m.role is Role.TOOL}
-    call_ids = {c.id for m in messages for c in m.tool_calls}
-    out = list(messages)
-    for index, message in enumerate(out):
-        if not message.tool_calls or any(c.id in result_ids for c in message.tool_calls):
-            continue
-        results = []
-        for follower in out[index + 1 :]:
-            if follower.role is not Role.TOOL:
-                break
-            results.append(follower)
-        if len(results) != len(message.tool_calls) or any(
-            r.tool_call_id in call_ids for r in results
-        ):
-            continue
-        if not all(r.tool_call_id for r in results):
-            continue
-        calls = tuple(
-            replace(c, id=r.tool_call_id) for c, r in zip(message.tool_calls, results, strict=True)
-        )
-        out[index] = replace(message, tool_calls=calls)
-    return out
-
-
-def _name_results(messages: list[ChatMessage]) -> list[ChatMessage]:
-    names: dict[str, str] = {}
-    out = []
-    for message in messages:
-        for call in message.tool_calls:
-            names[call.id] = call.name
-        if message.role is Role.TOOL and not message.tool_name and message.tool_call_id in names:
-            message = replace(message, tool_name=names[message.tool_call_id])
-        out.append(message)
-    return out
+#: input histories read so far (the parsed form of the texts they extend)
+_HISTORIES = HistoryCache(read_messages)

@@ -11,35 +11,54 @@ up the pending part.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tasktrace.extractor.scheduler import BATCH_LIMIT
 from tests.support.genai_chat import chat_request, numbered_turns
-from tests.support.llm_stub import LLMStub, running_stub
+from tests.support.llm_stub import LLMStub, llm_overrides, running_stub
+from tests.support.processes import postgres_pids
 from tests.support.serve_process import (
     ServeProcess,
     postmaster_pid,
-    processes_using,
     running,
     start_serve,
     stop_leftover_postgres,
 )
-from tests.support.session_api import caught_up, flush, post_traces, status, task_list, wait_for_status
+from tests.support.session_api import (
+    caught_up,
+    flush,
+    post_traces,
+    status,
+    task_list,
+    wait_for_status,
+)
 
-#: a session longer than two extractor batches (BATCH_LIMIT messages each)
-TURNS = 75
-QUIET = ["processors.tasktrace.buffer.idle_timeout=1h", "processors.tasktrace.buffer.max_turns=1000"]
+PER_BATCH = BATCH_LIMIT // 2  # turns (of two messages) in one extractor call
+#: three extractor calls: two full, one not
+TURNS = 2 * PER_BATCH + 11
+QUIET = [
+    "processors.tasktrace.buffer.idle_timeout=1h",
+    "processors.tasktrace.buffer.max_turns=1000",
+]
 
 
 class Runs:
-    """Starts ``tasktrace serve`` on one data directory; kills what is left at teardown."""
+    """Starts ``tasktrace serve`` on one data directory; kills what is left at teardown.
 
-    def __init__(self, tmp_path: Path) -> None:
-        self.data_dir = tmp_path / "pgdata"
-        self.log = tmp_path / "serve.log"
+    The directory is not under pytest's ``tmp_path``: every pytest session
+    that starts (another developer's too) resets ``/tmp/pytest-of-<user>`` to
+    mode 700, which locks out the embedded server's system user."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="tasktrace-crash-"))
+        self.data_dir = self.root / "pgdata"
+        self.log = self.root / "serve.log"
         self.started: list[ServeProcess] = []
 
     async def start(self, overrides: Sequence[str]) -> ServeProcess:
@@ -52,11 +71,12 @@ class Runs:
             if served.process.returncode is None:
                 await served.kill()
         stop_leftover_postgres(self.data_dir)
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 @pytest.fixture
-async def runs(tmp_path: Path) -> AsyncIterator[Runs]:
-    runs = Runs(tmp_path)
+async def runs() -> AsyncIterator[Runs]:
+    runs = Runs()
     try:
         yield runs
     finally:
@@ -73,7 +93,7 @@ async def stop_cleanly(served: ServeProcess, data_dir: Path) -> None:
     assert server is not None and running(server)
     assert await served.terminate() == 0, served.log_tail()
     assert not running(server), "embedded PostgreSQL outlived tasktrace serve"
-    assert processes_using(data_dir) == []
+    assert postgres_pids(data_dir) == []
     assert not (data_dir / "postmaster.pid").exists()
 
 
@@ -90,9 +110,8 @@ async def test_a_kill_during_an_llm_call_is_resumed_from_the_cursor_without_dupl
     users = [t.user for t in turns]
     async with running_stub(LLMStub(hold_from=1)) as stub:
         overrides = [
-            "processors.tasktrace.extractor.type=llm",
-            f"processors.tasktrace.extractor.llm.base_url={stub.base_url}",
-            "processors.tasktrace.extractor.llm.max_retries=0",
+            *llm_overrides(stub.base_url),
+            "processors.tasktrace.extractor.llm.timeout=60s",
             "processors.tasktrace.buffer.idle_timeout=1h",
             "processors.tasktrace.buffer.max_turns=16",
         ]
@@ -102,7 +121,7 @@ async def test_a_kill_during_an_llm_call_is_resumed_from_the_cursor_without_dupl
             await stub.wait_for_calls(2)
             during = await status(http, "long-1")
         assert during == {
-            "messages": 2 * TURNS, "processed": 64, "pending": 2 * TURNS - 64,
+            "messages": 2 * TURNS, "processed": BATCH_LIMIT, "pending": 2 * TURNS - BATCH_LIMIT,
             "in_process": True, "last_error": "",
         }  # fmt: skip
         assert await first.kill() == -9
@@ -114,7 +133,8 @@ async def test_a_kill_during_an_llm_call_is_resumed_from_the_cursor_without_dupl
             tasks = await task_list(http, "long-1")
         await stop_cleanly(second, runs.data_dir)
     assert (done["processed"], done["pending"]) == (2 * TURNS, 0)
-    assert stub.calls == [users[:32], users[32:64], users[32:64], users[64:]]
+    one, two = users[:PER_BATCH], users[PER_BATCH : 2 * PER_BATCH]
+    assert stub.calls == [one, two, two, users[2 * PER_BATCH :]]
     assert [t["order"] for t in tasks] == list(range(1, TURNS + 1))
     assert [t["description"] for t in tasks] == users
 

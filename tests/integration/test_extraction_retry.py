@@ -10,21 +10,21 @@ import httpx
 import pytest
 
 from tests.support.genai_chat import chat_request, numbered_turns
-from tests.support.llm_stub import LLMStub, running_stub
-from tests.support.service import running_service
-from tests.support.session_api import caught_up, post_traces, status, task_list, wait_for_status
+from tests.support.llm_stub import LLMStub, llm_overrides, running_stub
+from tests.support.session_api import (
+    caught_up,
+    post_traces,
+    service_api,
+    status,
+    task_list,
+    wait_for_status,
+)
 
-
-def llm_overrides(base_url: str) -> list[str]:
-    return [
-        "processors.tasktrace.extractor.type=llm",
-        f"processors.tasktrace.extractor.llm.base_url={base_url}",
-        "processors.tasktrace.extractor.llm.max_retries=0",
-        "processors.tasktrace.extractor.llm.timeout=5s",
-        "processors.tasktrace.buffer.retry_backoff=0.2s",
-        "processors.tasktrace.buffer.max_backoff=0.4s",
-        "processors.tasktrace.buffer.max_turns=2",
-    ]
+OVERRIDES = [
+    "processors.tasktrace.buffer.retry_backoff=0.2s",
+    "processors.tasktrace.buffer.max_backoff=0.4s",
+    "processors.tasktrace.buffer.max_turns=2",
+]
 
 
 @pytest.fixture
@@ -35,10 +35,7 @@ async def stub() -> AsyncIterator[LLMStub]:
 
 @pytest.fixture
 async def http(pg_dsn: str, stub: LLMStub) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        running_service(pg_dsn, overrides=llm_overrides(stub.base_url)) as service,
-        httpx.AsyncClient(base_url=f"http://{service.endpoints.http}") as client,
-    ):
+    async with service_api(pg_dsn, [*llm_overrides(stub.base_url), *OVERRIDES]) as client:
         yield client
 
 

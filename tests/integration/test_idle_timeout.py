@@ -4,45 +4,44 @@ while messages keep arriving faster than the idle timeout. No flush is called.""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from tests.support.genai_chat import chat_request, numbered_turns
-from tests.support.service import running_service
 from tests.support.session_api import (
     caught_up,
     post_traces,
     send_turn,
+    service_api,
     status,
     task_list,
     wait_for_status,
 )
 
 IDLE = 1.0
-IDLE_ONLY = [f"processors.tasktrace.buffer.idle_timeout={IDLE}s", "processors.tasktrace.buffer.max_turns=1000"]
-TURNS_ONLY = ["processors.tasktrace.buffer.idle_timeout=1h", "processors.tasktrace.buffer.max_turns=4"]
-
-
-async def api(pg_dsn: str, overrides: Sequence[str]) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        running_service(pg_dsn, overrides=overrides) as service,
-        httpx.AsyncClient(base_url=f"http://{service.endpoints.http}") as http,
-    ):
-        yield http
+IDLE_ONLY = [
+    f"processors.tasktrace.buffer.idle_timeout={IDLE}s",
+    "processors.tasktrace.buffer.max_turns=1000",
+]
+TURNS_ONLY = [
+    "processors.tasktrace.buffer.idle_timeout=1h",
+    "processors.tasktrace.buffer.max_turns=4",
+]
 
 
 @pytest.fixture
 async def idle_api(pg_dsn: str) -> AsyncIterator[httpx.AsyncClient]:
-    async for http in api(pg_dsn, IDLE_ONLY):
+    async with service_api(pg_dsn, IDLE_ONLY) as http:
         yield http
 
 
 @pytest.fixture
 async def turns_api(pg_dsn: str) -> AsyncIterator[httpx.AsyncClient]:
-    async for http in api(pg_dsn, TURNS_ONLY):
+    async with service_api(pg_dsn, TURNS_ONLY) as http:
         yield http
 
 
@@ -112,6 +111,4 @@ async def _extracted_within(
 
 
 async def _pause_until(when: float) -> None:
-    import asyncio
-
     await asyncio.sleep(max(0.0, when - time.monotonic()))

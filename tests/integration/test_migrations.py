@@ -62,7 +62,9 @@ async def test_migrate_on_a_fresh_schema_applies_every_migration(pg_dsn: str, sc
 
     assert applied == shipped_versions()
     assert await applied_versions(pg_dsn, schema) == shipped_versions()
-    tables = {name.split(".")[0] for kind, name in await snapshot(pg_dsn, schema) if kind == "column"}
+    tables = {
+        name.split(".")[0] for kind, name in await snapshot(pg_dsn, schema) if kind == "column"
+    }
     assert {"sessions", "messages", "schema_migrations"} <= tables
 
 

@@ -15,8 +15,17 @@ import httpx
 
 from tasktrace.extractor.scheduler import ExtractionScheduler
 from tests.support.genai_chat import Turn, chat_request, numbered_turns
+from tests.support.llm_stub import LLMStub, llm_overrides, running_stub
 from tests.support.service import running_service
-from tests.support.session_api import flush, post_traces, status, task_list
+from tests.support.session_api import (
+    caught_up,
+    flush,
+    post_traces,
+    service_api,
+    status,
+    task_list,
+    wait_for_status,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "otlp" / "openinference"
 TTL_MINUTES = 30
@@ -31,16 +40,15 @@ async def test_a_session_disabled_by_span_attribute_keeps_messages_but_gets_no_t
     pg_dsn: str,
 ) -> None:
     turns = numbered_turns(2)
-    async with running_service(pg_dsn) as service:
-        async with httpx.AsyncClient(base_url=f"http://{service.endpoints.http}") as http:
-            await post_traces(http, chat_request("quiet-1", turns, disabled=True))
-            await post_traces(http, chat_request("loud-1", turns))
-            for sid in ("quiet-1", "loud-1"):
-                await flush(http, sid)
-            transcript = messages_of(await http.get("/api/v1/sessions/quiet-1/messages"))
-            quiet = await status(http, "quiet-1")
-            assert await task_list(http, "quiet-1") == []
-            assert len(await task_list(http, "loud-1")) == 2
+    async with service_api(pg_dsn) as http:
+        await post_traces(http, chat_request("quiet-1", turns, disabled=True))
+        await post_traces(http, chat_request("loud-1", turns))
+        for sid in ("quiet-1", "loud-1"):
+            await flush(http, sid)
+        transcript = messages_of(await http.get("/api/v1/sessions/quiet-1/messages"))
+        quiet = await status(http, "quiet-1")
+        assert await task_list(http, "quiet-1") == []
+        assert len(await task_list(http, "loud-1")) == 2
     assert transcript == [turns[0].user, turns[0].assistant, turns[1].user, turns[1].assistant]
     assert (quiet["processed"], quiet["pending"]) == (4, 0)
 
@@ -49,14 +57,13 @@ async def test_sessions_matching_an_opt_out_pattern_keep_messages_but_get_no_tas
     pg_dsn: str,
 ) -> None:
     patterns = 'processors.tasktrace.opt_out.session_patterns=["sess-two-.*"]'
-    async with running_service(pg_dsn, overrides=[patterns]) as service:
-        async with httpx.AsyncClient(base_url=f"http://{service.endpoints.http}") as http:
-            for name in ("two-requests", "three-tools"):
-                await post_traces(http, (FIXTURES / f"{name}.pb").read_bytes())
-            opted = await flush(http, "sess-two-requests-001")
-            kept = await flush(http, "sess-three-tools-002")
-            transcript = messages_of(await http.get("/api/v1/sessions/sess-two-requests-001/messages"))
-            opted_status = await status(http, "sess-two-requests-001")
+    async with service_api(pg_dsn, [patterns]) as http:
+        for name in ("two-requests", "three-tools"):
+            await post_traces(http, (FIXTURES / f"{name}.pb").read_bytes())
+        opted = await flush(http, "sess-two-requests-001")
+        kept = await flush(http, "sess-three-tools-002")
+        transcript = messages_of(await http.get("/api/v1/sessions/sess-two-requests-001/messages"))
+        opted_status = await status(http, "sess-two-requests-001")
     assert (opted["processed"], opted["tasks"]) == (7, [])
     assert "What's the capital of Australia?" in transcript
     assert (opted_status["processed"], opted_status["pending"]) == (7, 0)
@@ -92,3 +99,27 @@ async def test_open_tasks_of_a_session_idle_past_the_ttl_expire_with_a_history_e
     assert history[-1]["at"] > before[1]["updated_at"]
     assert after[1]["updated_at"] == history[-1]["at"]
     assert [t["id"] for t in listed["items"]] == [after[1]["id"]]
+
+
+async def test_expiry_leaves_a_session_alone_while_its_extraction_runs(pg_dsn: str) -> None:
+    turns = numbered_turns(2)
+    far_future = datetime.now(UTC) + timedelta(days=1)
+    async with running_stub(LLMStub(hold_from=1, task_status="pending")) as stub:
+        overrides = [*llm_overrides(stub.base_url), "processors.tasktrace.buffer.max_turns=2"]
+        async with running_service(pg_dsn, overrides=overrides) as service:
+            scheduler = service.scheduler
+            assert isinstance(scheduler, ExtractionScheduler)
+            async with httpx.AsyncClient(base_url=f"http://{service.endpoints.http}") as http:
+                await post_traces(http, chat_request("held-1", turns[:1]))
+                await stub.wait_for_calls(1)
+                await wait_for_status(http, "held-1", caught_up)
+                await post_traces(http, chat_request("held-1", turns, first=1))
+                await stub.wait_for_calls(2)  # the second extraction is now in flight
+                during = await scheduler.expire_idle(far_future)
+                stub.release()
+                await wait_for_status(http, "held-1", caught_up)
+                after = await scheduler.expire_idle(far_future)
+                tasks = await task_list(http, "held-1")
+    assert (during, after) == (0, 2)
+    assert [t["status"] for t in tasks] == ["expired", "expired"]
+    assert [[h["status"] for h in t["history"]] for t in tasks] == [["pending", "expired"]] * 2

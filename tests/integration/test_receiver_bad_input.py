@@ -5,7 +5,6 @@ a good fixture first and reads its transcript back unchanged at the end."""
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import json
 from collections.abc import AsyncIterator
@@ -19,7 +18,6 @@ from tasktrace.client import NotFound
 from tasktrace.model import Message
 from tasktrace.pipeline import Service
 from tasktrace.receiver.otlp_decode import MAX_VALUE_CHARS
-from tasktrace.receiver.service import Counters
 from tests.support.otlp_traffic import (
     JSON,
     PROTOBUF,
@@ -27,8 +25,10 @@ from tests.support.otlp_traffic import (
     export_grpc,
     export_http,
     fixture,
+    receiver_counters,
     session_of,
     transcript,
+    without_task_ids,
 )
 from tests.support.service import running_service
 
@@ -38,16 +38,6 @@ LIMITS = (
     "receivers.otlp.protocols.grpc.max_recv_msg_size_mib=1",
     "receivers.otlp.protocols.http.max_request_body_size_mib=1",
 )
-
-
-def unchanged(messages: list[Message]) -> list[Message]:
-    """Messages as stored by ingest; extraction may assign task ids meanwhile."""
-    return [dataclasses.replace(m, task_id="") for m in messages]
-
-
-def counters(service: Service) -> Counters:
-    assert service._receiver is not None
-    return service._receiver.counters
 
 
 def status_message(response: httpx.Response) -> str:
@@ -65,6 +55,10 @@ async def stored(service: Service, session_id: str) -> list[Message]:
         return []
 
 
+def one_span_json(span: dict[str, object]) -> bytes:
+    return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}).encode()
+
+
 @pytest.fixture
 async def service(pg_dsn: str) -> AsyncIterator[Service]:
     """A running tasktrace whose request size limits are 1 MiB."""
@@ -78,10 +72,10 @@ async def accepted(service: Service) -> AsyncIterator[list[Message]]:
     stored transcript is exactly what it was."""
     answer = await export_grpc(service.endpoints.grpc, fixture(GOOD))
     assert answer.code is grpc.StatusCode.OK, answer.details
-    before = unchanged(await transcript(service.endpoints.http, session_of(GOOD)))
+    before = without_task_ids(await transcript(service.endpoints.http, session_of(GOOD)))
     assert len(before) == 7
     yield before
-    assert unchanged(await transcript(service.endpoints.http, session_of(GOOD))) == before
+    assert without_task_ids(await transcript(service.endpoints.http, session_of(GOOD))) == before
 
 
 async def still_accepts(service: Service, session_id: str = "after-bad-input") -> None:
@@ -125,16 +119,18 @@ async def test_garbage_protobuf_over_http_is_400_with_the_reason(
         (b'"resourceSpans"', "the top level must be an object"),
         (b"\xff\xfe{}", "malformed OTLP/JSON"),
         (b'{"resourceSpans": 5}', "resourceSpans"),
-        (
-            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "not-hex", "spanId": "01"}]}]}]}',
-            "traceId 'not-hex' is not hex",
-        ),
-        (
-            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": 42, "kind": "sideways"}]}]}]}',
-            "malformed OTLP/JSON",
-        ),
+        (one_span_json({"traceId": "not-hex", "spanId": "01"}), "traceId 'not-hex' is not hex"),
+        (one_span_json({"name": 42, "kind": "sideways"}), "malformed OTLP/JSON"),
     ],
-    ids=["not-json", "top-level-list", "top-level-string", "bad-utf8", "wrong-type", "bad-hex", "bad-enum"],
+    ids=[
+        "not-json",
+        "top-level-list",
+        "top-level-string",
+        "bad-utf8",
+        "wrong-type",
+        "bad-hex",
+        "bad-enum",
+    ],
 )
 async def test_json_that_is_not_otlp_is_400_with_the_reason_in_the_body(
     service: Service, accepted: list[Message], body: bytes, reason: str
@@ -189,7 +185,9 @@ async def test_a_grpc_request_over_the_size_limit_is_resource_exhausted(
 async def test_an_http_body_over_the_size_limit_is_413(
     service: Service, accepted: list[Message], content_type: str
 ) -> None:
-    response = await export_http(service.endpoints.http, oversized_request(), content_type=content_type)
+    response = await export_http(
+        service.endpoints.http, oversized_request(), content_type=content_type
+    )
 
     assert response.status_code == 413
     assert str(MIB) in status_message(response)
@@ -236,9 +234,7 @@ async def test_a_gzip_body_within_the_limit_is_accepted(
 async def test_a_corrupt_gzip_body_is_400(
     service: Service, accepted: list[Message], body: bytes
 ) -> None:
-    response = await export_http(
-        service.endpoints.http, body, headers={"Content-Encoding": "gzip"}
-    )
+    response = await export_http(service.endpoints.http, body, headers={"Content-Encoding": "gzip"})
 
     assert response.status_code == 400
     assert "bad gzip body" in status_message(response)
@@ -294,9 +290,7 @@ async def test_unparseable_input_messages_json_keeps_what_can_be_read(
     """The request parses, so it is answered 200; the span's
     ``gen_ai.input.messages`` is unusable, its output still is: the answer is
     stored, the broken input is not."""
-    request = chat_request(
-        "broken-input", "unused", attrs={"gen_ai.input.messages": "[{not json"}
-    )
+    request = chat_request("broken-input", "unused", attrs={"gen_ai.input.messages": "[{not json"})
 
     answer = await export_grpc(service.endpoints.grpc, request.SerializeToString())
 
@@ -309,7 +303,12 @@ async def test_unparseable_input_messages_json_keeps_what_can_be_read(
 
 @pytest.mark.parametrize(
     ("trace_id", "span_id"),
-    [(b"", b"\x22" * 8), (b"\x00" * 16, b"\x22" * 8), (b"\x11" * 16, b""), (b"\x11" * 3, b"\x22" * 8)],
+    [
+        (b"", b"\x22" * 8),
+        (b"\x00" * 16, b"\x22" * 8),
+        (b"\x11" * 16, b""),
+        (b"\x11" * 3, b"\x22" * 8),
+    ],
     ids=["no-trace-id", "zero-trace-id", "no-span-id", "short-trace-id"],
 )
 async def test_a_span_without_valid_ids_is_dropped_and_counted_unreadable(
@@ -318,13 +317,13 @@ async def test_a_span_without_valid_ids_is_dropped_and_counted_unreadable(
     """The request parses, so it is answered 200 (the other spans of a request
     would be kept); the span cannot be placed in a trace, so it is dropped and
     counted as unreadable."""
-    before = counters(service).unreadable
+    before = receiver_counters(service).unreadable
     request = chat_request("no-ids", "hello", trace_id=trace_id, span_id=span_id)
 
     answer = await export_grpc(service.endpoints.grpc, request.SerializeToString())
 
     assert answer.code is grpc.StatusCode.OK, answer.details
-    assert counters(service).unreadable == before + 1
+    assert receiver_counters(service).unreadable == before + 1
     assert await stored(service, "no-ids") == []
     await still_accepts(service)
 
@@ -337,12 +336,12 @@ async def test_a_span_no_dialect_claims_is_answered_200_and_counted_unclaimed(
     span = request.resource_spans[0].scope_spans[0].spans[0]
     span.name = "GET /health"
     del span.attributes[:]
-    before = counters(service).unclaimed
+    before = receiver_counters(service).unclaimed
 
     response = await export_http(service.endpoints.http, request.SerializeToString())
 
     assert response.status_code == 200
-    assert counters(service).unclaimed == before + 1
+    assert receiver_counters(service).unclaimed == before + 1
     await still_accepts(service)
 
 

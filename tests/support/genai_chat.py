@@ -50,7 +50,8 @@ def chat_request(
 ) -> ExportTraceServiceRequest:
     """The spans of ``turns[first:]``; each carries the history of all turns before it."""
     spans = [
-        _chat_span(session_id, turns, index, disabled=disabled) for index in range(first, len(turns))
+        _chat_span(session_id, turns, index, disabled=disabled)
+        for index in range(first, len(turns))
     ]
     resource_spans = ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])
     resource_spans.resource.attributes.append(_kv("service.name", service))

@@ -2,8 +2,8 @@
 and delays a real model will not produce on demand.
 
 It answers what the ``llm`` extractor asks in its own schema: one ``create``
-operation, status ``success``, for every new user message (``m<i> user: ...``
-in the prompt), so its answers are deterministic. While :attr:`failing` is set
+operation, in status :attr:`task_status`, for every new user message
+(``m<i> user: ...`` in the prompt), so its answers are deterministic. While :attr:`failing` is set
 it answers HTTP 500; calls numbered ``hold_from`` and later (0-based) wait
 until :meth:`release` (a model that is still thinking).
 """
@@ -26,6 +26,7 @@ _NEW_USER = re.compile(r"^(m\d+) user: (.*)$", re.MULTILINE)
 class LLMStub:
     failing: bool = False
     hold_from: int | None = None
+    task_status: str = "success"
     base_url: str = ""
     #: the new user messages of each call, in arrival order (failed and held calls too)
     calls: list[list[str]] = field(default_factory=list)
@@ -63,11 +64,21 @@ class LLMStub:
         if self.hold_from is not None and number >= self.hold_from:
             await self._released.wait()
         operations = [
-            {"op": "create", "description": text, "reason": "asked", "status": "success",
+            {"op": "create", "description": text, "reason": "asked", "status": self.task_status,
              "messages": [label]}
             for label, text in found
         ]  # fmt: skip
         return web.json_response(_completion(json.dumps({"operations": operations})))
+
+
+def llm_overrides(base_url: str) -> list[str]:
+    """Config overrides for the ``llm`` extractor at ``base_url``, without client retries."""
+    return [
+        "processors.tasktrace.extractor.type=llm",
+        f"processors.tasktrace.extractor.llm.base_url={base_url}",
+        "processors.tasktrace.extractor.llm.max_retries=0",
+        "processors.tasktrace.extractor.llm.timeout=10s",
+    ]
 
 
 def _completion(content: str) -> dict[str, object]:

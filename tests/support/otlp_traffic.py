@@ -4,6 +4,7 @@ and reading a session's transcript back: for tests of what the receiver answers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from dataclasses import dataclass
 from functools import cache
@@ -17,7 +18,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
 from tasktrace.client import Client
 from tasktrace.model import AttrValue, Message
+from tasktrace.pipeline import Service
 from tasktrace.receiver.otlp_decode import to_key_values
+from tasktrace.receiver.service import Counters
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "otlp"
 #: a variant whose fixtures are traces only and carry the session id
@@ -84,24 +87,20 @@ async def transcript(http_endpoint: str, session_id: str) -> list[Message]:
     return await asyncio.to_thread(read)
 
 
-def chat_request(
-    session_id: str,
-    user_text: str,
-    *,
-    trace_id: bytes = b"\x11" * 16,
-    span_id: bytes = b"\x22" * 8,
-    attrs: dict[str, AttrValue] | None = None,
-) -> ExportTraceServiceRequest:
-    """One GenAI ``chat`` span: the user says ``user_text``, the model answers "ok"."""
-    span = ProtoSpan(
-        trace_id=trace_id,
-        span_id=span_id,
-        name="chat gpt-4o-mini",
-        kind=ProtoSpan.SPAN_KIND_CLIENT,
-        start_time_unix_nano=1_700_000_000_000_000_000,
-        end_time_unix_nano=1_700_000_001_000_000_000,
-    )
-    values: dict[str, AttrValue] = {
+def without_task_ids(messages: list[Message]) -> list[Message]:
+    """Messages as ingest stored them: extraction may assign task ids meanwhile."""
+    return [dataclasses.replace(m, task_id="") for m in messages]
+
+
+def receiver_counters(service: Service) -> Counters:
+    """What the running service's receiver has counted (accepted, unreadable, failures)."""
+    assert service._receiver is not None
+    return service._receiver.counters
+
+
+def chat_attributes(session_id: str, user_text: str) -> dict[str, AttrValue]:
+    """GenAI ``chat`` span attributes: the user says ``user_text``, the model answers "ok"."""
+    return {
         "gen_ai.operation.name": "chat",
         "gen_ai.conversation.id": session_id,
         "gen_ai.input.messages": json.dumps(
@@ -110,9 +109,29 @@ def chat_request(
         "gen_ai.output.messages": json.dumps(
             [{"role": "assistant", "parts": [{"type": "text", "content": "ok"}]}]
         ),
-        **(attrs or {}),
     }
-    span.attributes.extend(to_key_values(values))
+
+
+def chat_request(
+    session_id: str,
+    user_text: str,
+    *,
+    trace_id: bytes = b"\x11" * 16,
+    span_id: bytes = b"\x22" * 8,
+    attrs: dict[str, AttrValue] | None = None,
+) -> ExportTraceServiceRequest:
+    """A request holding one span with :func:`chat_attributes` (plus ``attrs``)."""
+    span = ProtoSpan(
+        trace_id=trace_id,
+        span_id=span_id,
+        name="chat gpt-4o-mini",
+        kind=ProtoSpan.SPAN_KIND_CLIENT,
+        start_time_unix_nano=1_700_000_000_000_000_000,
+        end_time_unix_nano=1_700_000_001_000_000_000,
+    )
+    span.attributes.extend(
+        to_key_values({**chat_attributes(session_id, user_text), **(attrs or {})})
+    )
     request = ExportTraceServiceRequest()
     resource_spans = request.resource_spans.add()
     resource_spans.resource.attributes.extend(to_key_values({"service.name": "bad-input-test"}))

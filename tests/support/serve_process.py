@@ -99,26 +99,17 @@ def running(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def processes_using(path: Path) -> list[int]:
-    """Live processes whose command line names ``path`` (the server and its helpers)."""
-    needle = str(path).encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if needle in cmdline and running(int(entry.name)):
-            found.append(int(entry.name))
-    return found
-
-
-def stop_leftover_postgres(data_dir: Path) -> None:
-    """Stop an embedded server that a killed test left behind (teardown only)."""
+def stop_leftover_postgres(data_dir: Path, timeout: float = 10.0) -> None:
+    """Stop an embedded server that a failed test left behind (teardown only):
+    the usual way, else with a fast-shutdown signal to its postmaster."""
     pid = postmaster_pid(data_dir)
-    if pid is not None and running(pid):
-        server = EmbeddedPostgres(data_dir)
-        server.start()
-        server.stop()
+    if pid is None or not running(pid):
+        return
+    server = EmbeddedPostgres(data_dir)
+    server.start()
+    server.stop()
+    if running(pid):
+        os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + timeout
+    while running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)

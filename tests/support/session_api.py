@@ -6,18 +6,30 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.support.genai_chat import Turn, chat_request
+from tests.support.service import running_service
 
 PROTOBUF = "application/x-protobuf"
 POLL_INTERVAL = 0.02
 
 Status = dict[str, Any]
+
+
+@asynccontextmanager
+async def service_api(dsn: str, overrides: Sequence[str] = ()) -> AsyncIterator[httpx.AsyncClient]:
+    """The real service (see :func:`running_service`) and an httpx client for its HTTP port."""
+    async with (
+        running_service(dsn, overrides=overrides) as service,
+        httpx.AsyncClient(base_url=f"http://{service.endpoints.http}") as http,
+    ):
+        yield http
 
 
 async def post_traces(http: httpx.AsyncClient, request: ExportTraceServiceRequest | bytes) -> None:

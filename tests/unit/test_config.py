@@ -98,7 +98,9 @@ def test_a_whole_value_env_reference_takes_its_yaml_type(tmp_path: Path) -> None
 
 def test_an_env_reference_inside_a_longer_string_stays_text(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
-    path.write_text("receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: ${env:HOST}:4317\n")
+    path.write_text(
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: ${env:HOST}:4317\n"
+    )
     config = load_config(path, environ={"HOST": "10.0.0.1"})
     assert config.receivers.otlp.protocols.grpc is not None
     assert config.receivers.otlp.protocols.grpc.endpoint == "10.0.0.1:4317"
@@ -266,7 +268,9 @@ def test_config_check_accepts_the_shipped_file() -> None:
 
 def test_config_check_rejects_an_unknown_key_and_names_it(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text(SHIPPED.read_text().replace("queue_size: 64", "queue_size: 64\n    colour: red"))
+    path.write_text(
+        SHIPPED.read_text().replace("queue_size: 64", "queue_size: 64\n    colour: red")
+    )
     result = subprocess.run(
         [str(TASKTRACE), "config", "check", str(path)],
         capture_output=True,

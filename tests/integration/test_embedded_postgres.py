@@ -1,0 +1,137 @@
+"""PostgreSQL two ways: the embedded server ``tasktrace serve`` runs when no DSN
+is configured (data survives a restart, stop leaves no process), and an external
+server reached by DSN (a throwaway cluster of Debian's PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import psycopg
+import pytest
+from psycopg import sql
+
+from tasktrace.embedded import EmbeddedPostgres
+from tests.support.otlp_traffic import export_grpc, fixture, session_of, transcript
+from tests.support.ports import free_port
+from tests.support.processes import postgres_pids
+from tests.support.service import running_service
+
+# --- embedded ----------------------------------------------------------------
+
+
+def test_a_row_written_survives_a_restart_on_the_same_data_dir(tmp_path: Path) -> None:
+    data_dir = tmp_path / "nested" / "pg"
+    first = EmbeddedPostgres(data_dir)
+    with psycopg.connect(first.start(), autocommit=True) as conn:
+        conn.execute("CREATE TABLE kept (note text)")
+        conn.execute("INSERT INTO kept VALUES ('still here')")
+    first.stop()
+    assert postgres_pids(data_dir) == []
+
+    second = EmbeddedPostgres(data_dir)
+    try:
+        with psycopg.connect(second.start()) as conn:
+            rows = conn.execute("SELECT note FROM kept").fetchall()
+    finally:
+        second.stop()
+
+    assert rows == [("still here",)]
+
+
+def test_stop_is_idempotent_and_leaves_no_server_running(tmp_path: Path) -> None:
+    data_dir = tmp_path / "pg"
+    server = EmbeddedPostgres(data_dir)
+    server.start()
+    running = postgres_pids(data_dir)
+    assert running, "the server should be running before stop"
+
+    server.stop()
+    server.stop()
+
+    assert postgres_pids(data_dir) == []
+    assert not (data_dir / "postmaster.pid").exists()
+
+
+def test_stop_without_start_does_nothing(tmp_path: Path) -> None:
+    server = EmbeddedPostgres(tmp_path / "never")
+    server.stop()
+    assert not (tmp_path / "never").exists()
+
+
+# --- external, by DSN --------------------------------------------------------
+
+
+def debian_bindir() -> Path:
+    """The newest ``/usr/lib/postgresql/<version>/bin``; fails (never skips) without it."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
+    )
+    if not found:
+        pytest.fail(
+            "Debian's PostgreSQL binaries are missing (/usr/lib/postgresql/*/bin/initdb): "
+            "install them with `apt-get install -y postgresql` (.ci/run does)",
+            pytrace=False,
+        )
+    return found[-1].parent
+
+
+def run_as_postgres(*args: str | Path) -> None:
+    """Run a server tool as the ``postgres`` user (it refuses to run as root)."""
+    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    result = subprocess.run(
+        [*prefix, *map(str, args)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, f"{args[0]} failed:\n{result.stdout}\n{result.stderr}"
+
+
+@pytest.fixture
+def external_cluster() -> Iterator[tuple[str, Path]]:
+    """(DSN, data dir) of a throwaway cluster on 127.0.0.1, stopped and removed after."""
+    bindir = debian_bindir()
+    root = Path(tempfile.mkdtemp(prefix="tasktrace-ext-"))
+    data_dir = root / "data"
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam("postgres")
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+    port = free_port()
+    try:
+        run_as_postgres(bindir / "initdb", "-D", data_dir, "-U", "postgres", "--auth=trust")
+        run_as_postgres(
+            bindir / "pg_ctl", "-D", data_dir, "-l", data_dir / "server.log", "-w",
+            "-o", f"-h 127.0.0.1 -p {port} -k {data_dir}", "start",
+        )  # fmt: skip
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres", data_dir
+    finally:
+        if (data_dir / "postmaster.pid").exists():
+            run_as_postgres(bindir / "pg_ctl", "-D", data_dir, "-m", "fast", "-w", "stop")
+        assert postgres_pids(data_dir) == []
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_the_service_stores_transcripts_in_an_external_postgres_by_dsn(
+    external_cluster: tuple[str, Path],
+) -> None:
+    dsn, data_dir = external_cluster
+    assert postgres_pids(data_dir), "the external cluster should be running"
+
+    async with running_service(dsn) as service:
+        answer = await export_grpc(service.endpoints.grpc, fixture("two-requests"))
+        assert answer.code is grpc.StatusCode.OK, answer.details
+        messages = await transcript(service.endpoints.http, session_of("two-requests"))
+        schema = service.config.exporters.postgres.schema_name
+
+    assert len(messages) == 7
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        query = sql.SQL("SELECT count(*) FROM {}.messages WHERE session_id = %s").format(
+            sql.Identifier(schema)
+        )
+        cur = await conn.execute(query, (session_of("two-requests"),))
+        assert await cur.fetchone() == (7,)
