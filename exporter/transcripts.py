@@ -63,13 +63,8 @@ class PostgresTranscripts:
                     "UPDATE traces SET session_id = %s, keyed = true WHERE session_id = %s",
                     (new, old),
                 )
-            import logging, time as _time
-            _t0 = _time.perf_counter()
             await self._write_sessions(cur, plan)
-            _t1 = _time.perf_counter()
             await self._write_messages(cur, plan)
-            _t2 = _time.perf_counter()
-            logging.getLogger("x").warning("TIMING sessions %.1f messages %.1f", (_t1-_t0)*1e3, (_t2-_t1)*1e3)
             if plan.error_flags:
                 await cur.executemany(
                     "UPDATE messages SET error = true WHERE session_id = %s AND seq = %s",

@@ -84,10 +84,46 @@ def read_batch(
             key = out.traces[trace_id].session_key if trace_id in out.traces else ""
             call = _call(key or trace_id, trace_id, span_id, min(times), max(times), content)
             out.calls.append(call)
+    _in_conversation_order(out.calls)
+    return out
+
+
+def merge_batches(batches: Sequence[BatchContent]) -> BatchContent:
+    """Several read batches as one, as if each batch's spans came after the
+    previous one's: a trace's facts are combined (a later root or last span
+    wins, as the store's upserts do) and model calls are put in conversation order."""
+    out = BatchContent()
+    for batch in batches:
+        for trace_id, facts in batch.traces.items():
+            known = out.traces.get(trace_id)
+            out.traces[trace_id] = facts if known is None else _merge_facts(known, facts)
+        out.calls.extend(batch.calls)
+        out.tool_spans.extend(batch.tool_spans)
+        out.items += batch.items
+        out.unclaimed += batch.unclaimed
+        out.unreadable += batch.unreadable
+    _in_conversation_order(out.calls)
+    return out
+
+
+def _merge_facts(first: TraceFacts, then: TraceFacts) -> TraceFacts:
+    starts = [t for t in (first.first_start_ns, then.first_start_ns) if t]
+    return TraceFacts(
+        trace_id=first.trace_id,
+        session_key=first.session_key or then.session_key,
+        service=first.service or then.service,
+        disabled=first.disabled or then.disabled,
+        root_span_id=then.root_span_id or first.root_span_id,
+        last_span_id=then.last_span_id or first.last_span_id,
+        last_end_ns=max(first.last_end_ns, then.last_end_ns),
+        first_start_ns=min(starts, default=0),
+    )
+
+
+def _in_conversation_order(calls: list[Call]) -> None:
     # within a session, a later call always carries a longer history; clocks
     # (and log-record times) are less reliable than that
-    out.calls.sort(key=lambda c: (len(c.content.messages) - c.content.output_count, c.end_ns))
-    return out
+    calls.sort(key=lambda c: (len(c.content.messages) - c.content.output_count, c.end_ns))
 
 
 def _call(

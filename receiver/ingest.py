@@ -118,13 +118,9 @@ class Ingestor:
         """Plan, write and return what ``batch`` changed. Raises StoreUnavailable."""
         plan = WritePlan()
         try:
-            import logging, time as _time
-            _t0 = _time.perf_counter()
             await self._plan(batch, plan)
-            _t1 = _time.perf_counter()
             if plan.sessions:
                 await self._store.write(plan)
-            logging.getLogger("x").warning("TIMING plan %.1f write %.1f sessions=%d", (_t1-_t0)*1e3, (_time.perf_counter()-_t1)*1e3, len(plan.sessions))
         except BaseException:
             self._forget(plan)
             raise

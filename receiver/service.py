@@ -1,4 +1,5 @@
-"""The receiver component: decode, read, and hand batches to ingest one at a time.
+"""The receiver component: decode, read, and hand batches to ingest one
+transaction at a time (batches that queued up meanwhile share one).
 
 Protocol front ends (gRPC, HTTP) call :meth:`Receiver.export_traces` /
 :meth:`Receiver.export_logs` and map the exceptions to their status codes:
@@ -22,13 +23,16 @@ from dataclasses import dataclass
 
 from tasktrace.model import LogRecord, Span
 from tasktrace.receiver import otlp_decode
-from tasktrace.receiver.batch import BatchContent, read_batch
+from tasktrace.receiver.batch import BatchContent, merge_batches, read_batch
 from tasktrace.receiver.ingest import Ingestor, WritePlan
 
 _log = logging.getLogger(__name__)
 
 #: seconds a sender is asked to wait before retrying when we are overloaded or the store is down
 RETRY_AFTER = 2.0
+#: at most this many queued batches, or spans and log records, are written in one transaction
+MERGE_BATCHES = 16
+MERGE_ITEMS = 8192
 
 
 class Overloaded(Exception):
@@ -83,10 +87,8 @@ class Receiver:
         await asyncio.gather(worker, return_exceptions=True)
 
     async def export_traces(self, data: bytes, *, json_body: bool = False) -> WritePlan:
-        _t0 = time.perf_counter()
         request = otlp_decode.parse_trace_request(data, json_body=json_body)
         spans = list(otlp_decode.iter_spans(request))
-        _log.warning("TIMING decode %.1f ms spans=%d", (time.perf_counter()-_t0)*1000, len(spans))
         self.counters.spans += len(spans)
         valid = [span for span in spans if has_valid_ids(span)]
         self.counters.unreadable += len(spans) - len(valid)
@@ -117,27 +119,36 @@ class Receiver:
 
     async def _drain(self) -> None:
         while True:
-            batch, future = await self._queue.get()
+            group = [await self._queue.get()]
+            # batches that queued up meanwhile share one transaction: the round
+            # trips to the store, not the CPU, bound how many batches/s go through
+            items = group[0][0].items
+            while items < MERGE_ITEMS and len(group) < MERGE_BATCHES and not self._queue.empty():
+                group.append(self._queue.get_nowait())
+                items += group[-1][0].items
+            batch = group[0][0] if len(group) == 1 else merge_batches([b for b, _ in group])
+            futures = [future for _, future in group]
             try:
-                _t0 = time.perf_counter()
                 plan = await self._ingestor.ingest(batch)
-                _log.warning("TIMING ingest %.1f ms calls=%d msgs=%d q=%d", (time.perf_counter()-_t0)*1000, len(batch.calls), len(plan.messages), self._queue.qsize())
             except Exception as exc:
-                self.counters.store_failures += 1
-                if not future.done():
-                    future.set_exception(exc)
+                self.counters.store_failures += len(group)
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(exc)
             else:
-                self.counters.batches += 1
+                self.counters.batches += len(group)
                 self.counters.messages += len(plan.messages)
-                if not future.done():
-                    future.set_result(plan)
+                for future in futures:
+                    if not future.done():
+                        future.set_result(plan)
                 if self._on_commit is not None:
                     try:
                         self._on_commit(plan)
                     except Exception:
                         _log.exception("commit listener failed")
             finally:
-                self._queue.task_done()
+                for _ in group:
+                    self._queue.task_done()
 
     def _log_overload(self) -> None:
         now = time.monotonic()
