@@ -64,19 +64,30 @@ class TaskQueryService:
     ) -> Page[Session]:
         return await self._reads.list_sessions(limit=limit, cursor=cursor, status=status)
 
-    async def session_messages(self, session_id: str, *, limit: int, cursor: str | None = None) -> Page[Message]:
+    async def session_messages(
+        self, session_id: str, *, limit: int, cursor: str | None = None
+    ) -> Page[Message]:
         return await self._reads.session_messages(session_id, limit=limit, cursor=cursor)
 
     async def session_tasks(
-        self, session_id: str, *, limit: int, cursor: str | None = None, status: TaskStatus | None = None
+        self,
+        session_id: str,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        status: TaskStatus | None = None,
     ) -> Page[Task]:
-        return await self._reads.session_tasks(session_id, limit=limit, cursor=cursor, status=status)
+        return await self._reads.session_tasks(
+            session_id, limit=limit, cursor=cursor, status=status
+        )
 
     async def tasks(self, flt: TaskFilter, *, limit: int, cursor: str | None = None) -> Page[Task]:
         return await self._reads.tasks(flt, limit=limit, cursor=cursor)
 
     async def session_status(self, session_id: str) -> SessionStatus:
-        return await self._reads.session_status(session_id, in_process=self._scheduler.in_process(session_id))
+        return await self._reads.session_status(
+            session_id, in_process=self._scheduler.in_process(session_id)
+        )
 
     async def flush(self, session_id: str, *, timeout: float) -> FlushResult:
         return await self._scheduler.flush(session_id, timeout=timeout)
@@ -131,7 +142,9 @@ class Service:
             self._embedded = EmbeddedPostgres(self.data_dir)
             dsn = await asyncio.to_thread(self._embedded.start)
         await migrate(dsn, pg.schema_name)
-        self._pool = open_pool(dsn, pg.schema_name, max_size=pg.pool_max_size, timeout=pg.connect_timeout)
+        self._pool = open_pool(
+            dsn, pg.schema_name, max_size=pg.pool_max_size, timeout=pg.connect_timeout
+        )
         await self._pool.open(wait=True, timeout=pg.connect_timeout)
 
         self._sinks = [TaskSpanSink(c) for c in cfg.active_otlp_exporters().values()]
@@ -150,7 +163,9 @@ class Service:
             task_ttl=proc.task_ttl,
             concurrency=proc.max_concurrent_sessions,
             opted_out=functools.partial(
-                is_opted_out, services=proc.opt_out.service_names, patterns=proc.opt_out.session_patterns
+                is_opted_out,
+                services=proc.opt_out.service_names,
+                patterns=proc.opt_out.session_patterns,
             ),
         )
         await self._scheduler.start()

@@ -208,9 +208,12 @@ async def _write_task(
 
 async def _upsert_task(cur: psycopg.AsyncCursor, task: Task, service: str) -> None:
     await cur.execute(
-        "INSERT INTO tasks (id, session_id, ord, description, status, status_reason, progress,"
-        " preferences, message_ids, trace_ids, created_at, updated_at, revision, extractor, service)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s)"
+        "INSERT INTO tasks (id, session_id, ord, description, status, status_reason,"
+        " progress, preferences, message_ids, trace_ids,"
+        " created_at, updated_at, revision, extractor, service)"
+        " VALUES (%s, %s, %s, %s, %s, %s,"
+        " %s::jsonb, %s::jsonb, %s::jsonb, %s::jsonb,"
+        " %s, %s, %s, %s, %s)"
         " ON CONFLICT (id) DO UPDATE SET description = excluded.description,"
         " status = excluded.status, status_reason = excluded.status_reason,"
         " progress = excluded.progress, preferences = excluded.preferences,"

@@ -9,6 +9,7 @@ pending and is retried with backoff; nothing is dropped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -119,7 +120,9 @@ class ExtractionScheduler:
             while cursor < target:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise FlushTimeout(f"session {session_id!r}: {target - cursor} messages still pending")
+                    raise FlushTimeout(
+                        f"session {session_id!r}: {target - cursor} messages still pending"
+                    )
                 try:
                     await asyncio.wait_for(self._committed.wait(), timeout=left)
                 except TimeoutError:
@@ -147,10 +150,8 @@ class ExtractionScheduler:
                 else:
                     wait = min(wait, when - now)
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
-            except TimeoutError:
-                pass
 
     def _launch(self, sid: str, state: BufferState) -> None:
         self._running.add(sid)
@@ -200,11 +201,19 @@ class ExtractionScheduler:
         result = await self._extractor.extract(request)
         messages = {m.id: m for m in (*snap.context, *snap.messages)}
         tasks = apply_ops(
-            snap.tasks, result.ops, session_id=sid, now=now, extractor=self._extractor.name, messages=messages
+            snap.tasks,
+            result.ops,
+            session_id=sid,
+            now=now,
+            extractor=self._extractor.name,
+            messages=messages,
         )
         changed = _changed(snap.tasks, tasks)
         await self._store.commit(
-            snap, new_cursor=new_cursor, changed=changed, tokens=(result.input_tokens, result.output_tokens)
+            snap,
+            new_cursor=new_cursor,
+            changed=changed,
+            tokens=(result.input_tokens, result.output_tokens),
         )
         await self._emit(changed, snap)
         return new_cursor < snap.next_seq - 1

@@ -14,15 +14,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from tasktrace.receiver.dialects import dialect_for_log, dialect_for_span
-from tasktrace.receiver.dialects._common import canonical_json
-from tasktrace.receiver.otlp_decode import (
-    iter_log_records,
-    iter_spans,
-    parse_logs_request,
-    parse_trace_request,
-)
-
 from tasktrace.model import (
     ChatMessage,
     LogRecord,
@@ -32,6 +23,14 @@ from tasktrace.model import (
     SpanRole,
     StatusCode,
     ToolRun,
+)
+from tasktrace.receiver.dialects import dialect_for_log, dialect_for_span
+from tasktrace.receiver.dialects._common import canonical_json
+from tasktrace.receiver.otlp_decode import (
+    iter_log_records,
+    iter_spans,
+    parse_logs_request,
+    parse_trace_request,
 )
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "otlp"

@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tasktrace.receiver.dialects import dialect_for_span
-from tasktrace.receiver.dialects.agents_logfire import DIALECT, SCOPE
-
 from tasktrace.model import (
     AttrValue,
     ChatMessage,
@@ -19,6 +16,8 @@ from tasktrace.model import (
     StatusCode,
     ToolCall,
 )
+from tasktrace.receiver.dialects import dialect_for_span
+from tasktrace.receiver.dialects.agents_logfire import DIALECT, SCOPE
 
 MODEL_CALL = "Responses API with {gen_ai.request.model!r}"
 USER = {"role": "user", "content": "weather in Paris and Rome?"}

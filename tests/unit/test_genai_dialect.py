@@ -7,9 +7,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from tasktrace.receiver.dialects._common import as_int, canonical_json
-from tasktrace.receiver.dialects.genai import DIALECT as GENAI
-from tasktrace.receiver.dialects.genai_events import DIALECT as EVENTS
 
 from tasktrace.model import (
     AttrValue,
@@ -23,6 +20,9 @@ from tasktrace.model import (
     StatusCode,
     ToolCall,
 )
+from tasktrace.receiver.dialects._common import as_int, canonical_json
+from tasktrace.receiver.dialects.genai import DIALECT as GENAI
+from tasktrace.receiver.dialects.genai_events import DIALECT as EVENTS
 
 SYSTEM = {"role": "system", "parts": [{"type": "text", "content": "Be brief."}]}
 USER = {"role": "user", "parts": [{"type": "text", "content": "Weather in Oslo?"}]}

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from tasktrace.receiver.dialects import dialect_for_span
-from tasktrace.receiver.dialects.openinference import DIALECT
 
 from tasktrace.model import (
     AttrValue,
@@ -21,6 +19,8 @@ from tasktrace.model import (
     ToolCall,
     ToolRun,
 )
+from tasktrace.receiver.dialects import dialect_for_span
+from tasktrace.receiver.dialects.openinference import DIALECT
 from tests.unit.dialect_helpers import fixture, load_spans
 
 
