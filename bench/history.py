@@ -26,7 +26,10 @@ LEVELS = (10, 100, 1000)
 BATCH = 32
 TARGET = 1.5
 #: hold extraction off: this benchmark is about ingest
-NO_EXTRACTION = ("processors.tasktrace.buffer.max_turns=10000", "processors.tasktrace.buffer.idle_timeout=1h")
+NO_EXTRACTION = (
+    "processors.tasktrace.buffer.max_turns=10000",
+    "processors.tasktrace.buffer.idle_timeout=1h",
+)
 
 
 def measure_level(
@@ -42,19 +45,19 @@ def measure_level(
         state.filler(history - 3)
         states.append(state)
         chat_turn(tracer, state)
-    provider.force_flush()  # type: ignore[attr-defined]
+    provider.force_flush()
     time.sleep(0.5)
     if on_warm is not None:  # e.g. start a profiler
         on_warm()
-    cpu0, wall0, ok0 = server.cpu(), time.perf_counter(), exporter.ok  # type: ignore[attr-defined]
+    cpu0, wall0, ok0 = server.cpu(), time.perf_counter(), exporter.ok
     sent = 0
     for _ in range(rounds):
         for state in states:
             sent += chat_turn(tracer, state)
-    provider.force_flush()  # type: ignore[attr-defined]
+    provider.force_flush()
     cpu, wall = server.cpu() - cpu0, time.perf_counter() - wall0
-    acked = exporter.ok - ok0  # type: ignore[attr-defined]
-    provider.shutdown()  # type: ignore[attr-defined]
+    acked = exporter.ok - ok0
+    provider.shutdown()
     return {
         "history": history,
         "spans": acked,
@@ -65,7 +68,9 @@ def measure_level(
     }
 
 
-def run(quick: bool = False, sessions: int | None = None, rounds: int | None = None) -> dict[str, Any]:
+def run(
+    quick: bool = False, sessions: int | None = None, rounds: int | None = None
+) -> dict[str, Any]:
     sessions = sessions or (100 if quick else 200)
     rounds = rounds or (3 if quick else 5)
     with baseline_server() as server:
@@ -80,8 +85,17 @@ def run(quick: bool = False, sessions: int | None = None, rounds: int | None = N
     for row in rows:
         row["vs_10"] = row["cpu_ms_per_span"] / base if base else 0.0
     table = print_table(
-        f"History growth ({sessions} sessions x {rounds} measured chat spans per level, {BATCH} spans/request)",
-        ["history", "KB/span", "spans", "CPU ms/span", "baseline CPU ms/span", "wall ms/span", "x vs 10"],
+        f"History growth ({sessions} sessions x {rounds} measured chat spans per level,"
+        f" {BATCH} spans/request)",
+        [
+            "history",
+            "KB/span",
+            "spans",
+            "CPU ms/span",
+            "baseline CPU ms/span",
+            "wall ms/span",
+            "x vs 10",
+        ],
         [
             [
                 r["history"],

@@ -29,7 +29,9 @@ TARGET_SPANS_PER_S = 20_000
 TARGET_RATIO = 0.25
 
 
-def measure(server: Server, endpoint: str, protocol: str, processes: int, duration: float, tag: str) -> dict[str, Any]:
+def measure(
+    server: Server, endpoint: str, protocol: str, processes: int, duration: float, tag: str
+) -> dict[str, Any]:
     cpu0 = server.cpu()
     reports = run_senders(
         endpoint, protocol=protocol, processes=processes, duration=duration, extra=["--tag", tag]
@@ -65,12 +67,16 @@ def run(quick: bool = False, duration: float | None = None, processes: int = 3) 
             before = postgres_count(dsn, "SELECT count(*) FROM messages")
             row = measure(tt, endpoint, protocol, processes, duration, f"tt-{protocol}")
             committed = postgres_count(dsn, "SELECT count(*) FROM messages") - before
-            row.update(server="tasktrace", messages=committed, messages_per_s=committed / row["seconds"])
+            row.update(
+                server="tasktrace", messages=committed, messages_per_s=committed / row["seconds"]
+            )
             row["rss_mb"] = round(tt.rss_mb(), 1)
             rows.append(row)
     for row in rows:
         if row["server"] == "tasktrace":
-            base_row = next(r for r in rows if r["server"] == "baseline" and r["protocol"] == row["protocol"])
+            base_row = next(
+                r for r in rows if r["server"] == "baseline" and r["protocol"] == row["protocol"]
+            )
             row["ratio"] = row["spans_per_s"] / base_row["spans_per_s"]
     table = print_table(
         f"Ingest ({processes} sender processes, {duration:.0f} s each run)",

@@ -52,7 +52,7 @@ def main() -> None:
     deadline = time.monotonic() + args.duration
     slot = 0
     while active and time.monotonic() < deadline:
-        if generated - exporter.ok - exporter.failed > args.outstanding:  # type: ignore[attr-defined]
+        if generated - exporter.ok - exporter.failed > args.outstanding:
             time.sleep(0.002)
             continue
         if args.rate and generated > args.rate * (time.time() - begin):
@@ -67,15 +67,15 @@ def main() -> None:
                 continue
             active[slot] = new_session()
         slot += 1
-    provider.shutdown()  # type: ignore[attr-defined]
+    provider.shutdown()
     print(
         json.dumps(
             {
                 "generated": generated,
-                "ok": exporter.ok,  # type: ignore[attr-defined]
-                "failed": exporter.failed,  # type: ignore[attr-defined]
-                "first": exporter.first,  # type: ignore[attr-defined]
-                "last": exporter.last,  # type: ignore[attr-defined]
+                "ok": exporter.ok,
+                "failed": exporter.failed,
+                "first": exporter.first,
+                "last": exporter.last,
                 "sessions": started,
             }
         ),

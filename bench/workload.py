@@ -11,10 +11,21 @@ from __future__ import annotations
 
 import json
 import random
+import threading
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
 from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.util.types import AttributeValue
 
 _CITIES = ("Berkeley", "Rome", "Oslo", "Lisbon", "Kyoto", "Austin", "Lyon", "Porto", "Cairo")
 _ASKS = (
@@ -51,7 +62,9 @@ class SessionState:
         """Append ``count`` earlier messages without sending them (history preloading)."""
         for i in range(count):
             role = "user" if i % 2 == 0 else "assistant"
-            self.items.append(encode(text_part(role, f"Earlier message {i} of {self.id}: {_ask(self.rng)}")))
+            self.items.append(
+                encode(text_part(role, f"Earlier message {i} of {self.id}: {_ask(self.rng)}"))
+            )
 
 
 def _ask(rng: random.Random) -> str:
@@ -68,11 +81,23 @@ def tool_turn(tracer: Tracer, session: SessionState, model: str = "gpt-4o-mini")
     arguments = json.dumps({"city": city, "n": rng.randint(1, 9)})
     user = encode(text_part("user", _ASKS[kind].format(n=rng.randint(2, 9), city=city)))
     asks = encode(
-        {"role": "assistant", "parts": [{"type": "tool_call", "id": call_id, "name": tool, "arguments": arguments}]}
+        {
+            "role": "assistant",
+            "parts": [{"type": "tool_call", "id": call_id, "name": tool, "arguments": arguments}],
+        }
     )
-    result_text = json.dumps({"ok": True, "city": city, "options": [f"{city}-{i}" for i in range(3)]})
-    result = encode({"role": "tool", "parts": [{"type": "tool_call_response", "id": call_id, "response": result_text}]})
-    answer = encode(text_part("assistant", f"Done: I used {tool} for {city}. The first option is {city}-0."))
+    result_text = json.dumps(
+        {"ok": True, "city": city, "options": [f"{city}-{i}" for i in range(3)]}
+    )
+    result = encode(
+        {
+            "role": "tool",
+            "parts": [{"type": "tool_call_response", "id": call_id, "response": result_text}],
+        }
+    )
+    answer = encode(
+        text_part("assistant", f"Done: I used {tool} for {city}. The first option is {city}-0.")
+    )
     common = {"gen_ai.conversation.id": session.id}
     with tracer.start_as_current_span(
         "invoke_agent travel", attributes={**common, "gen_ai.operation.name": "invoke_agent"}
@@ -94,22 +119,30 @@ def tool_turn(tracer: Tracer, session: SessionState, model: str = "gpt-4o-mini")
     return 4
 
 
-def chat_turn(tracer: Tracer, session: SessionState, *, answer: bool = True, model: str = "gpt-4o-mini") -> int:
+def chat_turn(
+    tracer: Tracer, session: SessionState, *, answer: bool = True, model: str = "gpt-4o-mini"
+) -> int:
     """Emit one ``chat`` span (its own trace): a new user message and, if
     ``answer``, the assistant's reply. Returns the number of spans (1)."""
     rng = session.rng
     city = rng.choice(_CITIES)
-    user = encode(text_part("user", _ASKS[rng.randrange(len(_ASKS))].format(n=rng.randint(2, 9), city=city)))
-    reply = encode(text_part("assistant", f"Done: all set for {city}, confirmation {rng.randrange(10**6)}."))
+    user = encode(
+        text_part("user", _ASKS[rng.randrange(len(_ASKS))].format(n=rng.randint(2, 9), city=city))
+    )
+    reply = encode(
+        text_part("assistant", f"Done: all set for {city}, confirmation {rng.randrange(10**6)}.")
+    )
     outputs = "[" + reply + "]" if answer else "[]"
-    _chat(tracer, session.history_json(user), outputs, model, {"gen_ai.conversation.id": session.id})
+    _chat(
+        tracer, session.history_json(user), outputs, model, {"gen_ai.conversation.id": session.id}
+    )
     session.items += [user, reply] if answer else [user]
     session.turns += 1
     return 1
 
 
 def _chat(tracer: Tracer, inputs: str, outputs: str, model: str, common: dict[str, str]) -> None:
-    attrs = {
+    attrs: dict[str, AttributeValue] = {
         **common,
         "gen_ai.operation.name": "chat",
         "gen_ai.system": "openai",
@@ -125,64 +158,73 @@ def _chat(tracer: Tracer, inputs: str, outputs: str, model: str, common: dict[st
 
 
 def provider_and_exporter(
-    endpoint: str, protocol: str, *, service: str, batch: int = 512, queue: int = 16384, delay_ms: int = 200
-) -> tuple[object, object, Tracer]:
+    endpoint: str,
+    protocol: str,
+    *,
+    service: str,
+    batch: int = 512,
+    queue: int = 16384,
+    delay_ms: int = 200,
+) -> tuple[TracerProvider, CountingExporter, Tracer]:
     """A TracerProvider with a BatchSpanProcessor around a counting OTLP exporter."""
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-    exporter = counting_exporter(endpoint, protocol)
+    exporter = CountingExporter(otlp_exporter(endpoint, protocol))
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     provider.add_span_processor(
         BatchSpanProcessor(
-            exporter, max_queue_size=queue, max_export_batch_size=batch, schedule_delay_millis=delay_ms
+            exporter,
+            max_queue_size=queue,
+            max_export_batch_size=batch,
+            schedule_delay_millis=delay_ms,
         )
     )
     return provider, exporter, provider.get_tracer("bench.agent")
 
 
-def counting_exporter(endpoint: str, protocol: str) -> object:
-    """The real OTLP span exporter (gRPC or HTTP/protobuf), counting acknowledged spans."""
-    import threading
-    import time
+def simple_tracer(endpoint: str, service: str) -> tuple[TracerProvider, Tracer]:
+    """A TracerProvider exporting each span over OTLP/gRPC as it ends."""
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(SimpleSpanProcessor(otlp_exporter(endpoint, "grpc")))
+    return provider, provider.get_tracer("bench.probe")
 
-    from opentelemetry.sdk.trace.export import SpanExportResult
 
+def otlp_exporter(endpoint: str, protocol: str) -> SpanExporter:
+    """The real OTLP span exporter: gRPC, or HTTP/protobuf."""
     if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Base
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        kwargs: dict[str, object] = {"endpoint": endpoint, "insecure": True}
-    else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
-            OTLPSpanExporter as Base,
-        )
+        return OTLPSpanExporter(endpoint=endpoint, insecure=True)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HTTPSpanExporter,
+    )
 
-        kwargs = {"endpoint": f"http://{endpoint}/v1/traces"}
-
-    class Counting(Base):  # type: ignore[misc, valid-type]
-        def __init__(self) -> None:
-            super().__init__(**kwargs)
-            self.ok = 0
-            self.failed = 0
-            self.first = 0.0
-            self.last = 0.0
-            self.lock = threading.Lock()
-
-        def export(self, spans):  # type: ignore[no-untyped-def]
-            start = time.time()
-            result = super().export(spans)
-            with self.lock:
-                if not self.first:
-                    self.first = start
-                if result is SpanExportResult.SUCCESS:
-                    self.ok += len(spans)
-                    self.last = time.time()
-                else:
-                    self.failed += len(spans)
-            return result
-
-    return Counting()
+    return HTTPSpanExporter(endpoint=f"http://{endpoint}/v1/traces")
 
 
-__all__ = ["SessionState", "chat_turn", "tool_turn", "provider_and_exporter", "trace"]
+class CountingExporter(SpanExporter):
+    """Counts the spans the server acknowledged and when."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self._inner = inner
+        self.ok = 0
+        self.failed = 0
+        self.first = 0.0
+        self.last = 0.0
+        self._lock = threading.Lock()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        start = time.time()
+        result = self._inner.export(spans)
+        with self._lock:
+            self.first = self.first or start
+            if result is SpanExportResult.SUCCESS:
+                self.ok += len(spans)
+                self.last = time.time()
+            else:
+                self.failed += len(spans)
+        return result
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._inner.force_flush(timeout_millis)

@@ -88,9 +88,7 @@ class TaskQueries(Protocol):
         """Tasks in ``order``. Raises NotFound."""
         ...
 
-    async def tasks(
-        self, flt: TaskFilter, *, limit: int, cursor: str | None = None
-    ) -> Page[Task]:
+    async def tasks(self, flt: TaskFilter, *, limit: int, cursor: str | None = None) -> Page[Task]:
         """Tasks across sessions, most recently updated first."""
         ...
 

@@ -152,7 +152,8 @@ class TaskSpanSink:
             _log.warning(
                 "exporter %s: retry_on_failure.%s not applied: the OTLP SDK exporter backs off "
                 "from 1s, doubling, with jitter (max_elapsed_time is applied)",
-                self._config.endpoint, ", ".join(unapplied),
+                self._config.endpoint,
+                ", ".join(unapplied),
             )
         self._exporter = self._factory(self._config)
         self._wake = asyncio.Event()

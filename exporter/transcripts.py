@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,8 +10,8 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from tasktrace.exporter.postgres import connection, fetch
-from tasktrace.exporter.rows import MESSAGE_COLUMNS, message_from_row, tool_calls_json
-from tasktrace.model import Message
+from tasktrace.exporter.rows import MESSAGE_COLUMNS, message_from_row
+from tasktrace.model import Message, ToolCall
 from tasktrace.receiver.ingest import StoredTrace, WritePlan
 from tasktrace.receiver.transcript import TranscriptState
 
@@ -35,28 +36,32 @@ class PostgresTranscripts:
     async def load_transcript(
         self, session_id: str
     ) -> tuple[TranscriptState, list[Message]] | None:
-        async with connection(self._pool) as conn:
-            cur = await conn.execute(
-                "SELECT next_seq, tail FROM sessions WHERE id = %s", (session_id,)
-            )
-            head = await cur.fetchone()
-            if head is None:
-                return None
-            cur = await conn.execute(
-                f"SELECT chain, {MESSAGE_COLUMNS} FROM messages WHERE session_id = %s ORDER BY seq",
-                (session_id,),
-            )
-            rows = await cur.fetchall()
-        messages = [message_from_row(r[1:]) for r in rows]
-        state = TranscriptState(
-            next_seq=head[0],
-            chains={bytes(r[0]): m.seq for r, m in zip(rows, messages, strict=True)},
-            tail=bytes(head[1]) if head[1] is not None else b"\x00" * 16,
+        return (await self.load_transcripts([session_id])).get(session_id)
+
+    async def load_transcripts(
+        self, session_ids: Sequence[str]
+    ) -> dict[str, tuple[TranscriptState, list[Message]]]:
+        # one round trip: each session's head on every row of its messages (a
+        # session without messages gives one row of NULL message columns)
+        rows = await self._fetch(
+            f"SELECT s.id, s.next_seq, s.tail, m.chain, {_prefixed('m.', MESSAGE_COLUMNS)}"
+            " FROM sessions s LEFT JOIN messages m ON m.session_id = s.id"
+            " WHERE s.id = ANY(%s) ORDER BY s.id, m.seq",
+            (list(session_ids),),
         )
-        return state, messages
+        grouped: dict[str, list[tuple[Any, ...]]] = {}
+        for row in rows:
+            grouped.setdefault(row[0], []).append(row)
+        return {sid: _transcript(group) for sid, group in grouped.items()}
 
     async def write(self, plan: WritePlan) -> None:
-        async with connection(self._pool) as conn, conn.transaction(), conn.cursor() as cur:
+        # one pipeline: the statements go out together, one round trip for all
+        async with (
+            connection(self._pool) as conn,
+            conn.transaction(),
+            conn.pipeline(),
+            conn.cursor() as cur,
+        ):
             for old, new in plan.rehomes:
                 await cur.execute("DELETE FROM sessions WHERE id = %s", (old,))
                 await cur.execute(
@@ -74,8 +79,8 @@ class PostgresTranscripts:
 
     async def _write_sessions(self, cur: psycopg.AsyncCursor, plan: WritePlan) -> None:
         await cur.executemany(
-            "INSERT INTO sessions AS s (id, service, keyed, disabled, next_seq, message_count, tail,"
-            " last_message_at) VALUES (%s, %s, %s, %s, %s, %s, %s, to_timestamp(%s / 1e9))"
+            "INSERT INTO sessions AS s (id, service, keyed, disabled, next_seq, message_count,"
+            " tail, last_message_at) VALUES (%s, %s, %s, %s, %s, %s, %s, to_timestamp(%s / 1e9))"
             " ON CONFLICT (id) DO UPDATE SET"
             " service = CASE WHEN s.service = '' THEN excluded.service ELSE s.service END,"
             " keyed = s.keyed OR excluded.keyed, disabled = s.disabled OR excluded.disabled,"
@@ -102,37 +107,42 @@ class PostgresTranscripts:
     async def _write_messages(self, cur: psycopg.AsyncCursor, plan: WritePlan) -> None:
         if not plan.messages:
             return
-        await cur.executemany(
+        # one statement over one JSON document (serialised in C) rather than one
+        # statement per row
+        rows = [
+            {
+                "session_id": m.session_id,
+                "seq": m.seq,
+                "id": m.id,
+                "role": m.role.value,
+                "content": _clean(m.content),
+                "tool_calls": [_call_json(c) for c in m.tool_calls],
+                "tool_call_id": m.tool_call_id,
+                "tool_name": m.tool_name,
+                "error": m.error,
+                "trace_id": m.trace_id,
+                "span_id": m.span_id,
+                "time_ns": m.time_ns,
+                "model": m.model,
+                "chain": "\\x" + chain.hex(),
+            }
+            for m, chain in plan.messages
+        ]
+        await cur.execute(
             "INSERT INTO messages (session_id, seq, id, role, content, tool_calls, tool_call_id,"
             " tool_name, error, trace_id, span_id, time_ns, model, chain)"
-            " VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT DO NOTHING",
-            [
-                (
-                    m.session_id,
-                    m.seq,
-                    m.id,
-                    m.role.value,
-                    _clean(m.content),
-                    tool_calls_json(m.tool_calls),
-                    m.tool_call_id,
-                    m.tool_name,
-                    m.error,
-                    m.trace_id,
-                    m.span_id,
-                    m.time_ns,
-                    m.model,
-                    chain,
-                )
-                for m, chain in plan.messages
-            ],
+            " SELECT session_id, seq, id, role, content, tool_calls, tool_call_id, tool_name,"
+            " error, trace_id, span_id, time_ns, model, chain"
+            " FROM json_populate_recordset(NULL::messages, %s::json) ON CONFLICT DO NOTHING",
+            (json.dumps(rows, ensure_ascii=False),),
         )
 
     async def _write_traces(self, cur: psycopg.AsyncCursor, plan: WritePlan) -> None:
         if not plan.traces:
             return
         await cur.executemany(
-            "INSERT INTO traces AS t (trace_id, session_id, keyed, root_span_id, last_span_id, service)"
+            "INSERT INTO traces AS t"
+            " (trace_id, session_id, keyed, root_span_id, last_span_id, service)"
             " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (trace_id) DO UPDATE SET"
             " session_id = excluded.session_id, keyed = t.keyed OR excluded.keyed,"
             " root_span_id = CASE WHEN excluded.root_span_id = '' THEN t.root_span_id"
@@ -155,3 +165,24 @@ def _clean(text: str) -> str:
     """Postgres text cannot hold NUL; lone surrogates cannot be encoded."""
     text = text.replace("\x00", "\ufffd")
     return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _prefixed(prefix: str, columns: str) -> str:
+    return ", ".join(prefix + c.strip() for c in columns.split(","))
+
+
+def _transcript(rows: list[tuple[Any, ...]]) -> tuple[TranscriptState, list[Message]]:
+    """A session's merge state and messages from its ``load_transcripts`` rows."""
+    next_seq, tail = rows[0][1], rows[0][2]
+    stored = [r[3:] for r in rows if r[3] is not None]
+    messages = [message_from_row(r[1:]) for r in stored]
+    state = TranscriptState(
+        next_seq=next_seq,
+        chains={bytes(r[0]): m.seq for r, m in zip(stored, messages, strict=True)},
+        tail=bytes(tail) if tail is not None else b"\x00" * 16,
+    )
+    return state, messages
+
+
+def _call_json(call: ToolCall) -> dict[str, str]:
+    return {"id": call.id, "name": call.name, "arguments": call.arguments}

@@ -39,7 +39,7 @@ def _labels(value: Any) -> Any:
 
 class _WithMessages(_Op):
     messages: list[Annotated[str, Field(pattern=r"^m[0-9]+$")]] = Field(
-        description="labels of the new messages this is based on, e.g. [\"m1\", \"m3\"]"
+        description='labels of the new messages this is based on, e.g. ["m1", "m3"]'
     )
 
     @field_validator("messages", mode="before")

@@ -84,6 +84,12 @@ class TranscriptStore(Protocol):
         """A session's merge state and its messages in order; None if unknown."""
         ...
 
+    async def load_transcripts(
+        self, session_ids: Sequence[str]
+    ) -> dict[str, tuple[TranscriptState, list[ChatMessage]]]:
+        """:meth:`load_transcript` of several sessions at once; unknown ones are left out."""
+        ...
+
     async def write(self, plan: WritePlan) -> None: ...
 
 
@@ -131,6 +137,7 @@ class Ingestor:
         unknown = [t for t in batch.traces if t not in self._traces]
         if unknown:
             self._traces.update(await self._store.load_traces(unknown))
+        await self._preload(batch)
         calls_by_trace: dict[str, list[Call]] = {}
         for call in batch.calls:
             calls_by_trace.setdefault(call.trace_id, []).append(call)
@@ -211,6 +218,18 @@ class Ingestor:
         """An unkeyed session without messages: made for a trace seen before its content."""
         entry = await self._session(session_id, keyed=False)
         return entry.state.next_seq == 0
+
+    async def _preload(self, batch: BatchContent) -> None:
+        """Load the batch's keyed sessions not in memory in one store call
+        rather than one by one (a round trip each)."""
+        keys = {f.session_key for f in batch.traces.values() if f.session_key}
+        missing = [k for k in keys if k not in self._sessions]
+        if len(missing) < 2:
+            return
+        loaded = await self._store.load_transcripts(missing)
+        for session_id in missing:
+            state = loaded[session_id][0] if session_id in loaded else TranscriptState()
+            self._sessions[session_id] = _Session(state=state, ledger=ToolLedger(), keyed=False)
 
     async def _session(self, session_id: str, *, keyed: bool) -> _Session:
         entry = self._sessions.get(session_id)

@@ -19,14 +19,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
-from tasktrace.model import LogRecord, Span
+from tasktrace.model import Span
 from tasktrace.receiver import otlp_decode
 from tasktrace.receiver.batch import BatchContent, merge_batches, read_batch
 from tasktrace.receiver.ingest import Ingestor, WritePlan
 
 _log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: seconds a sender is asked to wait before retrying when we are overloaded or the store is down
 RETRY_AFTER = 2.0
@@ -67,6 +70,7 @@ class Receiver:
         )
         self._on_commit = on_commit
         self._worker: asyncio.Task[None] | None = None
+        self._reader: ThreadPoolExecutor | None = ThreadPoolExecutor(1, "otlp-read")
         self.counters = Counters()
         self._last_overload_log = 0.0
 
@@ -85,23 +89,42 @@ class Receiver:
             _log.warning("shutdown: %d batches not written in time", self._queue.qsize())
         worker.cancel()
         await asyncio.gather(worker, return_exceptions=True)
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.shutdown(wait=False)
 
     async def export_traces(self, data: bytes, *, json_body: bool = False) -> WritePlan:
-        request = otlp_decode.parse_trace_request(data, json_body=json_body)
-        spans = list(otlp_decode.iter_spans(request))
-        self.counters.spans += len(spans)
-        valid = [span for span in spans if has_valid_ids(span)]
-        self.counters.unreadable += len(spans) - len(valid)
-        return await self._submit(valid, [])
+        count, batch = await self._off_loop(self._read_traces, data, json_body)
+        self.counters.spans += count
+        self.counters.unreadable += count - batch.items
+        return await self._submit(batch)
 
     async def export_logs(self, data: bytes, *, json_body: bool = False) -> WritePlan:
-        request = otlp_decode.parse_logs_request(data, json_body=json_body)
-        records = list(otlp_decode.iter_log_records(request))
-        self.counters.log_records += len(records)
-        return await self._submit([], records)
+        batch = await self._off_loop(self._read_logs, data, json_body)
+        self.counters.log_records += batch.items
+        return await self._submit(batch)
 
-    async def _submit(self, spans: Sequence[Span], records: Sequence[LogRecord]) -> WritePlan:
-        batch = read_batch(spans, records, self._keys)
+    async def _off_loop(
+        self, read: Callable[[bytes, bool], _T], data: bytes, json_body: bool
+    ) -> _T:
+        """Decoding and reading run on one worker thread, so that a large request
+        does not hold up the event loop (and the store round trips waiting on it);
+        after shutdown, here (the batch is then refused)."""
+        if self._reader is None:
+            return read(data, json_body)
+        return await asyncio.get_running_loop().run_in_executor(self._reader, read, data, json_body)
+
+    def _read_traces(self, data: bytes, json_body: bool) -> tuple[int, BatchContent]:
+        request = otlp_decode.parse_trace_request(data, json_body=json_body)
+        spans = list(otlp_decode.iter_spans(request))
+        valid = [span for span in spans if has_valid_ids(span)]
+        return len(spans), read_batch(valid, [], self._keys)
+
+    def _read_logs(self, data: bytes, json_body: bool) -> BatchContent:
+        request = otlp_decode.parse_logs_request(data, json_body=json_body)
+        return read_batch([], list(otlp_decode.iter_log_records(request)), self._keys)
+
+    async def _submit(self, batch: BatchContent) -> WritePlan:
         self.counters.unclaimed += batch.unclaimed
         self.counters.unreadable += batch.unreadable
         if not batch.traces:

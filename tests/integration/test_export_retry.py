@@ -35,8 +35,13 @@ ARRIVAL_TIMEOUT = 20.0
 def make_task(order: int) -> Task:
     status = TaskStatus.FAILED if order % 3 == 0 else TaskStatus.SUCCESS
     return Task(
-        id=f"task-{order}", session_id="s", order=order, description=f"task {order}",
-        status=status, created_at=AT, updated_at=AT,
+        id=f"task-{order}",
+        session_id="s",
+        order=order,
+        description=f"task {order}",
+        status=status,
+        created_at=AT,
+        updated_at=AT,
     )
 
 

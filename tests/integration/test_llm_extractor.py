@@ -23,8 +23,13 @@ NOW = datetime(2025, 1, 1, tzinfo=UTC)
 VALID = json.dumps(
     {
         "operations": [
-            {"op": "create", "description": "weather in Paris", "reason": "asked",
-             "status": "running", "messages": ["m1"]},
+            {
+                "op": "create",
+                "description": "weather in Paris",
+                "reason": "asked",
+                "status": "running",
+                "messages": ["m1"],
+            },
             {"op": "set_status", "task": 1, "reason": "answered", "status": "success"},
         ]
     }
@@ -37,8 +42,14 @@ def weather_conversation() -> tuple[Message, ...]:
     rows: list[tuple[Role, dict[str, Any]]] = [
         (Role.USER, {"content": "What's the weather in Paris tomorrow?"}),
         (Role.ASSISTANT, {"tool_calls": (call,)}),
-        (Role.TOOL, {"content": '{"forecast": "rain", "high_c": 14}', "tool_call_id": "call_1",
-                     "tool_name": "get_weather"}),
+        (
+            Role.TOOL,
+            {
+                "content": '{"forecast": "rain", "high_c": 14}',
+                "tool_call_id": "call_1",
+                "tool_name": "get_weather",
+            },
+        ),
         (Role.ASSISTANT, {"content": "Tomorrow in Paris expect rain with a high of 14°C."}),
     ]
     return tuple(
@@ -106,9 +117,17 @@ class StubLLM:
         content = self.answers[min(len(self.requests), len(self.answers)) - 1]
         return web.json_response(
             {
-                "id": "stub", "object": "chat.completion", "created": 0, "model": "stub",
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": content}}],
+                "id": "stub",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "stub",
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": content},
+                    }
+                ],
                 "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110},
             }
         )

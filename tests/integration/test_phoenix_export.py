@@ -133,7 +133,10 @@ def test_failed_tasks_are_found_by_status_with_error_status_and_reason(
     failed = session_spans(exported, **{"tasktrace.task.status": "failed"})
 
     assert sorted((attr(s, "tasktrace.task.order"), s["parent_id"] is None) for s in failed) == [
-        (2, False), (2, True), (4, False), (4, True)
+        (2, False),
+        (2, True),
+        (4, False),
+        (4, True),
     ]
     assert {s["status_code"] for s in failed} == {"ERROR"}
     assert {s["status_message"] for s in failed} == {"card declined", "no seats left"}
@@ -167,7 +170,8 @@ def test_every_revision_of_a_task_lands_in_one_trace_with_its_progress_events(
     exported: Exported,
 ) -> None:
     revisions = [
-        s for s in session_spans(exported, **{"tasktrace.task.id": f"{exported.session}-task-2"})
+        s
+        for s in session_spans(exported, **{"tasktrace.task.id": f"{exported.session}-task-2"})
         if s["parent_id"] is None
     ]
 

@@ -107,8 +107,10 @@ def _wait_healthy(
     while not _is_healthy(base_url):
         if process.poll() is not None or time.monotonic() > deadline:
             tail = log_path.read_text(errors="replace")[-3000:]
-            state = f"exited with {process.returncode}" if process.poll() is not None else (
-                f"not healthy after {timeout:.0f}s"
+            state = (
+                f"exited with {process.returncode}"
+                if process.poll() is not None
+                else (f"not healthy after {timeout:.0f}s")
             )
             raise PhoenixUnavailable(f"phoenix serve {state}; log tail:\n{tail}")
         time.sleep(0.25)  # no event to await: poll the health endpoint, bounded above

@@ -19,7 +19,12 @@ def _random_item(rng: random.Random, turn: int) -> dict[str, object]:
     if kind == 1:
         return {"role": "assistant", "parts": [{"type": "text", "content": f"answer {turn}"}]}
     if kind == 2:
-        part = {"type": "tool_call", "id": call_id, "name": f"t{turn % 3}", "arguments": {"x": turn}}
+        part = {
+            "type": "tool_call",
+            "id": call_id,
+            "name": f"t{turn % 3}",
+            "arguments": {"x": turn},
+        }
         return {"role": "assistant", "parts": [part]}
     if kind == 3:
         part = {"type": "tool_call_response", "id": call_id, "response": f"r{turn}"}
@@ -31,7 +36,11 @@ def _random_item(rng: random.Random, turn: int) -> dict[str, object]:
     if kind == 6:
         return {"role": "assistant", "parts": []}
     if kind == 7:
-        return {"role": "assistant", "content": "", "tool_calls": [{"id": call_id, "function": {"name": "f"}}]}
+        return {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": call_id, "function": {"name": "f"}}],
+        }
     return {"role": "user", "parts": [{"type": "text", "content": f"more {turn}"}]}
 
 

@@ -153,9 +153,9 @@ def _simulated_prompts(total: int, chunk: int) -> list[str]:
         new = tuple(history[start : start + chunk])
         context = tuple(history[max(0, start - 4) : start])
         prompts.append(user_prompt(make_request(new, tuple(tasks), context)))
-        tasks = [
-            make_task(t.order, TaskStatus.SUCCESS, progress=t.progress) for t in tasks
-        ] + [make_task(len(tasks) + 1, progress=tuple(f"step {i}" for i in range(start)))]
+        tasks = [make_task(t.order, TaskStatus.SUCCESS, progress=t.progress) for t in tasks] + [
+            make_task(len(tasks) + 1, progress=tuple(f"step {i}" for i in range(start)))
+        ]
     return prompts
 
 
@@ -181,10 +181,20 @@ def test_a_create_takes_the_next_free_order_and_maps_labels_to_message_ids() -> 
         (make_message(20), make_message(21), make_message(22)), tasks=(make_task(4),)
     )
     text = answer(
-        {"op": "create", "description": "find a flight", "reason": "asked",
-         "status": "pending", "messages": ["m1", "m3"]},
-        {"op": "create", "description": "book a hotel", "reason": "asked",
-         "status": "running", "messages": [2]},
+        {
+            "op": "create",
+            "description": "find a flight",
+            "reason": "asked",
+            "status": "pending",
+            "messages": ["m1", "m3"],
+        },
+        {
+            "op": "create",
+            "description": "book a hotel",
+            "reason": "asked",
+            "status": "running",
+            "messages": [2],
+        },
     )
     assert parse_operations(text, request) == (
         CreateTask(5, "find a flight", TaskStatus.PENDING, ("msg-20", "msg-22"), "asked"),
@@ -196,8 +206,13 @@ def test_operations_on_existing_and_just_created_tasks_are_kept() -> None:
     request = make_request((make_message(1), make_message(2)), tasks=(make_task(1),))
     text = answer(
         {"op": "update_description", "task": 1, "description": "new text"},
-        {"op": "create", "description": "other", "reason": "", "status": "pending",
-         "messages": ["m2"]},
+        {
+            "op": "create",
+            "description": "other",
+            "reason": "",
+            "status": "pending",
+            "messages": ["m2"],
+        },
         {"op": "append_progress", "task": 2, "step": "searched", "messages": ["m2", "m9"]},
         {"op": "set_status", "task": 1, "reason": "done", "status": "success"},
         {"op": "add_preference", "task": 2, "text": "window seat"},
@@ -227,10 +242,15 @@ def test_a_fenced_json_answer_is_accepted() -> None:
         ("Sure! Here are the tasks", "not JSON"),
         ('{"ops": []}', "operations"),
         ('{"operations": [{"op": "delete", "task": 1}]}', "operations.0"),
-        ('{"operations": [{"op": "set_status", "task": 1, "reason": "", "status": "done"}]}',
-         "status"),
-        ('{"operations": [{"op": "create", "description": " ", "reason": "", '
-         '"status": "pending", "messages": []}]}', "description"),
+        (
+            '{"operations": [{"op": "set_status", "task": 1, "reason": "", "status": "done"}]}',
+            "status",
+        ),
+        (
+            '{"operations": [{"op": "create", "description": " ", "reason": "", '
+            '"status": "pending", "messages": []}]}',
+            "description",
+        ),
     ],
 )
 def test_invalid_answers_raise_a_readable_error(text: str, expected: str) -> None:
@@ -247,7 +267,11 @@ def test_schema_is_strict_and_lists_every_operation() -> None:
     assert fmt["json_schema"]["schema"] == OUTPUT_SCHEMA
     defs = OUTPUT_SCHEMA["$defs"]
     assert {d["properties"]["op"]["const"] for d in defs.values()} == {
-        "create", "update_description", "append_progress", "set_status", "add_preference",
+        "create",
+        "update_description",
+        "append_progress",
+        "set_status",
+        "add_preference",
     }
     for definition in defs.values():
         assert definition["additionalProperties"] is False

@@ -22,8 +22,13 @@ TURN = SourceTrace(trace_id="1" * 32, root_span_id="a" * 16)
 
 def make_task(order: int = 1) -> Task:
     return Task(
-        id=f"task-{order}", session_id="s", order=order, description=f"task {order}",
-        status=TaskStatus.RUNNING, created_at=AT, updated_at=AT,
+        id=f"task-{order}",
+        session_id="s",
+        order=order,
+        description=f"task {order}",
+        status=TaskStatus.RUNNING,
+        created_at=AT,
+        updated_at=AT,
     )
 
 

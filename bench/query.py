@@ -1,0 +1,145 @@
+"""Query latency with a million tasks stored.
+
+Sessions and tasks are bulk-loaded with COPY straight into the server's schema
+(10 tasks a session; 10% failed), then analysed. Then, one request at a time
+over a kept-alive connection: ``GET /api/v1/sessions/{id}/tasks`` for random
+sessions, and ``GET /api/v1/tasks?status=failed`` (first pages, and pages
+further on by cursor). Target: p99 <= 50 ms.
+
+    python bench/query.py [--quick] [--tasks N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import psycopg
+from common import percentile, print_table, tasktrace_server, write_result
+
+TARGET_P99_MS = 50.0
+PER_SESSION = 10
+_STATUSES = ["success"] * 6 + ["running"] * 2 + ["pending", "failed", "expired"]
+_T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _copy_rows(dsn: str, tasks: int) -> float:
+    """Bulk-load ``tasks`` tasks (and their sessions); returns seconds taken."""
+    sessions = tasks // PER_SESSION
+    rng = random.Random(11)
+    start = time.perf_counter()
+    with psycopg.connect(dsn, options="-c search_path=tasktrace") as conn, conn.cursor() as cur:
+        with cur.copy(
+            "COPY sessions (id, service, message_count, next_seq, cursor_seq) FROM STDIN"
+        ) as copy:
+            for s in range(sessions):
+                copy.write(f"qs-{s:07d}\tsvc-{s % 5}\t40\t40\t39\n")
+        columns = (
+            "id, session_id, ord, description, status, progress, message_ids, trace_ids,"
+            " created_at, updated_at"
+        )
+        with cur.copy(f"COPY tasks ({columns}, service) FROM STDIN") as copy:
+            chunk: list[str] = []
+            for i in range(tasks):
+                s, order = divmod(i, PER_SESSION)
+                status = (
+                    _STATUSES[rng.randrange(len(_STATUSES))]
+                    if order < PER_SESSION - 1
+                    else "running"
+                )
+                at = (_T0 + timedelta(seconds=rng.randrange(30 * 86400))).isoformat()
+                progress = json.dumps([f"step {k}" for k in range(order % 3)])
+                description = f"Book a table for {order + 2} in city {s % 97}"
+                chunk.append(
+                    f"{i:016x}\tqs-{s:07d}\t{order + 1}\t{description}\t{status}\t{progress}\t"
+                    f'["m{i}a", "m{i}b"]\t["{i:032x}"]\t{at}\t{at}\tsvc-{s % 5}\n'
+                )
+                if len(chunk) >= 10_000:
+                    copy.write("".join(chunk))
+                    chunk.clear()
+            copy.write("".join(chunk))
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("ANALYZE sessions")
+        conn.execute("ANALYZE tasks")
+    return time.perf_counter() - start
+
+
+def _timed(
+    client: httpx.Client, path: str, params: dict[str, str] | None = None
+) -> tuple[float, Any]:
+    start = time.perf_counter()
+    response = client.get(path, params=params)
+    elapsed = 1000 * (time.perf_counter() - start)
+    response.raise_for_status()
+    return elapsed, response.json()
+
+
+def run(
+    quick: bool = False, tasks: int | None = None, requests: int | None = None
+) -> dict[str, Any]:
+    tasks = tasks or (100_000 if quick else 1_000_000)
+    requests = requests or (200 if quick else 500)
+    rng = random.Random(3)
+    timings: dict[str, list[float]] = {"session": [], "failed": [], "failed_page": []}
+    with tasktrace_server() as server:
+        load_s = _copy_rows(server.dsn(), tasks)
+        with httpx.Client(base_url=f"http://{server.http}", timeout=30) as client:
+            for _ in range(20):  # warm the connection pool and caches
+                _timed(client, "/api/v1/tasks", {"status": "failed"})
+            cursors: list[str] = []
+            for _ in range(requests):
+                sid = f"qs-{rng.randrange(tasks // PER_SESSION):07d}"
+                elapsed, body = _timed(client, f"/api/v1/sessions/{sid}/tasks")
+                assert len(body["items"]) == PER_SESSION
+                timings["session"].append(elapsed)
+                elapsed, body = _timed(client, "/api/v1/tasks", {"status": "failed"})
+                timings["failed"].append(elapsed)
+                cursor = body.get("next_cursor") if not cursors else cursors[-1]
+                if cursor:
+                    elapsed, body = _timed(
+                        client, "/api/v1/tasks", {"status": "failed", "cursor": cursor}
+                    )
+                    timings["failed_page"].append(elapsed)
+                    if body.get("next_cursor"):
+                        cursors.append(body["next_cursor"])
+    names = {
+        "session": "GET /sessions/{id}/tasks",
+        "failed": "GET /tasks?status=failed",
+        "failed_page": "GET /tasks?status=failed&cursor= (deeper pages)",
+    }
+    rows = [[names[k], len(v), percentile(v, 50), percentile(v, 99)] for k, v in timings.items()]
+    table = print_table(
+        f"Query latency ({tasks:,} tasks, {tasks // PER_SESSION:,} sessions;"
+        f" COPY load {load_s:.0f} s)",
+        ["request", "n", "p50 ms", "p99 ms"],
+        rows,
+    )
+    worst = max(percentile(timings["session"], 99), percentile(timings["failed"], 99))
+    result = {
+        "tasks": tasks,
+        "load_seconds": load_s,
+        "timings_ms": timings,
+        "table": table,
+        "targets": {"p99_ms": [TARGET_P99_MS, worst <= TARGET_P99_MS]},
+    }
+    write_result("query", result)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--tasks", type=int)
+    parser.add_argument("--requests", type=int)
+    args = parser.parse_args()
+    run(args.quick, args.tasks, args.requests)
+
+
+if __name__ == "__main__":
+    main()
