@@ -48,7 +48,7 @@ def _wait_for_task(client: httpx.Client, session_id: str, timeout: float = 20.0)
 
 
 def run(
-    quick: bool = False, load: float | None = None, probes: int | None = None, concurrency: int = 16
+    quick: bool = False, load: float | None = None, probes: int | None = None
 ) -> dict[str, Any]:
     probes = probes or (15 if quick else 40)
     peak = load or (read_result("ingest") or {}).get("peak_spans_per_s") or DEFAULT_LOAD
@@ -57,7 +57,6 @@ def run(
     overrides = (
         "processors.tasktrace.buffer.max_turns=2",
         "processors.tasktrace.buffer.idle_timeout=60s",
-        f"processors.tasktrace.max_concurrent_sessions={concurrency}",
     )
     turn_ms: list[float] = []
     ack_ms: list[float] = []

@@ -97,8 +97,9 @@ class TaskProcessorConfig(_Strict):
     task_ttl: Duration = 1800.0
     extractor: ExtractorConfig = ExtractorConfig()
     opt_out: OptOutConfig = OptOutConfig()
-    #: concurrent extractions across sessions
-    max_concurrent_sessions: int = Field(default=4, ge=1, le=256)
+    #: sessions in process at once (read and committed in batches); an LLM extractor
+    #: bounds its own concurrent calls with ``extractor.llm.max_concurrency``
+    max_concurrent_sessions: int = Field(default=64, ge=1, le=1024)
 
 
 class ProcessorsConfig(_Strict):

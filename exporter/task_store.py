@@ -8,7 +8,7 @@ between extraction and commit leaves the messages pending for the next run.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -79,34 +79,62 @@ class PostgresTasks:
         return [(r[0], r[1]) for r in rows]
 
     async def snapshot(self, session_id: str, *, limit: int, context: int) -> Snapshot | None:
-        async with connection(self._pool) as conn:
-            cur = await conn.execute(
-                "SELECT cursor_seq, next_seq, disabled, service, last_message_at"
-                " FROM sessions WHERE id = %s",
-                (session_id,),
+        return (await self.snapshots([session_id], limit=limit, context=context)).get(session_id)
+
+    async def snapshots(
+        self, session_ids: Sequence[str], *, limit: int, context: int
+    ) -> dict[str, Snapshot]:
+        """Several sessions as extraction sees them, in one round trip (a
+        pipeline of five queries); unknown sessions are left out. Per session:
+        the first ``limit`` unprocessed messages and the last ``context``
+        processed ones."""
+        ids = list(session_ids)
+        async with connection(self._pool) as conn, conn.pipeline():
+            heads = await conn.execute(
+                "SELECT id, cursor_seq, next_seq, disabled, service, last_message_at"
+                " FROM sessions WHERE id = ANY(%s)",
+                (ids,),
             )
-            head = await cur.fetchone()
-            if head is None:
-                return None
-            cursor = head[0]
-            new = await _messages(
-                conn, session_id, "seq > %s ORDER BY seq LIMIT %s", (cursor, limit)
+            new = await conn.execute(
+                _LATERAL_MESSAGES.format(where="m.seq > s.cursor_seq ORDER BY m.seq LIMIT %s"),
+                (limit, ids),
             )
-            ctx = await _messages(
-                conn, session_id, "seq <= %s ORDER BY seq DESC LIMIT %s", (cursor, context)
+            ctx = await conn.execute(
+                _LATERAL_MESSAGES.format(
+                    where="m.seq <= s.cursor_seq ORDER BY m.seq DESC LIMIT %s"
+                ),
+                (context, ids),
             )
-            tasks = await load_tasks(conn, "session_id = %s ORDER BY ord", (session_id,))
-        return Snapshot(
-            session_id,
-            cursor,
-            head[1],
-            head[2],
-            head[3],
-            head[4],
-            tuple(tasks),
-            tuple(new),
-            tuple(reversed(ctx)),
-        )
+            tasks = await conn.execute(
+                f"SELECT {TASK_COLUMNS} FROM tasks WHERE session_id = ANY(%s)"
+                " ORDER BY session_id, ord",
+                (ids,),
+            )
+            history = await conn.execute(
+                _STATUS_HISTORY.format(tasks="session_id = ANY(%s)"), (ids,)
+            )
+            head_rows, new_rows, ctx_rows = (
+                await heads.fetchall(),
+                await new.fetchall(),
+                await ctx.fetchall(),
+            )
+            task_rows, history_rows_ = await tasks.fetchall(), await history.fetchall()
+        new_by, ctx_by = _by_session(new_rows), _by_session(ctx_rows)
+        tasks_by = _by_session(_tasks_with_history(task_rows, history_rows_), key=_session_of)
+        return {
+            sid: Snapshot(
+                sid,
+                cursor,
+                next_seq,
+                disabled,
+                service,
+                last_at,
+                tuple(tasks_by.get(sid, ())),
+                tuple(message_from_row(r) for r in new_by.get(sid, ())),
+                tuple(message_from_row(r) for r in ctx_by.get(sid, ())),
+            )
+            for sid, cursor, next_seq, disabled, service, last_at in head_rows
+        }
 
     async def commit(
         self,
@@ -120,29 +148,43 @@ class PostgresTasks:
 
         Raises CursorMoved when the cursor is not where the snapshot saw it.
         """
-        before = {t.id: t for t in snapshot.tasks}
-        async with connection(self._pool) as conn, conn.transaction(), conn.cursor() as cur:
-            await cur.execute(
-                "UPDATE sessions SET cursor_seq = %s, last_error = '', input_tokens ="
-                " input_tokens + %s, output_tokens = output_tokens + %s, updated_at = now()"
-                " WHERE id = %s AND cursor_seq = %s AND %s >= cursor_seq",
+        result = Commit(snapshot, new_cursor, tuple(changed), tokens)
+        if await self.commit_many([result]):
+            raise CursorMoved(snapshot.session_id)
+
+    async def commit_many(self, commits: Sequence[Commit]) -> set[str]:
+        """Write the results of several sessions in one transaction: each
+        session's cursor moves and its changed tasks are written only if its
+        cursor is still where its snapshot saw it. Returns the sessions whose
+        cursor had moved (their results are discarded)."""
+        if not commits:
+            return set()
+        async with connection(self._pool) as conn, conn.transaction():
+            cur = await conn.execute(
+                "UPDATE sessions AS s SET cursor_seq = v.new, last_error = '',"
+                " input_tokens = s.input_tokens + v.tin, output_tokens = s.output_tokens + v.tout,"
+                " updated_at = now()"
+                " FROM unnest(%s::text[], %s::int[], %s::int[], %s::bigint[], %s::bigint[])"
+                " AS v(id, old, new, tin, tout)"
+                " WHERE s.id = v.id AND s.cursor_seq = v.old AND v.new >= s.cursor_seq"
+                " RETURNING s.id",
                 (
-                    new_cursor,
-                    tokens[0],
-                    tokens[1],
-                    snapshot.session_id,
-                    snapshot.cursor,
-                    new_cursor,
+                    [c.snapshot.session_id for c in commits],
+                    [c.snapshot.cursor for c in commits],
+                    [c.new_cursor for c in commits],
+                    [c.tokens[0] for c in commits],
+                    [c.tokens[1] for c in commits],
                 ),
             )
-            if cur.rowcount != 1:
-                raise CursorMoved(snapshot.session_id)
-            for task in changed:
-                await _write_task(cur, task, before.get(task.id), snapshot.service)
-                await cur.execute(
-                    "UPDATE messages SET task_id = %s WHERE session_id = %s AND id = ANY(%s)",
-                    (task.id, task.session_id, list(task.message_ids)),
-                )
+            moved_on = {row[0] for row in await cur.fetchall()}
+            writes = [
+                (task, c.before(task.id), c.snapshot.service)
+                for c in commits
+                if c.snapshot.session_id in moved_on
+                for task in c.changed
+            ]
+            await _write_tasks(conn, writes)
+        return {c.snapshot.session_id for c in commits} - moved_on
 
     async def record_error(self, session_id: str, error: str) -> None:
         try:
@@ -156,22 +198,57 @@ class PostgresTasks:
     async def save_tasks(self, tasks: Sequence[Task], before: Sequence[Task], service: str) -> None:
         """Write task changes that consume no messages (expiry)."""
         old = {t.id: t for t in before}
-        async with connection(self._pool) as conn, conn.transaction(), conn.cursor() as cur:
-            for task in tasks:
-                await _write_task(cur, task, old.get(task.id), service)
+        async with connection(self._pool) as conn, conn.transaction():
+            await _write_tasks(conn, [(task, old.get(task.id), service) for task in tasks])
 
     async def _fetch(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         return await fetch(self._pool, query, params)
 
 
-async def _messages(
-    conn: psycopg.AsyncConnection, session_id: str, where: str, params: tuple[Any, ...]
-) -> list[Message]:
-    cur = await conn.execute(
-        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = %s AND {where}",
-        (session_id, *params),
-    )
-    return [message_from_row(r) for r in await cur.fetchall()]
+_LATERAL_MESSAGES = (
+    "SELECT {columns} FROM sessions s, LATERAL (SELECT * FROM messages m"
+    " WHERE m.session_id = s.id AND {{where}}) m WHERE s.id = ANY(%s)"
+    " ORDER BY m.session_id, m.seq"
+).format(columns=", ".join("m." + c.strip() for c in MESSAGE_COLUMNS.split(",")))
+_STATUS_HISTORY = (
+    "SELECT task_id, status, at, detail FROM task_history WHERE kind = 'status'"
+    " AND task_id IN (SELECT id FROM tasks WHERE {tasks}) ORDER BY id"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """One session's extraction result, to be written with its cursor."""
+
+    snapshot: Snapshot
+    new_cursor: int
+    changed: tuple[Task, ...]
+    tokens: tuple[int, int] = (0, 0)
+
+    def before(self, task_id: str) -> Task | None:
+        return next((t for t in self.snapshot.tasks if t.id == task_id), None)
+
+
+def _session_of(task: Task) -> str:
+    return task.session_id
+
+
+def _by_session(
+    rows: Sequence[Any], key: Callable[[Any], str] = lambda row: row[0]
+) -> dict[str, list[Any]]:
+    grouped: dict[str, list[Any]] = {}
+    for row in rows:
+        grouped.setdefault(key(row), []).append(row)
+    return grouped
+
+
+def _tasks_with_history(
+    task_rows: Sequence[tuple[Any, ...]], history_rows_: Sequence[tuple[Any, ...]]
+) -> list[Task]:
+    history: dict[str, list[StatusChange]] = {}
+    for task_id, status, at, reason in history_rows_:
+        history.setdefault(task_id, []).append(StatusChange(TaskStatus(status), at, reason))
+    return [task_from_row(r, history.get(r[0], ())) for r in task_rows]
 
 
 async def load_tasks(
@@ -187,54 +264,66 @@ async def load_tasks(
         " AND kind = 'status' ORDER BY id",
         ([r[0] for r in rows],),
     )
-    history: dict[str, list[StatusChange]] = {}
-    for task_id, status, at, reason in await cur.fetchall():
-        history.setdefault(task_id, []).append(StatusChange(TaskStatus(status), at, reason))
-    return [task_from_row(r, history.get(r[0], ())) for r in rows]
+    return _tasks_with_history(rows, await cur.fetchall())
 
 
-async def _write_task(
-    cur: psycopg.AsyncCursor, task: Task, before: Task | None, service: str
+async def _write_tasks(
+    conn: psycopg.AsyncConnection, writes: Sequence[tuple[Task, Task | None, str]]
 ) -> None:
-    """Upsert ``task`` and append the activity-log entries since ``before``."""
-    await _upsert_task(cur, task, service)
-    rows = history_rows(before, task)
-    await cur.executemany(
-        "INSERT INTO task_history (task_id, session_id, at, kind, status, detail, revision)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        [(task.id, task.session_id, at, kind, st, d, task.revision) for kind, at, st, d in rows],
-    )
+    """Upsert each task, append its activity-log entries since its ``before``
+    and link its messages: three statements over all the tasks."""
+    if not writes:
+        return
+    async with conn.cursor() as cur:
+        await cur.executemany(_UPSERT_TASK, [_task_params(t, service) for t, _, service in writes])
+        history = [
+            (t.id, t.session_id, at, kind, st, d, t.revision)
+            for t, before, _ in writes
+            for kind, at, st, d in history_rows(before, t)
+        ]
+        if history:
+            await cur.executemany(
+                "INSERT INTO task_history (task_id, session_id, at, kind, status, detail, revision)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                history,
+            )
+        await cur.executemany(
+            "UPDATE messages SET task_id = %s WHERE session_id = %s AND id = ANY(%s)",
+            [(t.id, t.session_id, list(t.message_ids)) for t, _, _ in writes],
+        )
 
 
-async def _upsert_task(cur: psycopg.AsyncCursor, task: Task, service: str) -> None:
-    await cur.execute(
-        "INSERT INTO tasks (id, session_id, ord, description, status, status_reason,"
-        " progress, preferences, message_ids, trace_ids,"
-        " created_at, updated_at, revision, extractor, service)"
-        " VALUES (%s, %s, %s, %s, %s, %s,"
-        " %s::jsonb, %s::jsonb, %s::jsonb, %s::jsonb,"
-        " %s, %s, %s, %s, %s)"
-        " ON CONFLICT (id) DO UPDATE SET description = excluded.description,"
-        " status = excluded.status, status_reason = excluded.status_reason,"
-        " progress = excluded.progress, preferences = excluded.preferences,"
-        " message_ids = excluded.message_ids, trace_ids = excluded.trace_ids,"
-        " updated_at = excluded.updated_at, revision = excluded.revision,"
-        " extractor = excluded.extractor",
-        (
-            task.id,
-            task.session_id,
-            task.order,
-            task.description,
-            task.status.value,
-            status_reason(task),
-            json.dumps(task.progress),
-            json.dumps(task.preferences),
-            json.dumps(task.message_ids),
-            json.dumps(task.trace_ids),
-            task.created_at,
-            task.updated_at,
-            task.revision,
-            task.extractor,
-            service,
-        ),
+_UPSERT_TASK = (
+    "INSERT INTO tasks (id, session_id, ord, description, status, status_reason,"
+    " progress, preferences, message_ids, trace_ids,"
+    " created_at, updated_at, revision, extractor, service)"
+    " VALUES (%s, %s, %s, %s, %s, %s,"
+    " %s::jsonb, %s::jsonb, %s::jsonb, %s::jsonb,"
+    " %s, %s, %s, %s, %s)"
+    " ON CONFLICT (id) DO UPDATE SET description = excluded.description,"
+    " status = excluded.status, status_reason = excluded.status_reason,"
+    " progress = excluded.progress, preferences = excluded.preferences,"
+    " message_ids = excluded.message_ids, trace_ids = excluded.trace_ids,"
+    " updated_at = excluded.updated_at, revision = excluded.revision,"
+    " extractor = excluded.extractor"
+)
+
+
+def _task_params(task: Task, service: str) -> tuple[Any, ...]:
+    return (
+        task.id,
+        task.session_id,
+        task.order,
+        task.description,
+        task.status.value,
+        status_reason(task),
+        json.dumps(task.progress),
+        json.dumps(task.preferences),
+        json.dumps(task.message_ids),
+        json.dumps(task.trace_ids),
+        task.created_at,
+        task.updated_at,
+        task.revision,
+        task.extractor,
+        service,
     )

@@ -7,14 +7,21 @@ fed in chunks (with at least that many context messages) gives the same tasks
 as fed at once. The rules:
 
 * **New task** when a user message makes a request (request phrasing or an
-  imperative) and the latest task is finished; or when the assistant offered a
-  further action after a success ("Would you like me to book it?") and the user
-  accepts. The first substantive user message always starts one.
-* **Same task** for everything else: answers to the assistant's questions,
-  thanks, questions about the results (words of the question appear in the
-  last tool result), refinements ("anything else?", "instead", "again"), a
-  request for the same thing a search was about (the words of its tool name),
-  and any request after a failure that is a retry of it.
+  imperative, also after a short thanks: "Great, play it") and the latest task
+  is finished; or when the assistant offered a further action after a success
+  ("Would you like me to book it?", "So, buy the tickets?") and the user
+  accepts. The first substantive user message always starts one. A pick of an
+  offered item starts nothing unless another sentence asks for something ("I
+  like that one. Let me know my balance").
+* **Same task** for everything else: answers to the assistant's questions
+  (an open task keeps a message that confirms the assistant's question, even if
+  it asks more: "Yes, that's right. What's their address?"), thanks, questions
+  about the results (content words of the question appear in the last tool
+  result), refinements ("anything else?", "instead", "again"), a request for
+  the same thing a search was about (the words of its tool name; even with
+  "also"), corrections ("that's not right", or a "no" answering a statement of
+  the assistant, not a question), and any request after a failure that is a
+  retry of it.
 * **Late split**: when the assistant calls a tool not used by the latest task,
   after a user message that looked like a request, the task is split there.
 * **Progress**: one step per tool call, ``name(key=value, ...)``.
@@ -23,8 +30,11 @@ as fed at once. The rules:
   assistant's reply after tool results: ``failed`` if the last result was an
   error or empty or the reply reports a failure ("I couldn't", "unable"),
   else ``success``. A reply without tools to an open task: ``running`` if it
-  asks something, else ``success`` (answered directly) or ``failed`` (said it
-  cannot). ``CriteriaConfig`` patterns, matched on assistant text, override the
+  asks something (a question, or a request to confirm or verify: "To confirm:
+  ..."), else ``failed`` (said it cannot) or ``success`` (answered directly);
+  but a request with effects outside the conversation (book, buy, pay, ...)
+  that no tool carried out succeeds only on a success report.
+  ``CriteriaConfig`` patterns, matched on assistant text, override the
   built-in cues. The user can reopen a finished task ("that's wrong": running)
   or give it up ("never mind": failed).
 * **Preferences**: tool arguments the user stated (see ``heuristic_prefs``),
@@ -172,9 +182,15 @@ def _settle(msg: Message, view: View, task: Task, rules: _Rules) -> TaskStatus |
         return TaskStatus.RUNNING
     if cues.FAILURE.search(text):
         return TaskStatus.FAILED
-    if not task.progress or cues.SUCCESS.search(text):
+    if cues.SUCCESS.search(text) or not (task.progress or _needs_tool(task, view)):
         return TaskStatus.SUCCESS
     return None
+
+
+def _needs_tool(task: Task, view: View) -> bool:
+    """The task asks for something with effects (a booking, a payment) that no tool carried out."""
+    first = next((m.content for m in view.task_messages(task) if m.role is Role.USER), None)
+    return bool(cues.SIDE_EFFECT.search(first or task.description))
 
 
 def _assistant_ops(msg: Message, view: View, rules: _Rules) -> list[TaskOp]:

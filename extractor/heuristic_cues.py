@@ -28,14 +28,15 @@ _VERBS = f"(find|search|look|get|check|show|tell|give|list|explain|{ACTION_VERBS
 #: the user asks for something to be done or found
 REQUEST = _rx(
     r"\b(can|could|would|will) you\b|\bcan i\b"
-    r"|\bi(?: would|'d)?(?: also| still| really| just)? (like|love) (to|you to|a|an|some|me)\b"
-    r"|\bi(?:'ll| will|'d| would|'m going to| am going to)?(?: also| still| really| just)?"
+    r"|\bi(?: would|'d| also| still| really| just| now)* (like|love)"
+    r" (to|you to|a|an|some|me|\d+|one|two|three|four|five|six)\b"
+    r"|\bi(?:'ll| will|'d| would|'m going to| am going to| also| still| really| just| now)*"
     r" (want|wanna|need|wish)\b"
-    r"|\bi'm (looking|searching|trying|hoping|interested)\b"
-    r"|\bi am (looking|searching|trying|interested)\b"
+    r"|\bi('m| am)( also| still| now| just)? (looking|searching|trying|hoping|interested)\b"
     r"|\bhelp me\b|\blet'?s\b|\bget me\b|\bshow me\b|\btell me\b|\bgive me\b"
+    r"|\blet me (know|see|hear)\b"
     r"|\b(how|what)(?:'s| is| are| about)? (the|my)\b|\bhow'?s\b|\bam i\b"
-    rf"|(^|[.,!;:]\s*|\b(and|then|so|now|please|just|also)\s+){_VERBS}\b"
+    rf"|(^|[.,!;:]\s*|\b(and|but|then|so|now|please|just|also)\s+){_VERBS}\b"
 )
 #: a question, which asks for something when it is not about results already shown
 QUESTION = _rx(
@@ -59,7 +60,7 @@ NEW_MARKER = _rx(
 )
 #: the user picks one of the offered results
 SELECT = _rx(
-    r"\b(go with|i'?ll take|i will take|take (it|that|this)|choose|pick|this one|that one"
+    r"\b(go with|i'?ll take|i will take|take (it|that|this)|choose|pick(?! up)|this one|that one"
     r"|sounds? (good|great|perfect|fine|nice|interesting|fun|lovely)|works for me|is perfect"
     r"|is fine)\b"
 )
@@ -84,7 +85,7 @@ RETRY = _rx(
 ALTERNATIVES = _rx(
     r"\b(any ?(thing|one)? else|anything other|something else|any others?"
     r"|other (options|ones|choices)"
-    r"|what else|more (options|results)|another one|keep looking|else)\b"
+    r"|what else|more (options|results)|(any|some) more|another one|keep looking|else)\b"
 )
 #: the user says a finished task went wrong
 COMPLAINT = _rx(
@@ -102,9 +103,24 @@ AFFIRM = _rx(
     r"^\W*(yes|yeah|yep|yup|sure|ok(ay)?|please( do)?|go ahead|do it|of course|absolutely"
     r"|definitely|sounds good|that would be (great|nice|good)|i'?d (like|love) that|why not)\b"
 )
+#: the user confirms what the assistant just asked ("Yes, that's right", "That works")
+CONFIRM = _rx(
+    r"^\W*(yes|yeah|yep|yup|ye|sure|ok(ay)?|correct|right|exactly|perfect|fine|great|definitely"
+    r"|absolutely|of course|please do|go ahead|that'?s (right|correct|fine|good|great|perfect)"
+    r"|that is (right|correct|fine|good|great|perfect)|(that|it) (works|suits|sounds|seems)"
+    r"|sounds? (good|great|fine|perfect))\b"
+)
 NEGATE = _rx(r"^\W*(no|nope|nah|not (now|yet|right now)|don'?t|do not|maybe later|not really)\b")
 
 # --- assistant messages ----------------------------------------------------------
+
+#: a request with effects outside the conversation, which a reply alone cannot carry out
+SIDE_EFFECT = _rx(
+    r"\b(book|reserve|buy|purchase|pay|transfer|send|order|rent|schedule|hire|cancel|call|play"
+    r"|stream|cast|set up)\b"
+    r"|\b(make|get|need|want|like) (a |an |the |some |\d+ )?(\w+ )?"
+    r"(reservation|appointment|booking|tickets?)\b"
+)
 
 FAILURE = _rx(
     r"\b(couldn'?t|could not|can'?t|cannot|can not|unable|wasn'?t able|was not able|weren'?t able"
@@ -130,10 +146,17 @@ OFFER = _rx(
 ANYTHING_ELSE = _rx(r"\b(anything|something|any) (else|other|more)\b|\bother help\b|\bneed me\b")
 
 
+#: an action put as a short question ("So, buy the tickets?")
+_BARE_OFFER = _rx(rf"^\W*(\w+,\s*)?(?P<verb>{ACTION_VERBS})\b[^?]*\?")
+
 _ASKS = _rx(
-    r"(^|[.!]\s+)(which|what|where|when|who|how|do|does|did|would|could|can|shall|should|is|are|will)\b"
+    r"(^|[.!:]\s+)(\w+, )?((in|for|at|from|to|on|with|by) )?"
+    r"(which|what|where|when|who|how|do|does|did|would|could|can|shall|should|is|are|will)\b"
     r"|\b(please confirm|confirm (that|the|please)|let me know|tell me)\b"
-    r"|\bplease (provide|specify|give)\b"
+    r"|\bplease (provide|specify|give|verify|make sure|let me (have|know))\b"
+    r"|(^|[.!]\s+)confirm\b|\b(to confirm|confirming|kindly (confirm|ensure|verify))\b"
+    r"|\bis (this|that) (correct|right)\b"
+    r"|\bi (just |still )?need (to know|your)\b"
 )
 
 
@@ -149,7 +172,7 @@ def offer_phrase(text: str) -> str:
             ("should", "shall", "would", "do you")
         ):
             continue
-        match = OFFER.search(sentence)
+        match = OFFER.search(sentence) or _BARE_OFFER.search(sentence)
         if match and not ANYTHING_ELSE.search(sentence):
             return sentence[match.start("verb") :].rstrip(" ?.!")
     return ""
@@ -233,6 +256,11 @@ def words(text: str) -> list[str]:
             w = w[:-1]
         out.append(w)
     return out
+
+
+def content_words(text: str) -> set[str]:
+    """The words of ``text`` of three letters or more that are not stop words."""
+    return {w for w in words(text) if len(w) >= 3 and w not in _STOP}
 
 
 def tool_nouns(tool_name: str) -> frozenset[str]:

@@ -2,7 +2,9 @@
 
 A tool argument is a preference of the task when its value is something the
 user said in that task's messages before the assistant did: literally (case
-and plural folded), as a number or number word, as a date or time expression
+and plural folded), by its long words, whole or cut short ("Vegas", "San
+Fran"), by its initials in capitals ("SF", "NYC"), as a number however written
+("3.6" for 3.60, "1,790") or a number word, as a date or time expression
 for ISO dates and ``HH:MM`` times, or, for booleans, by naming the argument
 ("pets" for ``pets_allowed=true``). Values the assistant offered first (an
 item picked from its results) and values from earlier tasks are not.
@@ -52,6 +54,10 @@ _TIME_WORDS = re.compile(
     r"|\bafternoon\b|\bevening\b|\bnight\b|\bhalf past\b|\bquarter\b|\b\d{1,2}:\d{2}\b|\bh\d{2}\b)",
     re.IGNORECASE,
 )
+_WRITTEN_NUMBER = re.compile(
+    r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w,]|\.\d)|(?<![\w.,])\d+\.\d+(?![\w]|\.\d)"
+)
+_ACRONYM = re.compile(r"\b[A-Z]{2,4}\b")
 _SKIP_VALUES = frozenset({"dontcare", "none", "null", "any", ""})
 
 
@@ -66,6 +72,9 @@ def _number_stated(value: str, text: str) -> bool:
         number = float(value)
     except ValueError:
         return False
+    # the same number written otherwise: "3.6" for 3.60, "1,790" for 1790
+    if any(float(n.replace(",", "")) == number for n in _WRITTEN_NUMBER.findall(text)):
+        return True
     return any(n == number and _has_phrase(text, w) for w, n in _NUMBER_WORDS.items())
 
 
@@ -120,9 +129,10 @@ def _time_stated(value: str, text: str) -> bool:
     return re.search(rf":{minute:02d}\b|\b{minute}\b", text) is not None
 
 
-def value_stated(key: str, value: str, text: str) -> bool:
-    """Whether ``text`` (case-folded user words) states ``key=value``."""
+def value_stated(key: str, value: str, said: str) -> bool:
+    """Whether the user's words ``said`` state ``key=value``."""
     v = value.casefold().strip()
+    text = said.casefold()
     if v in _SKIP_VALUES:
         return False
     if _ISO_DATE.match(v):
@@ -134,11 +144,29 @@ def value_stated(key: str, value: str, text: str) -> bool:
     if v in ("true", "false"):
         key_words = [w for w in words(key.rsplit(".", 1)[-1]) if len(w) >= 3]
         return any(_has_phrase(text, w) for w in key_words) or any(w in text for w in key_words)
-    if _has_phrase(text, v):
-        return True
-    value_words = [w for w in words(v) if len(w) >= 3]
+    return _has_phrase(text, v) or _words_stated(v, text) or _acronym_stated(v, said)
+
+
+def _words_stated(value: str, text: str) -> bool:
+    """Every long word of ``value`` is said, whole or cut short ("San Fran", "Vegas")."""
+    value_words = [w for w in words(value) if len(w) >= 3]
+    needed = [w for w in value_words if len(w) >= 4] or value_words
     text_words = set(words(text))
-    return bool(value_words) and all(w in text_words for w in value_words)
+    cut = {w for w in text_words if len(w) >= 4}
+    return bool(needed) and all(
+        w in text_words or any(w.startswith(c) for c in cut) for w in needed
+    )
+
+
+def _acronym_stated(value: str, said: str) -> bool:
+    """The user wrote the initials of a value of several words in capitals ("SF", "NYC")."""
+    initials = "".join(w[0] for w in value.split() if w[:1].isalpha())
+    if len(initials) < 2:
+        return False
+    return any(
+        a.casefold().startswith(initials) and len(a) <= len(initials) + 1
+        for a in _ACRONYM.findall(said)
+    )
 
 
 def _literal(value: str) -> bool:
@@ -150,13 +178,12 @@ def stated_preferences(arguments: str, texts: Sequence[tuple[bool, str]]) -> Ite
     """``key=value`` for each argument the user stated in ``texts`` (the task's
     messages in conversation order, as ``(said by the user, text)``), unless a
     literal value was said by the assistant first."""
-    user = " \n ".join(t for is_user, t in texts if is_user).casefold()
+    user = " \n ".join(t for is_user, t in texts if is_user)
     for key, value in argument_items(arguments):
         if not value_stated(key, value, user):
             continue
         if _literal(value):
-            v = value.casefold()
-            first = next((is_user for is_user, t in texts if _has_phrase(t.casefold(), v)), True)
+            first = next((is_user for is_user, t in texts if value_stated(key, value, t)), True)
             if not first:
                 continue
         yield f"{key}={value}"

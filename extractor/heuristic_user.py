@@ -22,6 +22,8 @@ from tasktrace.model import (
 )
 
 DESCRIPTION_LIMIT = 200
+_CLAUSE = re.compile(r"[.,!;]\s*")
+_SENTENCE = re.compile(r"(?<=[.!?])\s*|\s+but\s+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +81,7 @@ def _about_results(text: str, view: View, task: Task) -> bool:
     """Asks about what the task's last tool result returned, without asking to act."""
     if cues.ACTION.search(text) or not cues.ASKING.search(text):
         return False
-    asked = {w for w in cues.words(text) if len(w) >= 3} - cues.SEARCH_VERBS
+    asked = cues.content_words(text) - cues.SEARCH_VERBS
     return bool(asked & _result_words(view, task))
 
 
@@ -102,24 +104,61 @@ def _accepted_offer(text: str, view: View) -> str:
     return offer if offer and cues.AFFIRM.search(text) else ""
 
 
+def _only_closing(text: str) -> bool:
+    """A short thanks or acknowledgement, with no request after it ("Great, play it" has one)."""
+    if not cues.CLOSING.search(text) or len(text) >= 30:
+        return False
+    parts = _CLAUSE.split(text, maxsplit=1)
+    return len(parts) < 2 or not asks_for(parts[1])
+
+
+def _only_selects(text: str) -> bool:
+    """The user picks an offered item and asks for nothing in another sentence
+    ("I like that one. Let me know my balance" asks for something else)."""
+    sentences = [p for p in _SENTENCE.split(text.strip()) if p]
+    picks = [p for p in sentences if cues.SELECT.search(p)]
+    return bool(picks) and not any(asks_for(p) for p in sentences if p not in picks)
+
+
+def _corrects(text: str, view: View) -> bool:
+    """The user says the assistant's last statement got it wrong ("No, I need two seats").
+    A "no" to a question of the assistant declines it instead."""
+    if cues.COMPLAINT.search(text):
+        return True
+    replies = [m.content for m in view.since_user() if m.role is Role.ASSISTANT and m.content]
+    return bool(replies and cues.NEGATE.search(text)) and not cues.is_question(replies[-1])
+
+
+def _answers_question(text: str, view: View) -> bool:
+    """The user confirms what the assistant just asked; what follows belongs to the same task."""
+    replies = [m.content for m in view.since_user() if m.role is Role.ASSISTANT and m.content]
+    return bool(replies) and cues.is_question(replies[-1]) and bool(cues.CONFIRM.search(text))
+
+
 def _is_new_request(text: str, view: View, task: Task) -> bool:
     requested = asks_for(text)
     marked = bool(cues.NEW_MARKER.search(text))
     if task.status.is_open:
-        return requested and marked and not _same_object(text, task) and not cues.RETRY.search(text)
+        return (
+            requested
+            and marked
+            and not _answers_question(text, view)
+            and not _same_object(text, task)
+            and not cues.RETRY.search(text)
+        )
     if _accepted_offer(text, view) and task.status is TaskStatus.SUCCESS:
         return True
-    if not requested or cues.DONE.search(text) or (cues.CLOSING.search(text) and len(text) < 30):
+    if not requested or cues.DONE.search(text) or _only_closing(text):
         return False
-    if task.status is TaskStatus.FAILED and not marked:
+    if (task.status is TaskStatus.FAILED and not marked) or _corrects(text, view):
         return False
     if _about_results(text, view, task):
         return False
-    if cues.SELECT.search(text) and not cues.ACTION.search(text) and not marked:
+    if _only_selects(text) and not cues.ACTION.search(text) and not marked:
         return False
     if (cues.RETRY.search(text) or cues.ALTERNATIVES.search(text)) and not marked:
         return False
-    return not (_same_object(text, task) and not marked and not cues.ACTION.search(text))
+    return not (_same_object(text, task) and not cues.ACTION.search(text))
 
 
 def _standing_preference(text: str) -> str:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 
 from tasktrace.extractor.base import ExtractionFailed, ExtractionInput, ExtractionResult
 from tasktrace.extractor.config import CriteriaConfig, LLMExtractorConfig
@@ -99,10 +100,11 @@ class LLMExtractor:
         try:
             response = await self._client.chat.completions.create(
                 model=self._config.model,
-                messages=messages,  # type: ignore[arg-type]
+                messages=cast("list[ChatCompletionMessageParam]", messages),
                 temperature=self._config.temperature,
                 max_completion_tokens=self._config.max_output_tokens,
-                response_format=self._response_format,
+                # a plain dict in one of the shapes the API takes (json_schema, json_object)
+                response_format=cast(Any, self._response_format),
             )
         except openai.APIError as error:
             raise ExtractionFailed(f"LLM endpoint failed: {error}") from error

@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from tasktrace.exporter.task_store import CursorMoved, PostgresTasks, Snapshot
+from tasktrace.exporter.task_store import Commit, PostgresTasks, Snapshot
 from tasktrace.extractor.apply import apply_ops, expire
 from tasktrace.extractor.base import ExtractionFailed, ExtractionInput, Extractor
-from tasktrace.extractor.buffer import BufferState, backoff, due_at
+from tasktrace.extractor.buffer import DueQueue, backoff
 from tasktrace.model import Task
 from tasktrace.queries import FlushResult, FlushTimeout, NotFound
 from tasktrace.receiver.ingest import StoreUnavailable
@@ -30,6 +30,8 @@ _log = logging.getLogger(__name__)
 BATCH_LIMIT = 64
 #: already-processed messages shown to the extractor for context
 CONTEXT_MESSAGES = 24
+#: sessions read in one snapshot query and written in one commit transaction
+BATCH_SESSIONS = 32
 
 
 class TaskConsumer(Protocol):
@@ -39,6 +41,11 @@ class TaskConsumer(Protocol):
 
 
 class ExtractionScheduler:
+    """Runs due sessions in batches: one snapshot query and one commit
+    transaction for up to ``BATCH_SESSIONS`` sessions, their extractor calls
+    concurrent in between (an LLM extractor bounds its own calls). At most
+    ``concurrency`` sessions are in process at once; the earliest due go first."""
+
     def __init__(
         self,
         store: PostgresTasks,
@@ -50,18 +57,16 @@ class ExtractionScheduler:
         retry_backoff: float = 2.0,
         max_backoff: float = 300.0,
         task_ttl: float = 1800.0,
-        concurrency: int = 4,
+        concurrency: int = 64,
         opted_out: Callable[[str, str], bool] | None = None,
     ) -> None:
         self._store = store
         self._extractor = extractor
         self._consumers = list(consumers)
-        self._max_turns = max_turns
-        self._idle = idle_timeout
+        self._queue = DueQueue(max_turns=max_turns, idle_timeout=idle_timeout)
         self._backoff = (retry_backoff, max_backoff)
         self._ttl = task_ttl
-        self._slots = asyncio.Semaphore(concurrency)
-        self._buffers: dict[str, BufferState] = {}
+        self._concurrency = concurrency
         self._running: set[str] = set()
         self._committed = asyncio.Condition()
         self._wake = asyncio.Event()
@@ -74,7 +79,9 @@ class ExtractionScheduler:
 
     async def start(self) -> None:
         for item in await self._store.backlog():
-            self._buffers[item.session_id] = BufferState(pending=item.pending, forced=True)
+            state = self._queue.state(item.session_id)
+            state.pending, state.forced = item.pending, True
+            self._queue.schedule(item.session_id)
         self._tasks = [asyncio.create_task(self._loop()), asyncio.create_task(self._expiry_loop())]
 
     async def shutdown(self, timeout: float = 10.0) -> None:
@@ -95,10 +102,11 @@ class ExtractionScheduler:
 
     def notify(self, session_id: str, new_messages: int) -> None:
         """New messages were committed for ``session_id`` (called after each ingest)."""
-        state = self._buffers.setdefault(session_id, BufferState())
+        state = self._queue.state(session_id)
         state.pending += new_messages
         if new_messages:
             state.last_arrival = time.monotonic()
+        self._queue.schedule(session_id)
         self._wake.set()
 
     def in_process(self, session_id: str) -> bool:
@@ -112,7 +120,8 @@ class ExtractionScheduler:
         target = snap.next_seq - 1
         start_cursor = snap.cursor
         if snap.cursor < target:
-            self._buffers.setdefault(session_id, BufferState()).forced = True
+            self._queue.state(session_id).forced = True
+            self._queue.schedule(session_id)
             self._wake.set()
         deadline = time.monotonic() + timeout
         cursor = snap.cursor
@@ -138,92 +147,111 @@ class ExtractionScheduler:
     async def _loop(self) -> None:
         while not self._closed:
             now = time.monotonic()
-            wait = 3600.0
-            for sid, state in list(self._buffers.items()):
-                if sid in self._running:
-                    continue
-                when = due_at(state, max_turns=self._max_turns, idle_timeout=self._idle)
-                if when is None:
-                    del self._buffers[sid]
-                elif when <= now:
-                    self._launch(sid, state)
-                else:
-                    wait = min(wait, when - now)
+            free = self._concurrency - len(self._running)
+            due = self._queue.pop_due(now, free, self._running) if free > 0 else []
+            for i in range(0, len(due), BATCH_SESSIONS):
+                self._launch(due[i : i + BATCH_SESSIONS])
             self._wake.clear()
+            next_due = self._queue.next_due()
+            # when every slot is taken, only a finished batch (which wakes us) frees one
+            full = len(due) >= free
+            wait = 3600.0 if full or next_due is None else max(0.0, next_due - now)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
-    def _launch(self, sid: str, state: BufferState) -> None:
-        self._running.add(sid)
-        state.pending, state.forced = 0, False
-        task = asyncio.create_task(self._run(sid, state))
+    def _launch(self, sids: list[str]) -> None:
+        for sid in sids:
+            self._running.add(sid)
+            state = self._queue.states[sid]
+            state.pending, state.forced = 0, False
+        task = asyncio.create_task(self._run(sids))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
 
-    async def _run(self, sid: str, state: BufferState) -> None:
+    async def _run(self, sids: list[str]) -> None:
         try:
-            async with self._slots:
-                more = await self._extract_once(sid)
-            state.failures = 0
-            if more:
-                state.forced = True
-        except (ExtractionFailed, StoreUnavailable) as exc:
-            state.failures += 1
-            delay = backoff(state.failures, initial=self._backoff[0], maximum=self._backoff[1])
-            state.retry_at = time.monotonic() + delay
-            state.pending = max(state.pending, 1)
-            _log.warning("extraction of session %s failed (%s); retry in %.1fs", sid, exc, delay)
-            await self._store.record_error(sid, str(exc) or type(exc).__name__)
-        except CursorMoved:
-            _log.info("session %s was processed elsewhere; result discarded", sid)
-        except Exception:
-            state.failures += 1
-            state.retry_at = time.monotonic() + self._backoff[1]
-            state.pending = max(state.pending, 1)
-            _log.exception("extraction of session %s failed unexpectedly", sid)
+            snaps = await self._store.snapshots(sids, limit=BATCH_LIMIT, context=CONTEXT_MESSAGES)
+            todo = [snaps[sid] for sid in sids if sid in snaps and snaps[sid].messages]
+            outcomes = await asyncio.gather(
+                *(self._extract(snap) for snap in todo), return_exceptions=True
+            )
+            results = [o for o in outcomes if isinstance(o, Commit)]
+            moved = await self._store.commit_many(results)
+            done = [r for r in results if r.snapshot.session_id not in moved]
+            for result in done:
+                self._committed_one(result)
+            for sid in moved:
+                _log.info("session %s was processed elsewhere; result discarded", sid)
+            for snap, outcome in zip(todo, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    await self._failed(snap.session_id, outcome)
+            await self._emit_all(done)
+        except Exception as exc:  # the store, or a bug: the whole batch retries
+            for sid in sids:
+                await self._failed(sid, exc)
         finally:
-            self._running.discard(sid)
+            for sid in sids:
+                self._running.discard(sid)
+                self._queue.schedule(sid)
             self._wake.set()
             async with self._committed:
                 self._committed.notify_all()
 
-    async def _extract_once(self, sid: str) -> bool:
-        """One extractor call over the next batch; True when more messages wait."""
-        snap = await self._store.snapshot(sid, limit=BATCH_LIMIT, context=CONTEXT_MESSAGES)
-        if snap is None or not snap.messages:
-            return False
+    async def _extract(self, snap: Snapshot) -> Commit:
+        """One extractor call over a session's next batch of messages."""
         new_cursor = snap.messages[-1].seq
-        if snap.disabled or self._opted_out(sid, snap.service):
-            await self._store.commit(snap, new_cursor=new_cursor, changed=())
-            return new_cursor < snap.next_seq - 1
+        if snap.disabled or self._opted_out(snap.session_id, snap.service):
+            return Commit(snap, new_cursor, ())
         now = datetime.now(UTC)
-        request = ExtractionInput(sid, snap.tasks, snap.messages, now, snap.context)
+        request = ExtractionInput(snap.session_id, snap.tasks, snap.messages, now, snap.context)
         result = await self._extractor.extract(request)
         messages = {m.id: m for m in (*snap.context, *snap.messages)}
         tasks = apply_ops(
             snap.tasks,
             result.ops,
-            session_id=sid,
+            session_id=snap.session_id,
             now=now,
             extractor=self._extractor.name,
             messages=messages,
         )
-        changed = _changed(snap.tasks, tasks)
-        await self._store.commit(
-            snap,
-            new_cursor=new_cursor,
-            changed=changed,
-            tokens=(result.input_tokens, result.output_tokens),
-        )
-        await self._emit(changed, snap)
-        return new_cursor < snap.next_seq - 1
+        changed = tuple(_changed(snap.tasks, tasks))
+        return Commit(snap, new_cursor, changed, (result.input_tokens, result.output_tokens))
 
-    async def _emit(self, changed: Sequence[Task], snap: Snapshot) -> None:
+    def _committed_one(self, result: Commit) -> None:
+        snap = result.snapshot
+        state = self._queue.state(snap.session_id)
+        state.failures = 0
+        if result.new_cursor < snap.next_seq - 1:  # more messages wait than one batch holds
+            state.forced = True
+
+    async def _failed(self, sid: str, exc: BaseException) -> None:
+        """Leave the session's messages pending and retry it later."""
+        state = self._queue.state(sid)
+        state.failures += 1
+        state.pending = max(state.pending, 1)
+        if isinstance(exc, ExtractionFailed | StoreUnavailable):
+            delay = backoff(state.failures, initial=self._backoff[0], maximum=self._backoff[1])
+            _log.warning("extraction of session %s failed (%s); retry in %.1fs", sid, exc, delay)
+        else:
+            delay = self._backoff[1]
+            _log.error("extraction of session %s failed unexpectedly", sid, exc_info=exc)
+        state.retry_at = time.monotonic() + delay
+        await self._store.record_error(sid, str(exc) or type(exc).__name__)
+
+    async def _emit_all(self, results: Sequence[Commit]) -> None:
+        """Hand the batch's changed tasks on: one call per source service."""
+        by_service: dict[str, list[Task]] = {}
+        for result in results:
+            by_service.setdefault(result.snapshot.service, []).extend(result.changed)
+        for service, changed in by_service.items():
+            await self._emit(changed, service)
+
+    async def _emit(self, changed: Sequence[Task], service: str) -> None:
         if not changed:
             return
         for consumer in self._consumers:
             try:
-                await consumer.consume(changed, snap.service)
+                await consumer.consume(changed, service)
             except Exception:
                 _log.exception("task consumer %r failed", consumer)
 
@@ -263,7 +291,7 @@ class ExtractionScheduler:
         tasks = apply_ops(snap.tasks, ops, session_id=sid, now=now, extractor="ttl", messages={})
         changed = _changed(snap.tasks, tasks)
         await self._store.save_tasks(changed, snap.tasks, snap.service)
-        await self._emit(changed, snap)
+        await self._emit(changed, snap.service)
         return len(changed)
 
 

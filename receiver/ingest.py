@@ -80,13 +80,13 @@ class TranscriptStore(Protocol):
 
     async def load_transcript(
         self, session_id: str
-    ) -> tuple[TranscriptState, list[ChatMessage]] | None:
+    ) -> tuple[TranscriptState, list[Message]] | None:
         """A session's merge state and its messages in order; None if unknown."""
         ...
 
     async def load_transcripts(
         self, session_ids: Sequence[str]
-    ) -> dict[str, tuple[TranscriptState, list[ChatMessage]]]:
+    ) -> dict[str, tuple[TranscriptState, list[Message]]]:
         """:meth:`load_transcript` of several sessions at once; unknown ones are left out."""
         ...
 

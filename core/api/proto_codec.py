@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -23,12 +23,12 @@ from tasktrace.queries import BadRequest, FlushResult, Page, SessionStatus, Task
 T = TypeVar("T")
 R = TypeVar("R")
 
-_STATUS_TO_PB: dict[TaskStatus, int] = {
-    s: pb.TaskStatus.Value(f"TASK_STATUS_{s.name}") for s in TaskStatus
+_STATUS_TO_PB: dict[TaskStatus, pb.TaskStatus] = {
+    s: cast(pb.TaskStatus, pb.TaskStatus.Value(f"TASK_STATUS_{s.name}")) for s in TaskStatus
 }
-_STATUS_FROM_PB = {v: k for k, v in _STATUS_TO_PB.items()}
-_ROLE_TO_PB: dict[Role, int] = {r: pb.Role.Value(f"ROLE_{r.name}") for r in Role}
-_ROLE_FROM_PB = {v: k for k, v in _ROLE_TO_PB.items()}
+_STATUS_FROM_PB: dict[int, TaskStatus] = {v: k for k, v in _STATUS_TO_PB.items()}
+_ROLE_TO_PB: dict[Role, pb.Role] = {r: cast(pb.Role, pb.Role.Value(f"ROLE_{r.name}")) for r in Role}
+_ROLE_FROM_PB: dict[int, Role] = {v: k for k, v in _ROLE_TO_PB.items()}
 
 
 class _PageResponse(Protocol):

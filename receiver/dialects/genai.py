@@ -92,7 +92,9 @@ class GenAIDialect:
 def _tool_content(span: Span) -> SpanContent:
     attrs = span.attributes
     entity_input = as_dict(loads_or_none(attrs.get("traceloop.entity.input")))
-    arguments = first_attr(attrs, "gen_ai.tool.call.arguments", "arguments", "gen_ai.tool.args")
+    arguments: object = first_attr(
+        attrs, "gen_ai.tool.call.arguments", "arguments", "gen_ai.tool.args"
+    )
     if arguments is None and entity_input:
         # Traceloop's @tool records the Python call: {"args": [...], "kwargs": {...}}
         kwargs, args = entity_input.get("kwargs"), entity_input.get("args")

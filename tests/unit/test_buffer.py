@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasktrace.extractor.buffer import BufferState, backoff, due_at
+from tasktrace.extractor.buffer import BufferState, DueQueue, backoff, due_at
 
 IDLE = 8.0
 TURNS = 4
@@ -67,3 +67,81 @@ def test_backoff_before_any_failure_is_the_initial_delay() -> None:
     assert backoff(0, initial=0.2, maximum=1.0) == 0.2
     assert backoff(3, initial=0.2, maximum=1.0) == pytest.approx(0.8)
     assert backoff(4, initial=0.2, maximum=1.0) == 1.0
+
+
+def make_queue() -> DueQueue:
+    return DueQueue(max_turns=TURNS, idle_timeout=IDLE)
+
+
+def arrive(queue: DueQueue, sid: str, now: float, count: int = 1) -> None:
+    state = queue.state(sid)
+    state.pending += count
+    state.last_arrival = now
+    queue.schedule(sid)
+
+
+def test_the_due_queue_hands_out_sessions_earliest_due_first() -> None:
+    queue = make_queue()
+    arrive(queue, "late", now=10.0)
+    arrive(queue, "early", now=1.0)
+    arrive(queue, "full", now=20.0, count=TURNS)
+    assert queue.pop_due(100.0, limit=10) == ["full", "early", "late"]
+
+
+def test_a_session_is_not_due_before_its_idle_deadline_and_is_kept_for_later() -> None:
+    queue = make_queue()
+    arrive(queue, "s", now=100.0)
+    assert queue.pop_due(107.9, limit=10) == []
+    assert queue.next_due() == 108.0
+    assert queue.pop_due(108.0, limit=10) == ["s"]
+
+
+def test_a_later_message_pushes_the_deadline_back_without_a_second_entry() -> None:
+    queue = make_queue()
+    arrive(queue, "s", now=100.0)
+    arrive(queue, "s", now=105.0)
+    assert queue.pop_due(108.0, limit=10) == []  # re-filed at 113
+    assert queue.next_due() == 113.0
+    assert queue.pop_due(113.0, limit=10) == ["s"]
+    assert queue.pop_due(1000.0, limit=10) == []
+
+
+def test_reaching_max_turns_makes_a_waiting_session_due_at_once() -> None:
+    queue = make_queue()
+    arrive(queue, "s", now=100.0)
+    arrive(queue, "s", now=101.0, count=TURNS)
+    assert queue.pop_due(101.0, limit=10) == ["s"]
+
+
+def test_the_limit_leaves_the_rest_queued() -> None:
+    queue = make_queue()
+    for i in range(5):
+        arrive(queue, f"s{i}", now=float(i), count=TURNS)
+    assert queue.pop_due(50.0, limit=2) == ["s0", "s1"]
+    assert queue.pop_due(50.0, limit=10) == ["s2", "s3", "s4"]
+
+
+def test_a_busy_session_is_passed_over_until_it_is_scheduled_again() -> None:
+    queue = make_queue()
+    arrive(queue, "s", now=0.0, count=TURNS)
+    assert queue.pop_due(1.0, limit=10, busy={"s"}) == []
+    assert queue.pop_due(1.0, limit=10) == []  # its entry went with the busy pass
+    queue.schedule("s")
+    assert queue.pop_due(1.0, limit=10) == ["s"]
+
+
+def test_a_session_with_nothing_pending_is_forgotten() -> None:
+    queue = make_queue()
+    arrive(queue, "s", now=0.0)
+    queue.state("s").pending = 0
+    queue.schedule("s")
+    assert len(queue) == 0
+    assert queue.pop_due(100.0, limit=10) == []
+
+
+def test_a_flush_makes_a_session_due_now_even_with_an_idle_deadline_ahead() -> None:
+    queue = make_queue()
+    arrive(queue, "s", now=100.0)
+    queue.state("s").forced = True
+    queue.schedule("s")
+    assert queue.pop_due(100.5, limit=10) == ["s"]
