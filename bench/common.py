@@ -46,10 +46,13 @@ def percentile(values: Sequence[float], p: float) -> float:
     return ordered[rank]
 
 
-def wait_http(url: str, timeout: float = 90.0) -> None:
-    """Block until ``url`` answers 200, or raise TimeoutError."""
+def wait_http(url: str, timeout: float = 90.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Block until ``url`` answers 200, or raise TimeoutError (RuntimeError
+    at once if ``proc``, the server, exits meanwhile)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server exited with code {proc.returncode}")
         with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
             if response.status == 200:
                 return
@@ -115,8 +118,8 @@ def tasktrace_server(*overrides: str, data_dir: Path | None = None) -> Iterator[
         server = Server(proc, grpc, http, root, log_path)
         try:
             try:
-                wait_http(f"http://{http}/api/v1/sessions?limit=1")
-            except TimeoutError:
+                wait_http(f"http://{http}/api/v1/sessions?limit=1", proc=proc)
+            except (TimeoutError, RuntimeError):
                 sys.stderr.write(log_path.read_text()[-3000:])
                 raise
             yield server

@@ -3,8 +3,10 @@
 Several sender processes (real SDK, BatchSpanProcessor, OTLP exporter) send
 synthetic agent sessions for a fixed time, first to ``bench/baseline_server.py``
 (decode and discard), then to ``tasktrace serve`` with its embedded Postgres,
-over gRPC and over HTTP/protobuf. Reports spans/s acknowledged, messages/s
-committed (counted in Postgres), server CPU, and tasktrace/baseline.
+over gRPC and over HTTP/protobuf, and once more over gRPC with extraction held
+off (the receiver alone). Reports spans/s acknowledged, messages/s committed
+(counted in Postgres), server CPU, tasktrace/baseline, and the messages not yet
+extracted when the senders stop.
 
     python bench/ingest.py [--quick] [--duration S] [--processes N]
 """
@@ -27,6 +29,19 @@ from common import (
 
 TARGET_SPANS_PER_S = 20_000
 TARGET_RATIO = 0.25
+#: the default config, and ingest alone (extraction held off: the receiver's ceiling)
+CONFIGS = (
+    ("tasktrace", ()),
+    (
+        "ingest only",
+        (
+            "processors.tasktrace.buffer.max_turns=10000",
+            "processors.tasktrace.buffer.idle_timeout=1h",
+        ),
+    ),
+)
+#: messages stored but not yet extracted (waiting for max_turns or the idle timeout, or behind)
+_UNEXTRACTED = "SELECT coalesce(sum(next_seq - 1 - cursor_seq), 0) FROM sessions"
 
 
 def measure(
@@ -60,27 +75,38 @@ def run(quick: bool = False, duration: float | None = None, processes: int = 3) 
             row = measure(base, endpoint, protocol, processes, duration, f"base-{protocol}")
             row.update(server="baseline", decoded=baseline_spans(base) - before)
             rows.append(row)
-    with tasktrace_server() as tt:
-        dsn = tt.dsn()
-        for protocol in ("grpc", "http"):
-            endpoint = tt.grpc if protocol == "grpc" else tt.http
-            before = postgres_count(dsn, "SELECT count(*) FROM messages")
-            row = measure(tt, endpoint, protocol, processes, duration, f"tt-{protocol}")
-            committed = postgres_count(dsn, "SELECT count(*) FROM messages") - before
-            row.update(
-                server="tasktrace", messages=committed, messages_per_s=committed / row["seconds"]
-            )
-            row["rss_mb"] = round(tt.rss_mb(), 1)
-            rows.append(row)
+    for name, overrides in CONFIGS:
+        with tasktrace_server(*overrides) as tt:
+            dsn = tt.dsn()
+            for protocol in ("grpc", "http") if name == "tasktrace" else ("grpc",):
+                endpoint = tt.grpc if protocol == "grpc" else tt.http
+                before = postgres_count(dsn, "SELECT count(*) FROM messages")
+                row = measure(tt, endpoint, protocol, processes, duration, f"tt-{protocol}")
+                committed = postgres_count(dsn, "SELECT count(*) FROM messages") - before
+                row.update(
+                    server=name, messages=committed, messages_per_s=committed / row["seconds"]
+                )
+                row["unextracted"] = postgres_count(dsn, _UNEXTRACTED)
+                row["rss_mb"] = round(tt.rss_mb(), 1)
+                rows.append(row)
     for row in rows:
-        if row["server"] == "tasktrace":
+        if row["server"] != "baseline":
             base_row = next(
                 r for r in rows if r["server"] == "baseline" and r["protocol"] == row["protocol"]
             )
             row["ratio"] = row["spans_per_s"] / base_row["spans_per_s"]
     table = print_table(
         f"Ingest ({processes} sender processes, {duration:.0f} s each run)",
-        ["server", "protocol", "spans", "spans/s", "msgs/s", "server cores", "ratio"],
+        [
+            "server",
+            "protocol",
+            "spans",
+            "spans/s",
+            "msgs/s",
+            "server cores",
+            "ratio",
+            "unextracted",
+        ],
         [
             [
                 r["server"],
@@ -90,6 +116,7 @@ def run(quick: bool = False, duration: float | None = None, processes: int = 3) 
                 r.get("messages_per_s", "-"),
                 r["server_cores"],
                 r.get("ratio", "-"),
+                r.get("unextracted", "-"),
             ]
             for r in rows
         ],

@@ -1,8 +1,9 @@
 """Turn-to-task latency and the ``flush`` round trip, under background load.
 
 The server extracts as soon as two new messages wait (``max_turns=2``) with
-the heuristic extractor. Background senders run at half the peak ingest rate
-(from ``bench/results/ingest.json``, else ``--load``). A probe is one turn of
+the heuristic extractor. Background senders run at half the peak rate of a
+server with these same settings, measured first (three senders as fast as it
+acknowledges, as in ``ingest.py``), or half of ``--load``. A probe is one turn of
 a new session (a ``chat`` span: the user's request and the answer) sent by the
 real SDK with a SimpleSpanProcessor; latency runs from the span's end (its
 export starts) until ``GET /api/v1/sessions/{id}/tasks`` lists a task. Flush
@@ -26,14 +27,18 @@ from common import (
     PYTHON,
     percentile,
     print_table,
-    read_result,
     tasktrace_server,
     write_result,
 )
+from ingest import measure
 from workload import SessionState, chat_turn, simple_tracer
 
 TARGET_P99_MS = 250.0
-DEFAULT_LOAD = 4000.0
+#: extract as soon as a turn's messages arrive
+EAGER = (
+    "processors.tasktrace.buffer.max_turns=2",
+    "processors.tasktrace.buffer.idle_timeout=60s",
+)
 POLL = 0.005
 
 
@@ -47,17 +52,21 @@ def _wait_for_task(client: httpx.Client, session_id: str, timeout: float = 20.0)
     raise TimeoutError(f"no task for {session_id} within {timeout}s")
 
 
+def measure_peak(duration: float) -> float:
+    """Spans/s acknowledged by a server with the :data:`EAGER` settings under
+    three senders going as fast as it answers."""
+    with tasktrace_server(*EAGER) as server:
+        return float(measure(server, server.grpc, "grpc", 3, duration, "peak")["spans_per_s"])
+
+
 def run(
     quick: bool = False, load: float | None = None, probes: int | None = None
 ) -> dict[str, Any]:
     probes = probes or (15 if quick else 40)
-    peak = load or (read_result("ingest") or {}).get("peak_spans_per_s") or DEFAULT_LOAD
+    peak = load or measure_peak(6.0 if quick else 10.0)
     background = peak / 2
     senders = 2
-    overrides = (
-        "processors.tasktrace.buffer.max_turns=2",
-        "processors.tasktrace.buffer.idle_timeout=60s",
-    )
+    overrides = EAGER
     turn_ms: list[float] = []
     ack_ms: list[float] = []
     flush_ms: list[float] = []
@@ -127,7 +136,7 @@ def run(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--load", type=float, help="peak spans/s (default: from ingest.json)")
+    parser.add_argument("--load", type=float, help="peak spans/s (default: measured first)")
     parser.add_argument("--probes", type=int)
     args = parser.parse_args()
     run(args.quick, args.load, args.probes)

@@ -167,6 +167,7 @@ class Service:
                 services=proc.opt_out.service_names,
                 patterns=proc.opt_out.session_patterns,
             ),
+            ingest_waiting=self._ingest_waiting,
         )
         await self._scheduler.start()
 
@@ -180,6 +181,9 @@ class Service:
         await self._receiver.start()
         queries = TaskQueryService(PostgresReads(self._pool), self._scheduler)
         await self._start_listeners(queries)
+
+    def _ingest_waiting(self) -> int:
+        return self._receiver.waiting() if self._receiver is not None else 0
 
     def _on_commit(self, plan: WritePlan) -> None:
         assert self._scheduler is not None

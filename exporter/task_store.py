@@ -287,10 +287,18 @@ async def _write_tasks(
                 " VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 history,
             )
-        await cur.executemany(
-            "UPDATE messages SET task_id = %s WHERE session_id = %s AND id = ANY(%s)",
-            [(t.id, t.session_id, list(t.message_ids)) for t, _, _ in writes],
-        )
+        links = [(t.id, t.session_id, _new_links(t, before)) for t, before, _ in writes]
+        links = [link for link in links if link[2]]
+        if links:
+            await cur.executemany(
+                "UPDATE messages SET task_id = %s WHERE session_id = %s AND id = ANY(%s)", links
+            )
+
+
+def _new_links(task: Task, before: Task | None) -> list[str]:
+    """Message ids linked to ``task`` since ``before`` (the rest are linked already)."""
+    known = set(before.message_ids) if before is not None else set()
+    return [m for m in task.message_ids if m not in known]
 
 
 _UPSERT_TASK = (

@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from tasktrace.model import (
     AddPreference,
@@ -38,6 +39,9 @@ from tasktrace.model import (
     TaskStatus,
     UpdateDescription,
 )
+
+#: the fields an operation changes, by name
+_Changes = dict[str, Any]
 
 _KEYED = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*=")
 
@@ -67,24 +71,24 @@ def _link(
     return tuple(message_ids), tuple(trace_ids)
 
 
-def _with_links(task: Task, ids: Iterable[str], messages: Mapping[str, Message]) -> Task:
+def _links(task: Task, ids: Iterable[str], messages: Mapping[str, Message]) -> _Changes:
     message_ids, trace_ids = _link(task, ids, messages)
     if message_ids == task.message_ids and trace_ids == task.trace_ids:
-        return task
-    return replace(task, message_ids=message_ids, trace_ids=trace_ids)
+        return {}
+    return {"message_ids": message_ids, "trace_ids": trace_ids}
 
 
-def _with_preference(task: Task, text: str) -> Task:
+def _preference(task: Task, text: str) -> _Changes:
     text = text.strip()
     if not text or text in task.preferences:
-        return task
+        return {}
     key = _preference_key(text)
     prefs = list(task.preferences)
     for i, old in enumerate(prefs):
         if key is not None and _preference_key(old) == key:
             prefs[i] = text
-            return replace(task, preferences=tuple(prefs))
-    return replace(task, preferences=(*prefs, text))
+            return {"preferences": tuple(prefs)}
+    return {"preferences": (*prefs, text)}
 
 
 def _create(
@@ -106,31 +110,26 @@ def _create(
         history=(StatusChange(op.status, now, op.reason),),
         extractor=extractor,
     )
-    return _with_links(task, op.message_ids, messages)
+    links = _links(task, op.message_ids, messages)
+    return replace(task, **links) if links else task
 
 
-def _changed(task: Task, op: TaskOp, now: datetime, messages: Mapping[str, Message]) -> Task:
-    """``task`` after ``op`` (the same object when nothing changes)."""
+def _changes(task: Task, op: TaskOp, now: datetime, messages: Mapping[str, Message]) -> _Changes:
+    """The fields ``op`` changes on ``task`` (empty when it changes nothing)."""
     if isinstance(op, UpdateDescription):
-        return (
-            task
-            if op.description == task.description
-            else replace(task, description=op.description)
-        )
+        return {} if op.description == task.description else {"description": op.description}
     if isinstance(op, AppendProgress):
-        return _with_links(
-            replace(task, progress=(*task.progress, op.step)), op.message_ids, messages
-        )
+        return {"progress": (*task.progress, op.step), **_links(task, op.message_ids, messages)}
     if isinstance(op, SetStatus):
         if op.status is task.status:
-            return task
+            return {}
         change = StatusChange(op.status, now, op.reason)
-        return replace(task, status=op.status, history=(*task.history, change))
+        return {"status": op.status, "history": (*task.history, change)}
     if isinstance(op, AddPreference):
-        return _with_preference(task, op.text)
+        return _preference(task, op.text)
     if isinstance(op, LinkMessages):
-        return _with_links(task, op.message_ids, messages)
-    return task
+        return _links(task, op.message_ids, messages)
+    return {}
 
 
 def apply_ops(
@@ -154,10 +153,15 @@ def apply_ops(
             continue
         if current is None:
             continue
-        updated = _changed(current, op, now, messages)
-        if updated is not current:
+        changes = _changes(current, op, now, messages)
+        if changes:
+            # one copy per op: dataclasses.replace is the cost here
             by_order[op.order] = replace(
-                updated, revision=current.revision + 1, updated_at=now, extractor=extractor
+                current,
+                **changes,
+                revision=current.revision + 1,
+                updated_at=now,
+                extractor=extractor,
             )
     return tuple(by_order[k] for k in sorted(by_order))
 

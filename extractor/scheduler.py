@@ -44,7 +44,10 @@ class ExtractionScheduler:
     """Runs due sessions in batches: one snapshot query and one commit
     transaction for up to ``BATCH_SESSIONS`` sessions, their extractor calls
     concurrent in between (an LLM extractor bounds its own calls). At most
-    ``concurrency`` sessions are in process at once; the earliest due go first."""
+    ``concurrency`` sessions are in process at once; the earliest due go first.
+    Ingest comes first: while export requests are in process (``ingest_waiting``),
+    only one extraction batch runs, so senders are answered promptly and the
+    backlog, durable in Postgres, is worked off when they pause."""
 
     def __init__(
         self,
@@ -59,6 +62,7 @@ class ExtractionScheduler:
         task_ttl: float = 1800.0,
         concurrency: int = 64,
         opted_out: Callable[[str, str], bool] | None = None,
+        ingest_waiting: Callable[[], int] | None = None,
     ) -> None:
         self._store = store
         self._extractor = extractor
@@ -74,6 +78,7 @@ class ExtractionScheduler:
         self._inflight: set[asyncio.Task[None]] = set()
         self._closed = False
         self._opted_out = opted_out or (lambda session_id, service: False)
+        self._ingest_waiting = ingest_waiting or (lambda: 0)
 
     # --- lifecycle -------------------------------------------------------
 
@@ -148,6 +153,8 @@ class ExtractionScheduler:
         while not self._closed:
             now = time.monotonic()
             free = self._concurrency - len(self._running)
+            if self._inflight and self._ingest_waiting():
+                free = 0  # ingest first: one batch at a time while senders wait
             due = self._queue.pop_due(now, free, self._running) if free > 0 else []
             for i in range(0, len(due), BATCH_SESSIONS):
                 self._launch(due[i : i + BATCH_SESSIONS])

@@ -72,6 +72,7 @@ class Receiver:
         self._worker: asyncio.Task[None] | None = None
         self._reader: ThreadPoolExecutor | None = ThreadPoolExecutor(1, "otlp-read")
         self.counters = Counters()
+        self._pending = 0
         self._last_overload_log = 0.0
 
     async def start(self) -> None:
@@ -93,16 +94,28 @@ class Receiver:
         if reader is not None:
             reader.shutdown(wait=False)
 
+    def waiting(self) -> int:
+        """Export requests being decoded, queued or written: senders waiting on us."""
+        return self._pending
+
     async def export_traces(self, data: bytes, *, json_body: bool = False) -> WritePlan:
-        count, batch = await self._off_loop(self._read_traces, data, json_body)
-        self.counters.spans += count
-        self.counters.unreadable += count - batch.items
-        return await self._submit(batch)
+        self._pending += 1
+        try:
+            count, batch = await self._off_loop(self._read_traces, data, json_body)
+            self.counters.spans += count
+            self.counters.unreadable += count - batch.items
+            return await self._submit(batch)
+        finally:
+            self._pending -= 1
 
     async def export_logs(self, data: bytes, *, json_body: bool = False) -> WritePlan:
-        batch = await self._off_loop(self._read_logs, data, json_body)
-        self.counters.log_records += batch.items
-        return await self._submit(batch)
+        self._pending += 1
+        try:
+            batch = await self._off_loop(self._read_logs, data, json_body)
+            self.counters.log_records += batch.items
+            return await self._submit(batch)
+        finally:
+            self._pending -= 1
 
     async def _off_loop(
         self, read: Callable[[bytes, bool], _T], data: bytes, json_body: bool
