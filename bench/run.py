@@ -18,7 +18,7 @@ from typing import Any
 
 from common import print_table, write_result
 
-#: in this order: latency takes its background load from the ingest result
+#: the order they run in
 BENCHMARKS = ("ingest", "history", "latency", "memory", "llm_cost", "query")
 
 

@@ -63,6 +63,7 @@ from tasktrace.extractor.heuristic_user import (
     tool_names,
     user_ops,
 )
+from tasktrace.extractor.tool_steps import tool_step
 from tasktrace.model import (
     AddPreference,
     AppendProgress,
@@ -150,8 +151,7 @@ def _tool_call_ops(msg: Message, view: View, task: Task) -> list[TaskOp]:
     else:
         ops += _preference_ops(msg, view, order, owner)
     ops += [
-        AppendProgress(order, cues.tool_step(c.name, c.arguments), (msg.id,))
-        for c in msg.tool_calls
+        AppendProgress(order, tool_step(c.name, c.arguments), (msg.id,)) for c in msg.tool_calls
     ]
     names = ", ".join(c.name for c in msg.tool_calls)
     ops.append(SetStatus(order, TaskStatus.RUNNING, f"calling {names}"))

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from typing import Any
 
 
 def _rx(pattern: str) -> re.Pattern[str]:
@@ -276,42 +274,6 @@ def is_search_tool(tool_name: str) -> bool:
 # --- tool arguments --------------------------------------------------------------
 
 
-def _scalar(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float | str):
-        text = str(value).strip()
-        return text if text and len(text) <= 80 else None
-    return None
-
-
-def argument_items(arguments: str) -> Iterator[tuple[str, str]]:
-    """``(key, value)`` pairs of a JSON arguments object; nested values are flattened
-    as ``outer.inner``, lists of scalars joined with commas."""
-    try:
-        data = json.loads(arguments) if arguments else {}
-    except ValueError:
-        return
-    if not isinstance(data, dict):
-        return
-    yield from _flatten("", data)
-
-
-def _flatten(prefix: str, data: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            yield from _flatten(f"{name}.", value)
-        elif isinstance(value, list):
-            items = [s for s in (_scalar(v) for v in value) if s is not None]
-            if items and len(items) == len(value):
-                yield name, ", ".join(items)
-        else:
-            scalar = _scalar(value)
-            if scalar is not None:
-                yield name, scalar
-
-
 def result_fields(content: str) -> set[str]:
     """Words of the field names in a JSON tool result (every word if it is not JSON)."""
     try:
@@ -329,12 +291,3 @@ def result_fields(content: str) -> set[str]:
         elif isinstance(item, list):
             stack.extend(item)
     return out
-
-
-def tool_step(name: str, arguments: str, *, limit: int = 6, width: int = 40) -> str:
-    """A readable progress step: ``convert_currency(amount=250, from_currency=AUD)``."""
-    parts = []
-    for key, value in list(argument_items(arguments))[:limit]:
-        short = value if len(value) <= width else value[: width - 1] + "…"
-        parts.append(f"{key}={short}")
-    return f"{name}({', '.join(parts)})"

@@ -16,7 +16,8 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 
-from tasktrace.extractor.heuristic_cues import argument_items, words
+from tasktrace.extractor.heuristic_cues import words
+from tasktrace.extractor.tool_steps import argument_items
 
 _NUMBER_WORDS = {
     "one": 1,

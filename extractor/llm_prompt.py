@@ -24,6 +24,7 @@ from tasktrace.extractor.llm_schema import (
     SetStatusOp,
     UpdateDescriptionOp,
 )
+from tasktrace.extractor.tool_steps import tool_step
 from tasktrace.model import (
     AddPreference,
     AppendProgress,
@@ -250,7 +251,53 @@ def parse_operations(text: str, request: ExtractionInput) -> tuple[TaskOp, ...]:
             next_order += 1
         elif op.task in known:
             ops.append(_task_op(op, ids))
-    return tuple(ops)
+    return with_tool_steps(tuple(ops), request)
+
+
+def with_tool_steps(ops: tuple[TaskOp, ...], request: ExtractionInput) -> tuple[TaskOp, ...]:
+    """The model decides which task each new message belongs to; the steps for
+    tool calls are written from the calls (:func:`tool_step`), as the heuristic
+    writes them, in place of the model's paraphrase of them.
+
+    A tool-call message goes to the task of the nearest message at or before it
+    that an operation links; else to the newest open task. The model's own
+    steps linked to a tool-call message are dropped; its other steps stay.
+    """
+    calls = [m for m in request.messages if m.tool_calls]
+    if not calls:
+        return ops
+    position = {m.id: i for i, m in enumerate(request.messages)}
+    owner_at: dict[int, int] = {}
+    for op in ops:
+        if isinstance(op, CreateTask | AppendProgress):
+            for mid in op.message_ids:
+                owner_at.setdefault(position[mid], op.order)
+    call_ids = {m.id for m in calls}
+    kept = [
+        op
+        for op in ops
+        if not (isinstance(op, AppendProgress) and call_ids.intersection(op.message_ids))
+    ]
+    fallback = _newest_open(request.tasks, ops)
+    for msg in calls:
+        here = position[msg.id]
+        linked = [i for i in owner_at if i <= here]
+        order = owner_at[max(linked)] if linked else fallback
+        if order is not None:
+            kept += [
+                AppendProgress(order, tool_step(c.name, c.arguments), (msg.id,))
+                for c in msg.tool_calls
+            ]
+    return tuple(kept)
+
+
+def _newest_open(tasks: tuple[Task, ...], ops: tuple[TaskOp, ...]) -> int | None:
+    """The newest task this answer creates, else the newest open current task."""
+    created = [op.order for op in ops if isinstance(op, CreateTask)]
+    if created:
+        return max(created)
+    open_ = [t.order for t in tasks if t.status.is_open]
+    return max(open_) if open_ else None
 
 
 def _message_ids(labels: list[str], ids: dict[str, str]) -> tuple[str, ...]:

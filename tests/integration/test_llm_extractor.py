@@ -17,7 +17,15 @@ from aiohttp import web
 from tasktrace.extractor.base import ExtractionFailed, ExtractionInput
 from tasktrace.extractor.config import CriteriaConfig, LLMExtractorConfig
 from tasktrace.extractor.llm import LLMExtractor
-from tasktrace.model import CreateTask, Message, Role, SetStatus, TaskStatus, ToolCall
+from tasktrace.model import (
+    AppendProgress,
+    CreateTask,
+    Message,
+    Role,
+    SetStatus,
+    TaskStatus,
+    ToolCall,
+)
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 VALID = json.dumps(
@@ -163,6 +171,8 @@ async def test_a_valid_answer_is_used_as_is_and_the_request_asks_for_the_schema(
     assert result.ops == (
         CreateTask(1, "weather in Paris", TaskStatus.RUNNING, ("msg-0",), "asked"),
         SetStatus(1, TaskStatus.SUCCESS, "answered"),
+        # the tool call is a step of the task, written from the call itself
+        AppendProgress(1, "get_weather(city=Paris, day=tomorrow)", ("msg-1",)),
     )
     (sent,) = stub.requests
     assert sent["response_format"]["type"] == "json_schema"
@@ -181,7 +191,7 @@ async def test_a_malformed_answer_is_re_prompted_with_the_validation_error(
     retry = stub.requests[1]["messages"]
     assert retry[-2] == {"role": "assistant", "content": stub.answers[0]}
     assert "not valid" in retry[-1]["content"] and "explode" in retry[-1]["content"]
-    assert len(result.ops) == 2
+    assert len(result.ops) == 3
     assert (result.input_tokens, result.output_tokens) == (200, 20)
 
 

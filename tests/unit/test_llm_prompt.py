@@ -286,3 +286,67 @@ def test_only_the_last_few_context_messages_are_shown() -> None:
     prompt = user_prompt(make_request((make_message(40),), context=context))
     assert "earlier reply 39" in prompt
     assert "earlier reply 30" not in prompt
+
+
+def call_message(seq: int, name: str, arguments: str) -> Message:
+    return make_message(
+        seq, Role.ASSISTANT, " ", tool_calls=(ToolCall(f"c{seq}", name, arguments),)
+    )
+
+
+def create(*labels: str, description: str = "find a flight") -> dict[str, object]:
+    return {
+        "op": "create",
+        "description": description,
+        "reason": "",
+        "status": "running",
+        "messages": list(labels),
+    }
+
+
+def progress_of(ops: tuple[object, ...]) -> list[tuple[int, str, tuple[str, ...]]]:
+    return [(o.order, o.step, o.message_ids) for o in ops if isinstance(o, AppendProgress)]
+
+
+def test_a_tool_call_becomes_a_step_written_from_the_call_in_place_of_the_models_words() -> None:
+    request = make_request(
+        (make_message(1), call_message(2, "search_flights", '{"to": "Rome", "stops": 0}'))
+    )
+    text = answer(
+        create("m1"),
+        {"op": "append_progress", "task": 1, "step": "looked for flights", "messages": ["m2"]},
+    )
+    assert progress_of(parse_operations(text, request)) == [
+        (1, "search_flights(to=Rome, stops=0)", ("msg-2",))
+    ]
+
+
+def test_a_tool_call_goes_to_the_task_of_the_nearest_linked_message_before_it() -> None:
+    request = make_request(
+        (
+            make_message(1),
+            call_message(2, "search_flights", "{}"),
+            make_message(3),
+            call_message(4, "book_hotel", '{"city": "Rome"}'),
+        )
+    )
+    text = answer(create("m1"), create("m3", description="book a hotel"))
+    assert progress_of(parse_operations(text, request)) == [
+        (1, "search_flights()", ("msg-2",)),
+        (2, "book_hotel(city=Rome)", ("msg-4",)),
+    ]
+
+
+def test_an_unlinked_tool_call_goes_to_the_newest_open_task_and_prose_steps_stay() -> None:
+    tasks = (make_task(1, TaskStatus.SUCCESS), make_task(2, TaskStatus.RUNNING))
+    request = make_request((call_message(7, "check_weather", '{"city": "Oslo"}'),), tasks=tasks)
+    text = answer({"op": "append_progress", "task": 1, "step": "told the user", "messages": []})
+    assert progress_of(parse_operations(text, request)) == [
+        (1, "told the user", ()),
+        (2, "check_weather(city=Oslo)", ("msg-7",)),
+    ]
+
+
+def test_a_tool_call_with_no_task_to_go_to_adds_no_step() -> None:
+    request = make_request((call_message(1, "ping", "{}"),))
+    assert parse_operations(answer(), request) == ()
