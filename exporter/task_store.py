@@ -78,6 +78,11 @@ class PostgresTasks:
         )
         return [(r[0], r[1]) for r in rows]
 
+    async def cursor(self, session_id: str) -> int | None:
+        """The session's cursor (the last processed ``seq``); None if unknown."""
+        rows = await self._fetch("SELECT cursor_seq FROM sessions WHERE id = %s", (session_id,))
+        return int(rows[0][0]) if rows else None
+
     async def snapshot(self, session_id: str, *, limit: int, context: int) -> Snapshot | None:
         return (await self.snapshots([session_id], limit=limit, context=context)).get(session_id)
 

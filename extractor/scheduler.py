@@ -141,8 +141,8 @@ class ExtractionScheduler:
                     await asyncio.wait_for(self._committed.wait(), timeout=left)
                 except TimeoutError:
                     continue
-                now_snap = await self._store.snapshot(session_id, limit=0, context=0)
-                cursor = now_snap.cursor if now_snap else target
+                now_cursor = await self._store.cursor(session_id)
+                cursor = target if now_cursor is None else now_cursor
         final = await self._store.snapshot(session_id, limit=0, context=0)
         tasks = final.tasks if final else ()
         return FlushResult(processed=max(0, cursor - start_cursor), tasks=tasks)
@@ -286,6 +286,7 @@ class ExtractionScheduler:
                 count += await self._expire_session(sid, now)
             finally:
                 self._running.discard(sid)
+                self._queue.schedule(sid)  # it may have come due while held
                 self._wake.set()
         return count
 
