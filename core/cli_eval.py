@@ -11,14 +11,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from tasktrace.config import ConfigError
 from tasktrace.replay import DEFAULT_ENCODER, ENCODERS
+
+_T = TypeVar("_T")
 
 _METRICS = (
     ("segmentation F1", "segmentation_f1"),
@@ -72,6 +75,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_eval)
 
 
+async def _stopped_by_sigterm(work: Coroutine[Any, Any, _T]) -> _T:
+    """``work``, cancelled by SIGTERM like Ctrl-C, so that its server and the
+    embedded PostgreSQL it started are shut down (SIGTERM alone ends Python
+    without running any clean-up)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await work
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from tasktrace.evaluation import EvaluationError, evaluate
 
@@ -81,18 +98,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     bar = ProgressBar(sys.stderr)
     try:
         result = asyncio.run(
-            evaluate(
-                args.dataset,
-                extractor=args.extractor,
-                dialect=args.dialect,
-                limit=args.limit,
-                dsn=args.dsn or None,
-                overrides=args.overrides,
-                concurrency=max(1, args.concurrency),
-                flush_deadline=args.flush_timeout,
-                progress=bar,
+            _stopped_by_sigterm(
+                evaluate(
+                    args.dataset,
+                    extractor=args.extractor,
+                    dialect=args.dialect,
+                    limit=args.limit,
+                    dsn=args.dsn or None,
+                    overrides=args.overrides,
+                    concurrency=max(1, args.concurrency),
+                    flush_deadline=args.flush_timeout,
+                    progress=bar,
+                )
             )
         )
+    except asyncio.CancelledError:
+        print("tasktrace eval: stopped", file=sys.stderr)
+        return 143
     except (ConfigError, OSError, ValueError, KeyError) as exc:
         print(f"tasktrace eval: {exc}", file=sys.stderr)
         return 2
