@@ -51,10 +51,6 @@ class Backlog:
     last_message_at: datetime
 
 
-class CursorMoved(Exception):
-    """Another writer advanced the cursor first; the result is discarded."""
-
-
 class PostgresTasks:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
@@ -140,22 +136,6 @@ class PostgresTasks:
             )
             for sid, cursor, next_seq, disabled, service, last_at in head_rows
         }
-
-    async def commit(
-        self,
-        snapshot: Snapshot,
-        *,
-        new_cursor: int,
-        changed: Sequence[Task],
-        tokens: tuple[int, int] = (0, 0),
-    ) -> None:
-        """Write changed tasks, their history and the cursor in one transaction.
-
-        Raises CursorMoved when the cursor is not where the snapshot saw it.
-        """
-        result = Commit(snapshot, new_cursor, tuple(changed), tokens)
-        if await self.commit_many([result]):
-            raise CursorMoved(snapshot.session_id)
 
     async def commit_many(self, commits: Sequence[Commit]) -> set[str]:
         """Write the results of several sessions in one transaction: each

@@ -16,9 +16,10 @@ A call returns only once its batch is committed: what was acknowledged is durabl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -99,21 +100,24 @@ class Receiver:
         return self._pending
 
     async def export_traces(self, data: bytes, *, json_body: bool = False) -> WritePlan:
-        self._pending += 1
-        try:
+        with self._in_process():
             count, batch = await self._off_loop(self._read_traces, data, json_body)
             self.counters.spans += count
             self.counters.unreadable += count - batch.items
             return await self._submit(batch)
-        finally:
-            self._pending -= 1
 
     async def export_logs(self, data: bytes, *, json_body: bool = False) -> WritePlan:
-        self._pending += 1
-        try:
+        with self._in_process():
             batch = await self._off_loop(self._read_logs, data, json_body)
             self.counters.log_records += batch.items
             return await self._submit(batch)
+
+    @contextlib.contextmanager
+    def _in_process(self) -> Iterator[None]:
+        """Counts an export request for :meth:`waiting` until it is answered."""
+        self._pending += 1
+        try:
+            yield
         finally:
             self._pending -= 1
 

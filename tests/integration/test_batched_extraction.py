@@ -97,10 +97,10 @@ async def test_a_commit_links_each_message_to_its_task(pg_dsn: str) -> None:
             snap = (await store.snapshots(["linked"], limit=2, context=0))["linked"]
             ids = tuple(m.id for m in snap.messages)
             task = replace(_task("linked", "first"), message_ids=ids[:1])
-            await store.commit(snap, new_cursor=1, changed=[task])
+            assert await store.commit_many([Commit(snap, 1, (task,))]) == set()
             snap = (await store.snapshots(["linked"], limit=2, context=0))["linked"]
             grown = replace(snap.tasks[0], message_ids=(*ids, snap.messages[0].id), revision=2)
-            await store.commit(snap, new_cursor=2, changed=[grown])
+            assert await store.commit_many([Commit(snap, 2, (grown,))]) == set()
         finally:
             await pool.close()
         page = await http.get("/api/v1/sessions/linked/messages")
