@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tasktrace.durations import Duration
 from tasktrace.exporter.otlp_config import OTLPExporterConfig
 from tasktrace.extractor.config import ExtractorConfig
+from tasktrace.model import Signal
 
 
 class ConfigError(ValueError):
@@ -163,10 +164,21 @@ class ExportersConfig(BaseModel):
 # --- service ----------------------------------------------------------------
 
 
+#: what the OTLP receiver takes in; a pipeline id is ``signal[/name]``
+SIGNALS: dict[str, Signal] = {"traces": "traces", "logs": "logs"}
+
+
 class PipelineConfig(_Strict):
+    """A pipeline with the ``tasktrace`` processor makes tasks; one without it
+    (``processors: []``) forwards what it receives, unchanged, to its OTLP exporters."""
+
     receivers: tuple[str, ...] = ("otlp",)
     processors: tuple[str, ...] = ("tasktrace",)
     exporters: tuple[str, ...] = ("postgres", "otlp")
+
+    @property
+    def makes_tasks(self) -> bool:
+        return "tasktrace" in self.processors
 
 
 class TelemetryLogsConfig(_Strict):
@@ -205,12 +217,37 @@ class Config(_Strict):
                         raise ValueError(
                             f"service.pipelines.{name}: {kind} {component!r} is not configured"
                         )
+            if name.split("/", 1)[0] not in SIGNALS:
+                raise ValueError(
+                    f"service.pipelines.{name}: a pipeline id is traces[/name] or logs[/name]"
+                )
+            if not pipeline.makes_tasks and "postgres" in pipeline.exporters:
+                raise ValueError(
+                    f"service.pipelines.{name}: exporter 'postgres' needs the tasktrace processor"
+                    " (a pipeline without it forwards data unchanged to OTLP exporters)"
+                )
         return self
 
     def active_otlp_exporters(self) -> dict[str, OTLPExporterConfig]:
-        """OTLP exporters named in a pipeline and given an endpoint."""
-        named = {c for p in self.service.pipelines.values() for c in p.exporters}
+        """OTLP exporters for task spans: named in a pipeline with the tasktrace
+        processor and given an endpoint."""
+        named = {c for p in self.service.pipelines.values() if p.makes_tasks for c in p.exporters}
         return {k: v for k, v in self.exporters.otlp.items() if k in named and v.endpoint}
+
+    def pass_through(self) -> dict[str, tuple[OTLPExporterConfig, frozenset[Signal]]]:
+        """OTLP exporters of pipelines without the tasktrace processor (and with an
+        endpoint), each with the signals (``traces``, ``logs``) it forwards."""
+        signals: dict[str, set[Signal]] = {}
+        for name, pipeline in self.service.pipelines.items():
+            if pipeline.makes_tasks or "otlp" not in pipeline.receivers:
+                continue
+            for component in pipeline.exporters:
+                signals.setdefault(component, set()).add(SIGNALS[name.split("/", 1)[0]])
+        return {
+            k: (self.exporters.otlp[k], frozenset(v))
+            for k, v in signals.items()
+            if self.exporters.otlp[k].endpoint
+        }
 
 
 # --- loading ----------------------------------------------------------------

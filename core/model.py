@@ -10,7 +10,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeAlias, Union
+from typing import Literal, TypeAlias, Union
 
 #: A span or log attribute value, converted from an OTLP ``AnyValue``:
 #: kvlists become dicts, arrays become lists, bytes stay bytes.
@@ -18,6 +18,9 @@ AttrValue: TypeAlias = Union[  # noqa: UP007 (a recursive alias needs Union at r
     str, bool, int, float, bytes, list["AttrValue"], dict[str, "AttrValue"], None
 ]
 Attributes = Mapping[str, AttrValue]
+
+#: the OTLP signals tasktrace receives (and forwards, with pass-through)
+Signal = Literal["traces", "logs"]
 
 
 class Role(enum.StrEnum):

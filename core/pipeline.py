@@ -1,10 +1,10 @@
 """Wires the components from a :class:`~tasktrace.config.Config`: the only module
 that imports them all.
 
-Start order: store (embedded Postgres if no DSN), migrations, exporters,
-extraction, receiver, listeners. Shutdown runs in reverse: listeners stop
-taking data, the receiver writes what it accepted, extraction finishes what
-runs, exporters flush, the store stops. Shutdown is idempotent and safe
+Start order: store (embedded Postgres if no DSN), migrations, exporters
+(task spans, pass-through), extraction, receiver, listeners. Shutdown runs in
+reverse: listeners stop taking data, the receiver writes what it accepted,
+extraction finishes what runs, exporters flush, the store stops. Shutdown is idempotent and safe
 without start.
 """
 
@@ -26,6 +26,7 @@ from tasktrace.api.grpc import add_task_service
 from tasktrace.api.http import add_api_routes
 from tasktrace.config import Config, split_endpoint
 from tasktrace.embedded import EmbeddedPostgres
+from tasktrace.exporter.otlp_forward import OTLPForwarder
 from tasktrace.exporter.otlp_sink import TaskSpanSink
 from tasktrace.exporter.postgres import fetch, migrate, open_pool
 from tasktrace.exporter.read_store import PostgresReads
@@ -34,7 +35,7 @@ from tasktrace.exporter.task_store import PostgresTasks
 from tasktrace.exporter.transcripts import PostgresTranscripts
 from tasktrace.extractor.registry import build_extractor
 from tasktrace.extractor.scheduler import ExtractionScheduler
-from tasktrace.model import Message, Session, Task, TaskStatus
+from tasktrace.model import Message, Session, Signal, Task, TaskStatus
 from tasktrace.queries import FlushResult, Page, SessionStatus, TaskFilter
 from tasktrace.receiver.ingest import Ingestor, WritePlan
 from tasktrace.receiver.otlp_grpc import add_otlp_services
@@ -123,6 +124,7 @@ class Service:
     _embedded: EmbeddedPostgres | None = None
     _pool: AsyncConnectionPool | None = None
     _sinks: list[TaskSpanSink] = field(default_factory=list)
+    _forwarders: dict[Signal, list[OTLPForwarder]] = field(default_factory=dict)
     _scheduler: ExtractionScheduler | None = None
     _receiver: Receiver | None = None
     _grpc: grpc.aio.Server | None = None
@@ -150,6 +152,11 @@ class Service:
         self._sinks = [TaskSpanSink(c) for c in cfg.active_otlp_exporters().values()]
         for sink in self._sinks:
             await sink.start()
+        for exporter, signals in cfg.pass_through().values():
+            forwarder = OTLPForwarder(exporter)
+            await forwarder.start()
+            for signal in sorted(signals):
+                self._forwarders.setdefault(signal, []).append(forwarder)
         proc = cfg.processors.tasktrace
         consumers = [TaskSpanConsumer(self._pool, self._sinks)] if self._sinks else []
         self._scheduler = ExtractionScheduler(
@@ -177,6 +184,7 @@ class Service:
             session_keys=otlp.session_keys,
             queue_size=otlp.queue_size,
             on_commit=self._on_commit,
+            forward=self._pass_through if self._forwarders else None,
         )
         await self._receiver.start()
         queries = TaskQueryService(PostgresReads(self._pool), self._scheduler)
@@ -184,6 +192,16 @@ class Service:
 
     def _ingest_waiting(self) -> int:
         return self._receiver.waiting() if self._receiver is not None else 0
+
+    def _pass_through(self, signal: Signal, body: bytes) -> None:
+        for forwarder in self._forwarders.get(signal, ()):
+            forwarder.offer(signal, body)
+
+    @property
+    def forwarders(self) -> list[OTLPForwarder]:
+        """The pass-through forwarders (one per OTLP exporter), for tests and tools."""
+        unique = {id(f): f for group in self._forwarders.values() for f in group}
+        return list(unique.values())
 
     def _on_commit(self, plan: WritePlan) -> None:
         assert self._scheduler is not None
@@ -238,6 +256,8 @@ class Service:
             await self._scheduler.shutdown(timeout / 3)
         for sink in self._sinks:
             await sink.shutdown(timeout / 3)
+        for forwarder in self.forwarders:
+            await forwarder.shutdown(timeout / 3)
         if self._pool is not None:
             await self._pool.close()
         if self._embedded is not None:

@@ -1,6 +1,6 @@
 """Task spans to one OTLP backend: a bounded queue drained by one background worker.
 
-Retries live in exactly one place, the SDK exporter
+Retries of task spans live in exactly one place, the SDK exporter
 (``opentelemetry-exporter-otlp`` 1.45): one deadline per export (we give it
 ``retry_on_failure.max_elapsed_time``), exponential backoff with jitter, the
 server's gRPC ``RetryInfo`` / HTTP ``Retry-After`` honoured, connection errors
@@ -12,11 +12,9 @@ it counts the spans as failed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -33,6 +31,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from tasktrace.exporter.otlp_config import OTLPExporterConfig
+from tasktrace.exporter.send_queue import SendQueue
 from tasktrace.exporter.task_spans import SourceTrace, task_spans
 from tasktrace.model import Task
 
@@ -84,7 +83,7 @@ def build_exporter(config: OTLPExporterConfig) -> SpanExporter:
     )
 
 
-class _Every:
+class Every:
     """Says yes at most once per ``interval`` seconds of the ``now`` it is given."""
 
     def __init__(self, interval: float) -> None:
@@ -118,19 +117,14 @@ class TaskSpanSink:
     ) -> None:
         self._config = config
         self._factory = exporter_factory
-        self._batch_size = batch_size
         self._clock = clock
         queue = config.sending_queue
-        self._capacity = queue.queue_size if queue.enabled else 0
-        self._queue: deque[ReadableSpan] = deque()
-        self._in_flight = 0
-        self._exported = self._failed = self._dropped = 0
-        self._refusal_log = _Every(log_interval)
-        self._failure_log = _Every(log_interval)
+        self._queue: SendQueue[ReadableSpan] = SendQueue(
+            queue.queue_size if queue.enabled else 0, batch_size
+        )
+        self._refusal_log = Every(log_interval)
+        self._failure_log = Every(log_interval)
         self._exporter: SpanExporter | None = None
-        self._worker: asyncio.Task[None] | None = None
-        self._wake: asyncio.Event | None = None
-        self._closing = False
 
     async def __aenter__(self) -> TaskSpanSink:
         await self.start()
@@ -146,7 +140,7 @@ class TaskSpanSink:
 
     async def start(self) -> None:
         """Build the exporter (no network I/O yet) and start the worker. Idempotent."""
-        if self._worker is not None:
+        if self._queue.running:
             return
         if unapplied := self._config.retry_on_failure.unapplied:
             _log.warning(
@@ -155,10 +149,12 @@ class TaskSpanSink:
                 self._config.endpoint,
                 ", ".join(unapplied),
             )
-        self._exporter = self._factory(self._config)
-        self._wake = asyncio.Event()
-        self._closing = False
-        self._worker = asyncio.create_task(self._drain(self._exporter), name="tasktrace-otlp")
+        exporter = self._exporter = self._factory(self._config)
+
+        async def send(batch: list[ReadableSpan]) -> bool:
+            return await asyncio.to_thread(_export, exporter, batch)
+
+        self._queue.start(send, name="tasktrace-otlp", on_failure=self._log_failure)
 
     def offer(self, task: Task, sources: Sequence[SourceTrace], source_service: str) -> bool:
         """Queue the spans of one task change; never blocks.
@@ -170,29 +166,21 @@ class TaskSpanSink:
         spans = task_spans(
             task, sources=sources, source_service=source_service, mode=self._config.output.mode
         )
-        if self._queue and len(self._queue) + len(spans) > self._capacity:
-            self._dropped += len(spans)
-            if self._refusal_log.due(self._clock()):
-                _log.warning(
-                    "task span queue for %s is full (%d spans): refusing task changes; "
-                    "%d spans dropped so far",
-                    self._config.endpoint,
-                    len(self._queue),
-                    self._dropped,
-                )
-            return False
-        self._queue.extend(spans)
-        if self._wake is not None:
-            self._wake.set()
-        return True
+        if self._queue.offer(spans):
+            return True
+        if self._refusal_log.due(self._clock()):
+            _log.warning(
+                "task span queue for %s is full (%d spans): refusing task changes; "
+                "%d spans dropped so far",
+                self._config.endpoint,
+                self._queue.queued,
+                self._queue.dropped,
+            )
+        return False
 
     def stats(self) -> SinkStats:
-        return SinkStats(
-            queued=len(self._queue) + self._in_flight,
-            exported=self._exported,
-            failed=self._failed,
-            dropped=self._dropped,
-        )
+        queue = self._queue
+        return SinkStats(queue.queued, queue.sent, queue.failed, queue.dropped)
 
     async def shutdown(self, timeout: float = 10.0) -> None:
         """Export what is queued within ``timeout`` seconds, then stop.
@@ -201,62 +189,30 @@ class TaskSpanSink:
         wait; a batch then in flight counts as failed, spans still queued as
         dropped. Without ``start``, spans offered so far are flushed all the same.
         """
-        if self._worker is None:
-            if not self._queue:
+        if not self._queue.running:
+            if not self._queue.queued:
                 return
             await self.start()
-        worker, exporter, wake = self._worker, self._exporter, self._wake
-        assert worker is not None and exporter is not None and wake is not None
-        self._closing = True
-        wake.set()
-        done, _ = await asyncio.wait({worker}, timeout=timeout)
-        exporter.shutdown()
-        if not done:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
-            lost = len(self._queue)
-            self._queue.clear()
-            self._dropped += lost
-            _log.warning(
-                "task spans to %s: shutdown deadline (%.1fs) passed, %d queued spans dropped",
-                self._config.endpoint,
-                timeout,
-                lost,
-            )
-        elif (error := worker.exception()) is not None:
-            _log.error("task span worker for %s failed", self._config.endpoint, exc_info=error)
-        self._worker = self._exporter = self._wake = None
+        exporter, self._exporter = self._exporter, None
+        assert exporter is not None
+        dropped = self._queue.dropped
+        if await self._queue.stop(timeout, at_deadline=exporter.shutdown):
+            exporter.shutdown()
+            return
+        _log.warning(
+            "task spans to %s: shutdown deadline (%.1fs) passed, %d queued spans dropped",
+            self._config.endpoint,
+            timeout,
+            self._queue.dropped - dropped,
+        )
 
-    async def _drain(self, exporter: SpanExporter) -> None:
-        assert self._wake is not None
-        while True:
-            if not self._queue:
-                if self._closing:
-                    return
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            count = min(len(self._queue), self._batch_size)
-            batch = [self._queue.popleft() for _ in range(count)]
-            self._in_flight = count
-            try:
-                ok = await asyncio.to_thread(_export, exporter, batch)
-            except asyncio.CancelledError:
-                self._failed += count
-                raise
-            finally:
-                self._in_flight = 0
-            if ok:
-                self._exported += count
-            else:
-                self._failed += count
-                if self._failure_log.due(self._clock()):
-                    _log.warning(
-                        "task spans to %s: export failed after retries; %d spans failed so far",
-                        self._config.endpoint,
-                        self._failed,
-                    )
+    def _log_failure(self) -> None:
+        if self._failure_log.due(self._clock()):
+            _log.warning(
+                "task spans to %s: export failed after retries; %d spans failed so far",
+                self._config.endpoint,
+                self._queue.failed,
+            )
 
 
 def _export(exporter: SpanExporter, batch: list[ReadableSpan]) -> bool:

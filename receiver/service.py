@@ -11,6 +11,8 @@ Protocol front ends (gRPC, HTTP) call :meth:`Receiver.export_traces` /
   (UNAVAILABLE / 503, retry).
 
 A call returns only once its batch is committed: what was acknowledged is durable.
+Only then is the request handed to pass-through (``forward``), so a request
+the sender has to resend is never forwarded twice.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from tasktrace.model import Span
+from google.protobuf.message import Message
+
+from tasktrace.model import Signal, Span
 from tasktrace.receiver import otlp_decode
 from tasktrace.receiver.batch import BatchContent, merge_batches, read_batch
 from tasktrace.receiver.ingest import Ingestor, WritePlan
@@ -37,6 +41,10 @@ RETRY_AFTER = 2.0
 #: at most this many queued batches, or spans and log records, are written in one transaction
 MERGE_BATCHES = 16
 MERGE_ITEMS = 8192
+
+
+#: pass-through: takes each accepted request ("traces" or "logs", protobuf bytes); never blocks
+Forward = Callable[[Signal, bytes], None]
 
 
 class Overloaded(Exception):
@@ -63,6 +71,7 @@ class Receiver:
         session_keys: Sequence[str] = (),
         queue_size: int = 64,
         on_commit: Callable[[WritePlan], None] | None = None,
+        forward: Forward | None = None,
     ) -> None:
         self._ingestor = ingestor
         self._keys = tuple(session_keys)
@@ -70,6 +79,7 @@ class Receiver:
             queue_size
         )
         self._on_commit = on_commit
+        self._forward = forward
         self._worker: asyncio.Task[None] | None = None
         self._reader: ThreadPoolExecutor | None = ThreadPoolExecutor(1, "otlp-read")
         self.counters = Counters()
@@ -101,16 +111,22 @@ class Receiver:
 
     async def export_traces(self, data: bytes, *, json_body: bool = False) -> WritePlan:
         with self._in_process():
-            count, batch = await self._off_loop(self._read_traces, data, json_body)
+            count, batch, raw = await self._off_loop(self._read_traces, data, json_body)
             self.counters.spans += count
             self.counters.unreadable += count - batch.items
-            return await self._submit(batch)
+            plan = await self._submit(batch)
+        if self._forward is not None:
+            self._forward("traces", raw)
+        return plan
 
     async def export_logs(self, data: bytes, *, json_body: bool = False) -> WritePlan:
         with self._in_process():
-            batch = await self._off_loop(self._read_logs, data, json_body)
+            batch, raw = await self._off_loop(self._read_logs, data, json_body)
             self.counters.log_records += batch.items
-            return await self._submit(batch)
+            plan = await self._submit(batch)
+        if self._forward is not None:
+            self._forward("logs", raw)
+        return plan
 
     @contextlib.contextmanager
     def _in_process(self) -> Iterator[None]:
@@ -131,15 +147,23 @@ class Receiver:
             return read(data, json_body)
         return await asyncio.get_running_loop().run_in_executor(self._reader, read, data, json_body)
 
-    def _read_traces(self, data: bytes, json_body: bool) -> tuple[int, BatchContent]:
+    def _read_traces(self, data: bytes, json_body: bool) -> tuple[int, BatchContent, bytes]:
         request = otlp_decode.parse_trace_request(data, json_body=json_body)
         spans = list(otlp_decode.iter_spans(request))
         valid = [span for span in spans if has_valid_ids(span)]
-        return len(spans), read_batch(valid, [], self._keys)
+        return len(spans), read_batch(valid, [], self._keys), self._raw(request, data, json_body)
 
-    def _read_logs(self, data: bytes, json_body: bool) -> BatchContent:
+    def _read_logs(self, data: bytes, json_body: bool) -> tuple[BatchContent, bytes]:
         request = otlp_decode.parse_logs_request(data, json_body=json_body)
-        return read_batch([], list(otlp_decode.iter_log_records(request)), self._keys)
+        batch = read_batch([], list(otlp_decode.iter_log_records(request)), self._keys)
+        return batch, self._raw(request, data, json_body)
+
+    def _raw(self, request: Message, data: bytes, json_body: bool) -> bytes:
+        """The request as protobuf for pass-through: the bytes as they came, or
+        the OTLP/JSON request encoded (OTLP exporters send protobuf)."""
+        if self._forward is None or not json_body:
+            return data
+        return request.SerializeToString()
 
     async def _submit(self, batch: BatchContent) -> WritePlan:
         self.counters.unclaimed += batch.unclaimed

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tasktrace.pipeline import Service
 from tests.support.phoenix import get_spans
 from tests.support.service import running_service
 from tests.unit.dialect_helpers import FIXTURES, load_spans
@@ -29,6 +31,19 @@ async def read_back(base_url: str, attributes: dict[str, str], count: int) -> li
         await asyncio.sleep(0.25)
 
 
+async def send_and_flush(service: Service, fixture: Path, session: str) -> dict[str, Any]:
+    """POST ``fixture`` to /v1/traces, then flush ``session``: its tasks."""
+    async with httpx.AsyncClient(base_url=f"http://{service.endpoints.http}", timeout=30) as http:
+        sent = await http.post(
+            "/v1/traces",
+            content=fixture.read_bytes(),
+            headers={"Content-Type": "application/x-protobuf"},
+        )
+        assert sent.status_code == 200
+        flushed: dict[str, Any] = (await http.post(f"/api/v1/sessions/{session}/flush")).json()
+    return flushed
+
+
 async def test_a_failed_task_shows_up_in_phoenix_linked_to_its_source_trace(
     pg_dsn: str, phoenix: str
 ) -> None:
@@ -40,16 +55,7 @@ async def test_a_failed_task_shows_up_in_phoenix_linked_to_its_source_trace(
         "service.pipelines.traces.exporters=[postgres, otlp_http/phoenix]",
     ]
     async with running_service(pg_dsn, overrides=overrides) as service:
-        async with httpx.AsyncClient(
-            base_url=f"http://{service.endpoints.http}", timeout=30
-        ) as http:
-            sent = await http.post(
-                "/v1/traces",
-                content=fixture.read_bytes(),
-                headers={"Content-Type": "application/x-protobuf"},
-            )
-            assert sent.status_code == 200
-            flushed = (await http.post("/api/v1/sessions/sess-tool-error-003/flush")).json()
+        flushed = await send_and_flush(service, fixture, "sess-tool-error-003")
         assert [t["status"] for t in flushed["tasks"]] == ["failed"]
         task_id = flushed["tasks"][0]["id"]
         spans = await read_back(
@@ -64,3 +70,40 @@ async def test_a_failed_task_shows_up_in_phoenix_linked_to_its_source_trace(
     assert attributes["tasktrace.extractor"] == "heuristic"
     assert set(attributes["tasktrace.source.trace_ids"]) <= source_traces
     assert attributes["tasktrace.source.trace_ids"]
+
+
+async def test_with_pass_through_the_agents_own_spans_reach_phoenix_beside_the_task(
+    pg_dsn: str, phoenix: str
+) -> None:
+    fixture = FIXTURES / "openai-v2-latest-span" / "tool-error.pb"
+    sent_spans = load_spans(fixture)
+    session = "sess-tool-error-003"
+    overrides = [
+        f"exporters.otlp_http/phoenix.endpoint={phoenix}",
+        "service.pipelines.traces.exporters=[postgres, otlp_http/phoenix]",
+        "service.pipelines.traces/passthrough.processors=[]",
+        "service.pipelines.traces/passthrough.exporters=[otlp_http/phoenix]",
+    ]
+    async with running_service(pg_dsn, overrides=overrides) as service:
+        flushed = await send_and_flush(service, fixture, session)
+        task_id = flushed["tasks"][0]["id"]
+        task_spans = await read_back(phoenix, {"tasktrace.task.id": task_id}, 1)
+        sent_ids = {(s.trace_id, s.span_id) for s in sent_spans}
+        received = await ids_in_phoenix(phoenix, "default", sent_ids)
+
+    assert sent_ids <= received
+    assert task_spans
+
+
+async def ids_in_phoenix(
+    base_url: str, project: str, wanted: set[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """(trace id, span id) of the spans in ``project``, polled until ``wanted`` are
+    among them or ``TIMEOUT`` passes."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        spans = await asyncio.to_thread(get_spans, base_url, project)
+        ids = {(s["context"]["trace_id"], s["context"]["span_id"]) for s in spans}
+        if wanted <= ids or time.monotonic() > deadline:
+            return ids
+        await asyncio.sleep(0.25)

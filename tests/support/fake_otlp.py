@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 from collections.abc import AsyncIterator
 
 import grpc
@@ -95,6 +96,12 @@ async def serving_grpc(service: FlakyTraceService, port: int = 0) -> AsyncIterat
     """Serve ``service`` over gRPC on 127.0.0.1; yields the port."""
     server = grpc.aio.server()
     add_TraceServiceServicer_to_server(service, server)
+    async with _started(server, port) as bound:
+        yield bound
+
+
+@contextlib.asynccontextmanager
+async def _started(server: grpc.aio.Server, port: int = 0) -> AsyncIterator[int]:
     bound = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     try:
@@ -115,3 +122,86 @@ async def serving_http(traces: FlakyHTTPTraces, port: int = 0) -> AsyncIterator[
         yield runner.addresses[0][1]
     finally:
         await runner.cleanup()
+
+
+class RawBackend:
+    """OTLP/gRPC (traces and logs services) and OTLP/HTTP (``/v1/traces``,
+    ``/v1/logs``) that record each request body exactly as it arrived, keyed by
+    signal; the first ``failures`` calls are refused (UNAVAILABLE with a
+    RetryInfo of ``retry_delay`` s, or 503 with ``Retry-After: 0``)."""
+
+    def __init__(self, *, failures: int = 0, retry_delay: float = 0.01) -> None:
+        self.failures = failures
+        self.calls = 0
+        self.bodies: dict[str, list[bytes]] = {"traces": [], "logs": []}
+        self._changed = asyncio.Condition()
+        info = RetryInfo()
+        info.retry_delay.FromNanoseconds(int(retry_delay * 1e9))
+        self._retry_info = info.SerializeToString()
+
+    async def wait_for(self, signal: str, count: int, timeout: float = 20.0) -> list[bytes]:
+        """The first ``count`` bodies of ``signal``, once they are in."""
+        async with self._changed:
+            await asyncio.wait_for(
+                self._changed.wait_for(lambda: len(self.bodies[signal]) >= count), timeout
+            )
+        return self.bodies[signal][:count]
+
+    async def _record(self, signal: str, body: bytes) -> bool:
+        """Count a call; False when it is to be refused."""
+        self.calls += 1
+        if self.calls <= self.failures:
+            return False
+        async with self._changed:
+            self.bodies[signal].append(body)
+            self._changed.notify_all()
+        return True
+
+    def _grpc_method(self, signal: str) -> grpc.RpcMethodHandler:
+        async def export(body: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            if not await self._record(signal, body):
+                metadata = ((_RETRY_INFO_KEY, self._retry_info),)
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "warming up", metadata)
+            return b""  # an empty Export*ServiceResponse
+
+        return grpc.unary_unary_rpc_method_handler(export)
+
+    @contextlib.asynccontextmanager
+    async def serving_grpc(self) -> AsyncIterator[int]:
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers(
+            [
+                grpc.method_handlers_generic_handler(
+                    "opentelemetry.proto.collector.trace.v1.TraceService",
+                    {"Export": self._grpc_method("traces")},
+                ),
+                grpc.method_handlers_generic_handler(
+                    "opentelemetry.proto.collector.logs.v1.LogsService",
+                    {"Export": self._grpc_method("logs")},
+                ),
+            ]
+        )
+        async with _started(server) as bound:
+            yield bound
+
+    @contextlib.asynccontextmanager
+    async def serving_http(self) -> AsyncIterator[int]:
+        async def handle(request: web.Request) -> web.Response:
+            signal = request.path.rsplit("/", 1)[-1]
+            body = await request.read()
+            if request.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            if not await self._record(signal, body):
+                return web.Response(status=503, headers={"Retry-After": "0"})
+            return web.Response(body=b"", content_type="application/x-protobuf")
+
+        app = web.Application(client_max_size=64 << 20)
+        app.router.add_post("/v1/traces", handle)
+        app.router.add_post("/v1/logs", handle)
+        runner = web.AppRunner(app, auto_decompress=False)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            yield runner.addresses[0][1]
+        finally:
+            await runner.cleanup()

@@ -149,6 +149,29 @@ def test_set_keeps_the_slash_of_a_component_id() -> None:
     assert exporter.timeout == 8.0
 
 
+def test_a_pipeline_without_the_tasktrace_processor_is_a_pass_through() -> None:
+    config = load_config(
+        None,
+        overrides=[
+            "exporters.otlp/upstream.endpoint=127.0.0.1:14317",
+            "exporters.otlp_http/off.endpoint=",
+            "service.pipelines.traces/forward.processors=[]",
+            "service.pipelines.traces/forward.exporters=[otlp/upstream, otlp_http/off]",
+            "service.pipelines.logs.processors=[]",
+            "service.pipelines.logs.exporters=[otlp/upstream]",
+        ],
+        environ={},
+    )
+    ((exporter, signals),) = config.pass_through().values()
+    assert exporter.endpoint == "127.0.0.1:14317"
+    assert signals == {"traces", "logs"}
+    assert config.active_otlp_exporters() == {}  # no task spans to a pass-through exporter
+
+
+def test_the_defaults_forward_nothing() -> None:
+    assert load_config(None, environ={}).pass_through() == {}
+
+
 def test_set_without_an_equals_sign_is_an_error() -> None:
     assert "KEY=VALUE" in config_error("receivers.otlp.queue_size")
 
@@ -223,6 +246,14 @@ def test_an_unknown_key_in_a_file_names_the_file_and_the_key(tmp_path: Path) -> 
         (
             "service.pipelines.traces.receivers=[zipkin]",
             "service.pipelines.traces: receiver 'zipkin' is not configured",
+        ),
+        (
+            "service.pipelines.traces.processors=[]",
+            "service.pipelines.traces: exporter 'postgres' needs the tasktrace processor",
+        ),
+        (
+            "service.pipelines.metrics.exporters=[otlp]",
+            "service.pipelines.metrics: a pipeline id is traces[/name] or logs[/name]",
         ),
         (
             "receivers.otlp.protocols.grpc.max_recv_msg_size_mib=0",
