@@ -7,7 +7,7 @@ types at the edges and never cross a stage boundary.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, TypeAlias, Union
@@ -151,15 +151,18 @@ class SpanContent:
 
     ``messages`` is the model call's input history followed by its output, in
     conversation order. ``output_count`` says how many of them are output.
+    ``unparsed`` counts content values that should hold JSON and do not parse
+    (what the rest of the span holds is read all the same).
     """
 
     role: SpanRole
-    messages: tuple[ChatMessage, ...] = ()
+    messages: Sequence[ChatMessage] = ()
     output_count: int = 0
     tool_run: ToolRun | None = None
     model: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
+    unparsed: int = 0
 
 
 # --- Sessions and transcripts ---------------------------------------------

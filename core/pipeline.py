@@ -11,6 +11,7 @@ without start.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 from collections.abc import Sequence
@@ -193,6 +194,16 @@ class Service:
     def _ingest_waiting(self) -> int:
         return self._receiver.waiting() if self._receiver is not None else 0
 
+    def telemetry(self) -> dict[str, Any]:
+        """The service's own counts: what the receiver took in and kept in part,
+        and each OTLP exporter's queue (task spans, pass-through)."""
+        receiver = dataclasses.asdict(self._receiver.counters) if self._receiver else {}
+        return {
+            "receiver": receiver,
+            "task_spans": {s.endpoint: dataclasses.asdict(s.stats()) for s in self._sinks},
+            "pass_through": {f.name: dataclasses.asdict(f.stats()) for f in self.forwarders},
+        }
+
     def _pass_through(self, signal: Signal, body: bytes) -> None:
         for forwarder in self._forwarders.get(signal, ()):
             forwarder.offer(signal, body)
@@ -229,7 +240,7 @@ class Service:
             limit = protocols.http.max_request_body_size_mib * 1024 * 1024
             app = web.Application(client_max_size=limit)
             add_otlp_routes(app, self._receiver, max_body_bytes=limit)
-            add_api_routes(app, queries, flush_timeout=60.0)
+            add_api_routes(app, queries, flush_timeout=60.0, telemetry=self.telemetry)
             # OTLP bodies are inflated by the receiver, within its size limit
             self._http = web.AppRunner(
                 app, access_log=None, handle_signals=False, auto_decompress=False

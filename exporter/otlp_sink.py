@@ -126,6 +126,10 @@ class TaskSpanSink:
         self._failure_log = Every(log_interval)
         self._exporter: SpanExporter | None = None
 
+    @property
+    def endpoint(self) -> str:
+        return self._config.endpoint
+
     async def __aenter__(self) -> TaskSpanSink:
         await self.start()
         return self

@@ -27,7 +27,7 @@ class Call:
     start_ns: int
     end_ns: int
     content: SpanContent
-    chains: tuple[bytes, ...]
+    chains: Sequence[bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,8 @@ class BatchContent:
     items: int = 0
     unclaimed: int = 0
     unreadable: int = 0
+    #: content values that should hold JSON and do not (their spans are read all the same)
+    unparsed: int = 0
 
 
 def read_batch(
@@ -59,6 +61,7 @@ def read_batch(
         content = _read_span(span, out)
         if content is None:
             continue
+        out.unparsed += content.unparsed
         if content.role is SpanRole.LLM and content.messages:
             if span.parent_span_id in llm_spans:
                 continue  # a second view of the parent's call (e.g. two instrumentations nested)
@@ -79,6 +82,8 @@ def read_batch(
             _log.exception("dialect %s failed on log records", dialect.name)
             out.unreadable += len(group)
             continue
+        if content is not None:
+            out.unparsed += content.unparsed
         if content is not None and content.messages:
             times = [r.time_ns for r in group]
             key = out.traces[trace_id].session_key if trace_id in out.traces else ""
@@ -102,6 +107,7 @@ def merge_batches(batches: Sequence[BatchContent]) -> BatchContent:
         out.items += batch.items
         out.unclaimed += batch.unclaimed
         out.unreadable += batch.unreadable
+        out.unparsed += batch.unparsed
     _in_conversation_order(out.calls)
     return out
 

@@ -4,6 +4,11 @@ Pure functions. OTLP/JSON differs from protobuf's canonical JSON mapping in
 that trace and span ids are hex strings, not base64
 (https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding); they are
 rewritten before :func:`google.protobuf.json_format.ParseDict` sees them.
+
+Protobuf requests are parsed into :mod:`.otlp_wire`'s messages, whose string
+attribute values are bytes: a value that is not UTF-8 is decoded with
+replacement characters (U+FFFD) and counted in :class:`DecodeProblems`, and the
+span is kept. Other string fields (names, keys) must be UTF-8.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf import json_format
@@ -20,6 +26,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from tasktrace.model import AttrValue, LogRecord, Span, SpanEvent, SpanKind, StatusCode
+from tasktrace.receiver.otlp_wire import LogsRequest, TraceRequest
 
 #: the largest string value kept from an attribute; longer ones are cut (and counted by the caller)
 MAX_VALUE_CHARS = 4 * 1024 * 1024
@@ -29,14 +36,24 @@ class DecodeFailed(ValueError):
     """The request bytes will never parse: answer INVALID_ARGUMENT / HTTP 400."""
 
 
-def parse_trace_request(data: bytes, *, json_body: bool = False) -> ExportTraceServiceRequest:
-    request = ExportTraceServiceRequest()
+@dataclass(slots=True)
+class DecodeProblems:
+    """Values kept in part: not UTF-8 (decoded with U+FFFD), or cut at ``MAX_VALUE_CHARS``."""
+
+    invalid_utf8: int = 0
+    cut_values: int = 0
+
+
+def parse_trace_request(data: bytes, *, json_body: bool = False) -> Any:
+    """An ``ExportTraceServiceRequest`` (protobuf: with byte string values, see the module)."""
+    request = ExportTraceServiceRequest() if json_body else TraceRequest()
     _parse(request, data, json_body, "resourceSpans", "scopeSpans", "spans")
     return request
 
 
-def parse_logs_request(data: bytes, *, json_body: bool = False) -> ExportLogsServiceRequest:
-    request = ExportLogsServiceRequest()
+def parse_logs_request(data: bytes, *, json_body: bool = False) -> Any:
+    """An ``ExportLogsServiceRequest`` (protobuf: with byte string values, see the module)."""
+    request = ExportLogsServiceRequest() if json_body else LogsRequest()
     _parse(request, data, json_body, "resourceLogs", "scopeLogs", "logRecords")
     return request
 
@@ -94,12 +111,11 @@ def _hex_ids_to_base64(item: dict[str, Any]) -> None:
 # --- protobuf to model ----------------------------------------------------
 
 
-def any_value(value: AnyValue) -> AttrValue:
+def any_value(value: AnyValue, problems: DecodeProblems | None = None) -> AttrValue:
     """Convert an OTLP AnyValue to plain Python (kvlist -> dict, array -> list)."""
     which = value.WhichOneof("value")
     if which == "string_value":
-        text: str = value.string_value
-        return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS]
+        return _text(value.string_value, problems)
     if which == "int_value":
         return int(value.int_value)
     if which == "bool_value":
@@ -107,26 +123,45 @@ def any_value(value: AnyValue) -> AttrValue:
     if which == "double_value":
         return float(value.double_value)
     if which == "array_value":
-        return [any_value(v) for v in value.array_value.values]
+        return [any_value(v, problems) for v in value.array_value.values]
     if which == "kvlist_value":
-        return attributes(value.kvlist_value.values)
+        return attributes(value.kvlist_value.values, problems)
     if which == "bytes_value":
         return bytes(value.bytes_value)
     return None
 
 
-def attributes(pairs: Any) -> dict[str, AttrValue]:
-    return {kv.key: any_value(kv.value) for kv in pairs}
+def _text(raw: str | bytes, problems: DecodeProblems | None) -> str:
+    """A string value as text: bytes from protobuf, str from OTLP/JSON."""
+    if isinstance(raw, bytes):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("utf-8", "replace")
+            if problems is not None:
+                problems.invalid_utf8 += 1
+    else:
+        text = raw
+    if len(text) <= MAX_VALUE_CHARS:
+        return text
+    if problems is not None:
+        problems.cut_values += 1
+    return text[:MAX_VALUE_CHARS]
+
+
+def attributes(pairs: Any, problems: DecodeProblems | None = None) -> dict[str, AttrValue]:
+    return {kv.key: any_value(kv.value, problems) for kv in pairs}
 
 
 def _hex(raw: bytes) -> str:
     return raw.hex() if raw else ""
 
 
-def iter_spans(request: ExportTraceServiceRequest) -> Iterator[Span]:
-    """Every span of ``request`` with its resource and scope attached."""
+def iter_spans(request: Any, problems: DecodeProblems | None = None) -> Iterator[Span]:
+    """Every span of ``request`` (from :func:`parse_trace_request`) with its
+    resource and scope attached; values kept in part are counted in ``problems``."""
     for resource_spans in request.resource_spans:
-        resource = attributes(resource_spans.resource.attributes)
+        resource = attributes(resource_spans.resource.attributes, problems)
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope.name
             for span in scope_spans.spans:
@@ -138,44 +173,37 @@ def iter_spans(request: ExportTraceServiceRequest) -> Iterator[Span]:
                     kind=_span_kind(span.kind),
                     start_ns=span.start_time_unix_nano,
                     end_ns=span.end_time_unix_nano,
-                    attributes=attributes(span.attributes),
+                    attributes=attributes(span.attributes, problems),
                     resource=resource,
                     scope=scope,
                     status_code=_status_code(span.status.code),
                     status_message=span.status.message,
                     events=tuple(
-                        SpanEvent(e.name, e.time_unix_nano, attributes(e.attributes))
+                        SpanEvent(e.name, e.time_unix_nano, attributes(e.attributes, problems))
                         for e in span.events
                     ),
                 )
 
 
-def iter_log_records(request: ExportLogsServiceRequest) -> Iterator[LogRecord]:
+def iter_log_records(request: Any, problems: DecodeProblems | None = None) -> Iterator[LogRecord]:
+    """Every log record of ``request`` (from :func:`parse_logs_request`), as :func:`iter_spans`."""
     for resource_logs in request.resource_logs:
-        resource = attributes(resource_logs.resource.attributes)
+        resource = attributes(resource_logs.resource.attributes, problems)
         for scope_logs in resource_logs.scope_logs:
             scope = scope_logs.scope.name
             for record in scope_logs.log_records:
-                attrs = attributes(record.attributes)
+                attrs = attributes(record.attributes, problems)
                 event_name = record.event_name or _str(attrs.get("event.name"))
                 yield LogRecord(
                     time_ns=record.time_unix_nano or record.observed_time_unix_nano,
                     event_name=event_name,
-                    body=any_value(record.body),
+                    body=any_value(record.body, problems),
                     trace_id=_hex(record.trace_id),
                     span_id=_hex(record.span_id),
                     attributes=attrs,
                     resource=resource,
                     scope=scope,
                 )
-
-
-def count_spans(request: ExportTraceServiceRequest) -> int:
-    return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
-
-
-def count_log_records(request: ExportLogsServiceRequest) -> int:
-    return sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
 
 
 def _span_kind(raw: int) -> SpanKind:

@@ -61,6 +61,11 @@ class Counters:
     unreadable: int = 0
     rejected_batches: int = 0
     store_failures: int = 0
+    #: attribute values kept in part: not UTF-8 (decoded with U+FFFD), or cut at 4 Mi characters
+    invalid_utf8: int = 0
+    cut_values: int = 0
+    #: message JSON (e.g. ``gen_ai.input.messages``) that did not parse; the span is kept
+    unparsed_json: int = 0
 
 
 class Receiver:
@@ -149,14 +154,23 @@ class Receiver:
 
     def _read_traces(self, data: bytes, json_body: bool) -> tuple[int, BatchContent, bytes]:
         request = otlp_decode.parse_trace_request(data, json_body=json_body)
-        spans = list(otlp_decode.iter_spans(request))
+        problems = otlp_decode.DecodeProblems()
+        spans = list(otlp_decode.iter_spans(request, problems))
+        self._count(problems)
         valid = [span for span in spans if has_valid_ids(span)]
         return len(spans), read_batch(valid, [], self._keys), self._raw(request, data, json_body)
 
     def _read_logs(self, data: bytes, json_body: bool) -> tuple[BatchContent, bytes]:
         request = otlp_decode.parse_logs_request(data, json_body=json_body)
-        batch = read_batch([], list(otlp_decode.iter_log_records(request)), self._keys)
-        return batch, self._raw(request, data, json_body)
+        problems = otlp_decode.DecodeProblems()
+        records = list(otlp_decode.iter_log_records(request, problems))
+        self._count(problems)
+        return read_batch([], records, self._keys), self._raw(request, data, json_body)
+
+    def _count(self, problems: otlp_decode.DecodeProblems) -> None:
+        # on the one reader thread: the counters are not shared with another writer
+        self.counters.invalid_utf8 += problems.invalid_utf8
+        self.counters.cut_values += problems.cut_values
 
     def _raw(self, request: Message, data: bytes, json_body: bool) -> bytes:
         """The request as protobuf for pass-through: the bytes as they came, or
@@ -168,6 +182,7 @@ class Receiver:
     async def _submit(self, batch: BatchContent) -> WritePlan:
         self.counters.unclaimed += batch.unclaimed
         self.counters.unreadable += batch.unreadable
+        self.counters.unparsed_json += batch.unparsed
         if not batch.traces:
             return WritePlan()
         if self._worker is None:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tasktrace.model import ChatMessage
+from tasktrace.sequences import SharedPrefix, known_common_prefix
 
 _ZERO = b"\x00" * 16
 
@@ -48,10 +49,15 @@ def chain_hashes(messages: Sequence[ChatMessage], start: bytes = _ZERO) -> list[
 class ChainCache:
     """:func:`chain_hashes` of the message lists of one conversation, each computed
     only past the prefix it shares with the list before (a model call re-sends
-    the history). Thread-safe, LRU, bounded by conversations and messages."""
+    the history). Thread-safe, LRU, bounded by conversations and messages.
+
+    The chains come back as a :class:`~tasktrace.sequences.SharedPrefix` extending
+    the previous list's, and a message list that extends the previous one
+    (the history caches build them so) is matched without looking at the shared
+    part: per call, the work is what is new."""
 
     def __init__(self, *, max_entries: int = 10_000, max_messages: int = 500_000) -> None:
-        self._entries: OrderedDict[str, tuple[tuple[ChatMessage, ...], tuple[bytes, ...]]] = (
+        self._entries: OrderedDict[str, tuple[Sequence[ChatMessage], SharedPrefix[bytes]]] = (
             OrderedDict()
         )
         self._max_entries = max_entries
@@ -59,14 +65,14 @@ class ChainCache:
         self._messages = 0
         self._lock = threading.Lock()
 
-    def chains(self, key: str, messages: tuple[ChatMessage, ...]) -> tuple[bytes, ...]:
+    def chains(self, key: str, messages: Sequence[ChatMessage]) -> Sequence[bytes]:
         with self._lock:
             entry = self._entries.get(key)
-        head: tuple[bytes, ...] = ()
+        head: SharedPrefix[bytes] = SharedPrefix()
         if entry is not None:
-            head = entry[1][: _common_prefix(entry[0], messages)]
+            head = entry[1].head(_common_prefix(entry[0], messages))
         start = head[-1] if head else _ZERO
-        chains = head + tuple(chain_hashes(messages[len(head) :], start))
+        chains = head.extend(chain_hashes(messages[len(head) :], start))
         with self._lock:
             old = self._entries.pop(key, None)
             self._messages += len(messages) - (len(old[0]) if old else 0)
@@ -79,20 +85,22 @@ class ChainCache:
         return chains
 
 
-def _common_prefix(old: tuple[ChatMessage, ...], new: tuple[ChatMessage, ...]) -> int:
-    """Length of the longest common prefix; tuple comparison runs in C and
-    short-cuts on identical items."""
+def _common_prefix(old: Sequence[ChatMessage], new: Sequence[ChatMessage]) -> int:
+    """Length of the longest common prefix: what the two share by construction,
+    then by comparison (tuple comparison runs in C and short-cuts on identical items)."""
+    known = known_common_prefix(old, new)
     size = min(len(old), len(new))
-    if old[:size] == new[:size]:
+    rest_old, rest_new = tuple(old[known:size]), tuple(new[known:size])
+    if rest_old == rest_new:
         return size
-    low, high = 0, size - 1  # old[:low] == new[:low] holds; old[:high + 1] differs
+    low, high = 0, len(rest_old) - 1  # rest_old[:low] == rest_new[:low]; [:high + 1] differs
     while low < high:
         mid = (low + high + 1) // 2
-        if old[:mid] == new[:mid]:
+        if rest_old[:mid] == rest_new[:mid]:
             low = mid
         else:
             high = mid - 1
-    return low
+    return known + low
 
 
 def _canonical(text: str) -> str:

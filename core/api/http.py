@@ -25,12 +25,17 @@ _Handler = Callable[[web.Request], Awaitable[Any]]
 
 
 def add_api_routes(
-    app: web.Application, queries: TaskQueries, *, flush_timeout: float = 30.0
+    app: web.Application,
+    queries: TaskQueries,
+    *,
+    flush_timeout: float = 30.0,
+    telemetry: Callable[[], wire.JSON] | None = None,
 ) -> None:
     """Register the query routes on ``app`` (before it starts). ``flush_timeout``
-    is the default and the largest timeout a flush may ask for, in seconds."""
+    is the default and the largest timeout a flush may ask for, in seconds;
+    ``telemetry`` gives the service's own counts for ``GET /api/v1/telemetry``."""
     api = _Api(queries, flush_timeout)
-    routes = [
+    routes: list[tuple[str, str, _Handler]] = [
         ("GET", "/sessions", api.list_sessions),
         ("GET", "/sessions/{id}/messages", api.session_messages),
         ("GET", "/sessions/{id}/tasks", api.session_tasks),
@@ -38,6 +43,13 @@ def add_api_routes(
         ("POST", "/sessions/{id}/flush", api.flush),
         ("GET", "/tasks", api.tasks),
     ]
+    if telemetry is not None:
+        read = telemetry
+
+        async def counts(request: web.Request) -> wire.JSON:
+            return read()
+
+        routes.append(("GET", "/telemetry", counts))
     for method, path, handler in routes:
         app.router.add_route(method, PREFIX + path, _json_errors(handler))
 

@@ -41,6 +41,17 @@ def loads_or_none(text: object) -> Any:
         return None
 
 
+def unparsable(value: object) -> int:
+    """1 when ``value`` is text that should be JSON and is not, else 0 (for counting)."""
+    if not isinstance(value, str) or not value.strip():
+        return 0
+    try:
+        json.loads(value)
+    except ValueError:
+        return 1
+    return 0
+
+
 def structured(value: object) -> Any:
     """A value that may be JSON text or already structured (a decoded AnyValue):
     lists and dicts are returned as they are, strings are parsed (None if invalid)."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from tasktrace.model import ChatMessage, Role
 from tasktrace.receiver.dialects._tidy import TidyState, tidy_extend, tidy_with_state
+from tasktrace.sequences import SharedPrefix
 
 #: most conversations, and characters of history text, kept
 MAX_ENTRIES = 10_000
@@ -30,7 +31,7 @@ class _Entry:
     head: str  # the history text without its closing "]"
     system: str
     has_system: bool  # the history itself holds a system message
-    tidied: tuple[ChatMessage, ...]
+    tidied: SharedPrefix[ChatMessage]
     state: TidyState
 
 
@@ -50,7 +51,7 @@ class HistoryCache:
         self._chars = 0
         self._lock = threading.Lock()
 
-    def tidied(self, key: str, text: str, system: str) -> tuple[ChatMessage, ...] | None:
+    def tidied(self, key: str, text: str, system: str) -> Sequence[ChatMessage] | None:
         """``tidy`` of the messages of ``text`` (system instructions first unless
         it holds a system message); None when ``text`` holds no message."""
         with self._lock:
@@ -80,7 +81,7 @@ class HistoryCache:
         tidied, state = extended
         return _Entry(_head(text), entry.system, entry.has_system or added_system, tidied, state)
 
-    def _full(self, key: str, text: str, system: str) -> tuple[ChatMessage, ...] | None:
+    def _full(self, key: str, text: str, system: str) -> Sequence[ChatMessage] | None:
         messages = self._read(text)
         if not messages:
             return None
@@ -89,9 +90,11 @@ class HistoryCache:
         if system and not has_system:
             history = [ChatMessage(Role.SYSTEM, content=system), *messages]
         tidied, state = tidy_with_state(history)
-        if state is not None and text.endswith("]"):
-            self._store(key, _Entry(_head(text), system, has_system, tidied, state))
-        return tidied
+        if state is None or not text.endswith("]"):
+            return tidied
+        shared = SharedPrefix(tidied)
+        self._store(key, _Entry(_head(text), system, has_system, shared, state))
+        return shared
 
     def _store(self, key: str, entry: _Entry) -> None:
         with self._lock:

@@ -33,10 +33,12 @@ from tasktrace.receiver.dialects._common import (
     first_attr,
     join_text,
     structured,
+    unparsable,
 )
 from tasktrace.receiver.dialects._history import HistoryCache
 from tasktrace.receiver.dialects._tidy import tidy
 from tasktrace.receiver.sessions import SESSION_KEYS
+from tasktrace.sequences import concat
 
 _TEXT_PARTS = ("text", "output_text", "input_text")
 
@@ -176,18 +178,24 @@ def read_call(attributes: Mapping[str, AttrValue]) -> SpanContent:
     conversation is read in time proportional to what is new (:mod:`._history`)."""
     raw = attributes.get("gen_ai.input.messages")
     system = read_instructions(attributes.get("gen_ai.system_instructions"))
-    before: tuple[ChatMessage, ...] | None
+    before: Sequence[ChatMessage] | None
     if isinstance(raw, str):
         before = _HISTORIES.tidied(_conversation(attributes, raw), raw, system)
     else:
         inputs = read_messages(raw)
         before = _history(inputs, system) if inputs else None
+    unparsed = 0
     if before is None:
+        unparsed += unparsable(raw)
         before = _history(read_indexed(attributes, "gen_ai.prompt"), system)
-    outputs = read_messages(attributes.get("gen_ai.output.messages"))
+    raw_outputs = attributes.get("gen_ai.output.messages")
+    outputs = read_messages(raw_outputs)
+    if not outputs:
+        unparsed += unparsable(raw_outputs)
     return _content(
         before,
         tidy(outputs or read_indexed(attributes, "gen_ai.completion")),
+        unparsed=unparsed,
         model=as_str(first_attr(attributes, "gen_ai.response.model", "gen_ai.request.model")),
         input_tokens=as_int(
             first_attr(attributes, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
@@ -206,6 +214,7 @@ def llm_content(
     model: str = "",
     input_tokens: int = 0,
     output_tokens: int = 0,
+    unparsed: int = 0,
 ) -> SpanContent:
     """An LLM :class:`SpanContent` from a call's input and output messages.
 
@@ -217,6 +226,7 @@ def llm_content(
         model=model,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
+        unparsed=unparsed,
     )
 
 
@@ -228,20 +238,22 @@ def _history(inputs: Sequence[ChatMessage], system: str) -> tuple[ChatMessage, .
 
 
 def _content(
-    before: tuple[ChatMessage, ...],
-    after: tuple[ChatMessage, ...],
+    before: Sequence[ChatMessage],
+    after: Sequence[ChatMessage],
     *,
     model: str,
     input_tokens: int,
     output_tokens: int,
+    unparsed: int = 0,
 ) -> SpanContent:
     return SpanContent(
         role=SpanRole.LLM,
-        messages=before + after,
+        messages=concat(before, after),
         output_count=len(after),
         model=model,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
+        unparsed=unparsed,
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 
 from tasktrace.model import ChatMessage, Role
+from tasktrace.sequences import SharedPrefix
 
 
 def tidy(messages: Sequence[ChatMessage]) -> tuple[ChatMessage, ...]:
@@ -55,22 +56,23 @@ def tidy_with_state(
 
 
 def tidy_extend(
-    tidied: tuple[ChatMessage, ...], state: TidyState, more: Sequence[ChatMessage]
-) -> tuple[tuple[ChatMessage, ...], TidyState] | None:
+    tidied: SharedPrefix[ChatMessage], state: TidyState, more: Sequence[ChatMessage]
+) -> tuple[SharedPrefix[ChatMessage], TidyState] | None:
     """``tidy(history + more)`` from ``tidied = tidy(history)`` and its ``state``, in
-    time proportional to ``more``; None when only a full :func:`tidy` can tell."""
+    time proportional to ``more`` (the result shares ``tidied``'s items); None when
+    only a full :func:`tidy` can tell."""
     merged = [state.last] if state.last is not None else []
     _fold(merged, more)
     if merged and merged[0] is state.last:
         head, fresh = tidied, merged[1:]
     else:  # the last message took over tool calls (or there was none)
-        head, fresh = tidied[: len(tidied) - 1] if state.last is not None else (), merged
+        head, fresh = tidied.head(len(tidied) - 1 if state.last is not None else 0), merged
     added = {m.tool_call_id for m in fresh if m.role is Role.TOOL}
     result_ids = state.result_ids | added if added else state.result_ids
     if _has_orphans(fresh, result_ids):
         return None
     names = dict(state.names)
-    out = head + tuple(_name_results(fresh, names))
+    out = head.extend(_name_results(fresh, names))
     return out, TidyState(merged[-1] if merged else None, result_ids, names)
 
 

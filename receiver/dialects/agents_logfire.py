@@ -21,6 +21,7 @@ from tasktrace.receiver.dialects._common import (
     first_attr,
     span_error,
     structured,
+    unparsable,
 )
 from tasktrace.receiver.dialects._parts import llm_content
 from tasktrace.receiver.dialects._responses import (
@@ -59,10 +60,17 @@ DIALECT = AgentsLogfireDialect()
 def _read_model_call(span: Span) -> SpanContent:
     attrs = span.attributes
     response = structured(attrs.get("response"))
+    raw_input = structured(attrs.get("raw_input"))
     usage = as_dict(as_dict(response).get("usage"))
+    unparsed = sum(
+        unparsable(attrs.get(key))
+        for key, value in (("raw_input", raw_input), ("response", response))
+        if value is None
+    )
     return llm_content(
-        item_messages(structured(attrs.get("raw_input"))),
+        item_messages(raw_input),
         response_output(response),
+        unparsed=unparsed,
         system=response_instructions(response) or _system_event(attrs.get("events")),
         model=as_str(first_attr(attrs, "gen_ai.response.model", "gen_ai.request.model")),
         input_tokens=as_int(attrs.get("gen_ai.usage.input_tokens"))

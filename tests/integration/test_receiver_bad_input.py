@@ -143,14 +143,34 @@ async def test_json_that_is_not_otlp_is_400_with_the_reason_in_the_body(
     await still_accepts(service)
 
 
-async def test_invalid_utf8_in_a_string_field_is_rejected_as_unparseable(
+async def test_invalid_utf8_in_an_attribute_value_keeps_the_span_and_is_counted(
     service: Service, accepted: list[Message]
 ) -> None:
-    """protobuf (upb) refuses a ``string`` field that is not UTF-8 at parse time,
-    so the whole request will never parse: INVALID_ARGUMENT / 400, nothing stored."""
-    session_id = "bad-utf8-" + "\u00e9" * 8  # a plain string attribute value
-    valid = chat_request(session_id, "hello").SerializeToString()
-    data = valid.replace(session_id.encode(), b"bad-utf8-" + b"\xff\xfe" * 8)
+    """protobuf would refuse the whole request; the receiver reads string values
+    as bytes, so the span is stored with U+FFFD where the bytes were not UTF-8."""
+    before = receiver_counters(service).invalid_utf8
+    valid = chat_request("bad-utf8", "cafe# please").SerializeToString()
+    data = valid.replace(b"cafe#", b"caf\xe9#")  # Latin-1, not UTF-8 (same length)
+    assert data != valid
+
+    answer = await export_grpc(service.endpoints.grpc, data)
+
+    assert answer.code is grpc.StatusCode.OK, answer.details
+    assert [m.content for m in await stored(service, "bad-utf8")] == ["caf\ufffd# please", "ok"]
+    assert receiver_counters(service).invalid_utf8 == before + 1
+    async with httpx.AsyncClient(base_url=f"http://{service.endpoints.http}") as http:
+        telemetry = (await http.get("/api/v1/telemetry")).json()
+    assert telemetry["receiver"]["invalid_utf8"] == before + 1
+    await still_accepts(service)
+
+
+async def test_invalid_utf8_in_a_span_name_is_rejected_as_unparseable(
+    service: Service, accepted: list[Message]
+) -> None:
+    """Names and keys stay protobuf ``string`` fields: a request with a name that
+    is not UTF-8 never parses, INVALID_ARGUMENT / 400, nothing stored."""
+    valid = chat_request("bad-name", "hello").SerializeToString()
+    data = valid.replace(b"chat gpt-4o-mini", b"chat \xff\xfe\xfd-4o-mini")  # same length
     assert data != valid
 
     answer = await export_grpc(service.endpoints.grpc, data)
@@ -159,7 +179,7 @@ async def test_invalid_utf8_in_a_string_field_is_rejected_as_unparseable(
     assert answer.code is grpc.StatusCode.INVALID_ARGUMENT
     assert "UTF-8" in answer.details
     assert response.status_code == 400
-    assert await stored(service, session_id) == []
+    assert await stored(service, "bad-name") == []
     await still_accepts(service)
 
 
@@ -281,6 +301,7 @@ async def test_a_10_mb_string_attribute_is_accepted(pg_dsn: str) -> None:
 
         assert answer.code is grpc.StatusCode.OK, answer.details
         assert [m.content for m in await stored(service, "huge")] == ["hello", "ok"]
+        assert receiver_counters(service).cut_values == 1
         await still_accepts(service)
 
 
@@ -288,8 +309,9 @@ async def test_unparseable_input_messages_json_keeps_what_can_be_read(
     service: Service, accepted: list[Message]
 ) -> None:
     """The request parses, so it is answered 200; the span's
-    ``gen_ai.input.messages`` is unusable, its output still is: the answer is
-    stored, the broken input is not."""
+    ``gen_ai.input.messages`` is unusable (and counted), its output still is: the
+    answer is stored, the broken input is not."""
+    before = receiver_counters(service).unparsed_json
     request = chat_request("broken-input", "unused", attrs={"gen_ai.input.messages": "[{not json"})
 
     answer = await export_grpc(service.endpoints.grpc, request.SerializeToString())
@@ -298,6 +320,7 @@ async def test_unparseable_input_messages_json_keeps_what_can_be_read(
     assert [(m.role.value, m.content) for m in await stored(service, "broken-input")] == [
         ("assistant", "ok")
     ]
+    assert receiver_counters(service).unparsed_json == before + 1
     await still_accepts(service)
 
 

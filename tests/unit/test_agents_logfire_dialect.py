@@ -119,7 +119,9 @@ def test_a_failed_model_call_reads_as_a_call_without_output() -> None:
         status_code=StatusCode.ERROR,
         status_message="InternalServerError: 503",
     )
-    assert DIALECT.read_span(span) == SpanContent(role=SpanRole.LLM, model="gpt-4o-mini")
+    assert DIALECT.read_span(span) == SpanContent(
+        role=SpanRole.LLM, model="gpt-4o-mini", unparsed=1  # raw_input is not JSON
+    )
 
 
 def test_without_a_response_the_system_prompt_comes_from_the_events() -> None:
