@@ -55,11 +55,12 @@ class SharedPrefix(Sequence[T]):
         if isinstance(index, slice):
             start, stop, step = index.indices(self._size)
             return tuple(self._items[start:stop:step])
+        size = self._size
         if index < 0:
-            index += self._size
-        if not 0 <= index < self._size:
-            raise IndexError("SharedPrefix index out of range")
-        return self._items[index]
+            index += size
+        if 0 <= index < size:
+            return self._items[index]
+        raise IndexError("SharedPrefix index out of range")
 
     def __iter__(self) -> Iterator[T]:
         return itertools.islice(self._items, self._size)
@@ -84,17 +85,21 @@ class SharedPrefix(Sequence[T]):
 
     def extend(self, more: Sequence[T]) -> SharedPrefix[T]:
         """These items followed by ``more``, sharing these (see the module docstring)."""
-        if not more:
+        count = len(more)
+        if not count:
             return self
         with _extending:
             items, size = self._items, self._size
-            past = items[size : size + len(more)]
-            if past == list(more[: len(past)]):
-                items.extend(more[len(past) :])
-            else:
-                items = items[:size]
+            if len(items) == size:  # the newest view: the usual case
                 items.extend(more)
-            return SharedPrefix._view(items, size + len(more))
+            else:
+                past = items[size : size + count]
+                if past == list(more[: len(past)]):
+                    items.extend(more[len(past) :])
+                else:
+                    items = items[:size]
+                    items.extend(more)
+            return SharedPrefix._view(items, size + count)
 
 
 def known_common_prefix(a: Sequence[Any], b: Sequence[Any]) -> int:

@@ -115,7 +115,14 @@ def any_value(value: AnyValue, problems: DecodeProblems | None = None) -> AttrVa
     """Convert an OTLP AnyValue to plain Python (kvlist -> dict, array -> list)."""
     which = value.WhichOneof("value")
     if which == "string_value":
-        return _text(value.string_value, problems)
+        raw = value.string_value
+        if raw.__class__ is str and len(raw) <= MAX_VALUE_CHARS:  # OTLP/JSON
+            return raw
+        try:
+            text = raw.decode() if raw.__class__ is bytes else raw
+        except UnicodeDecodeError:
+            text = _replaced(raw, problems)
+        return text if len(text) <= MAX_VALUE_CHARS else _cut(text, problems)
     if which == "int_value":
         return int(value.int_value)
     if which == "bool_value":
@@ -131,19 +138,13 @@ def any_value(value: AnyValue, problems: DecodeProblems | None = None) -> AttrVa
     return None
 
 
-def _text(raw: str | bytes, problems: DecodeProblems | None) -> str:
-    """A string value as text: bytes from protobuf, str from OTLP/JSON."""
-    if isinstance(raw, bytes):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = raw.decode("utf-8", "replace")
-            if problems is not None:
-                problems.invalid_utf8 += 1
-    else:
-        text = raw
-    if len(text) <= MAX_VALUE_CHARS:
-        return text
+def _replaced(raw: bytes, problems: DecodeProblems | None) -> str:
+    if problems is not None:
+        problems.invalid_utf8 += 1
+    return raw.decode("utf-8", "replace")
+
+
+def _cut(text: str, problems: DecodeProblems | None) -> str:
     if problems is not None:
         problems.cut_values += 1
     return text[:MAX_VALUE_CHARS]

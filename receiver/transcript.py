@@ -90,6 +90,8 @@ def _common_prefix(old: Sequence[ChatMessage], new: Sequence[ChatMessage]) -> in
     then by comparison (tuple comparison runs in C and short-cuts on identical items)."""
     known = known_common_prefix(old, new)
     size = min(len(old), len(new))
+    if known == size:
+        return size
     rest_old, rest_new = tuple(old[known:size]), tuple(new[known:size])
     if rest_old == rest_new:
         return size
