@@ -115,13 +115,14 @@ def any_value(value: AnyValue, problems: DecodeProblems | None = None) -> AttrVa
     """Convert an OTLP AnyValue to plain Python (kvlist -> dict, array -> list)."""
     which = value.WhichOneof("value")
     if which == "string_value":
-        raw = value.string_value
-        if raw.__class__ is str and len(raw) <= MAX_VALUE_CHARS:  # OTLP/JSON
-            return raw
-        try:
-            text = raw.decode() if raw.__class__ is bytes else raw
-        except UnicodeDecodeError:
-            text = _replaced(raw, problems)
+        raw: str | bytes = value.string_value  # bytes from protobuf, str from OTLP/JSON
+        if isinstance(raw, bytes):
+            try:
+                text = raw.decode()
+            except UnicodeDecodeError:
+                text = _replaced(raw, problems)
+        else:
+            text = raw
         return text if len(text) <= MAX_VALUE_CHARS else _cut(text, problems)
     if which == "int_value":
         return int(value.int_value)
