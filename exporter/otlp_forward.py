@@ -57,6 +57,8 @@ _RETRYABLE_HTTP = frozenset({429, 502, 503, 504})
 _RETRY_INFO_KEY = "google.rpc.retryinfo-bin"
 #: the collector's backoff randomization factor
 JITTER = 0.5
+#: requests waiting (or in flight) per endpoint hold at most this many bytes
+MAX_QUEUED_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +207,10 @@ class OTLPForwarder:
         self._rng = rng or random.Random()
         queue = config.sending_queue
         self._queue: SendQueue[tuple[Signal, bytes]] = SendQueue(
-            queue.queue_size if queue.enabled else 1, batch_size=1
+            queue.queue_size if queue.enabled else 1,
+            batch_size=1,
+            weight=_body_size,
+            max_weight=MAX_QUEUED_BYTES,
         )
         self._drop_log = Every(LOG_INTERVAL)
         self._failure_log = Every(LOG_INTERVAL)
@@ -229,7 +234,8 @@ class OTLPForwarder:
         self._queue.start(send, name="tasktrace-forward", on_failure=self._log_failure)
 
     def offer(self, signal: Signal, body: bytes) -> bool:
-        """Queue one request; never blocks. False (and counted) when the queue is full."""
+        """Queue one request; never blocks. False (and counted) when the queue is full
+        (``sending_queue.queue_size`` requests, or ``MAX_QUEUED_BYTES``)."""
         if self._queue.offer([(signal, body)]):
             return True
         if self._drop_log.due(self._clock()):
@@ -278,3 +284,7 @@ class OTLPForwarder:
                 return False
             await self.sleep(delay)
             interval = min(interval * retry.multiplier, retry.max_interval)
+
+
+def _body_size(item: tuple[Signal, bytes]) -> int:
+    return len(item[1])

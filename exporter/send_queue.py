@@ -23,13 +23,25 @@ class SendQueue(Generic[T]):
 
     Counts are in items: ``sent``; ``failed`` (the send said no, or was cut off
     at the shutdown deadline); ``dropped`` (no room, or still queued at the
-    deadline). A group of items is queued whole or not at all, and an empty
-    queue always takes one group. Use from the event loop's thread.
+    deadline). Room is ``capacity`` items and, with a ``weight`` (e.g. bytes),
+    ``max_weight`` of them, in flight included. A group of items is queued whole
+    or not at all, and an empty queue always takes one group. Use from the event
+    loop's thread.
     """
 
-    def __init__(self, capacity: int, batch_size: int) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        batch_size: int,
+        *,
+        weight: Callable[[T], int] | None = None,
+        max_weight: int = 0,
+    ) -> None:
         self._capacity = capacity
         self._batch_size = batch_size
+        self._weight_of = weight
+        self._max_weight = max_weight
+        self._weight = 0
         self._items: deque[T] = deque()
         self._in_flight = 0
         self.sent = self.failed = self.dropped = 0
@@ -48,9 +60,14 @@ class SendQueue(Generic[T]):
 
     def offer(self, items: Sequence[T]) -> bool:
         """Queue ``items``; never blocks. False, and counted as dropped, without room."""
-        if self._items and len(self._items) + len(items) > self._capacity:
+        weight = sum(map(self._weight_of, items)) if self._weight_of is not None else 0
+        if self._items and (
+            len(self._items) + len(items) > self._capacity
+            or (self._weight_of is not None and self._weight + weight > self._max_weight)
+        ):
             self.dropped += len(items)
             return False
+        self._weight += weight
         self._items.extend(items)
         self._wake.set()
         return True
@@ -81,6 +98,7 @@ class SendQueue(Generic[T]):
                 await worker
             self.dropped += len(self._items)
             self._items.clear()
+            self._weight = 0
         elif (error := worker.exception()) is not None:
             _log.error("send queue worker %s failed", worker.get_name(), exc_info=error)
         return bool(done)
@@ -103,6 +121,8 @@ class SendQueue(Generic[T]):
                 raise
             finally:
                 self._in_flight = 0
+                if self._weight_of is not None:
+                    self._weight -= sum(map(self._weight_of, batch))
             if ok:
                 self.sent += count
             else:

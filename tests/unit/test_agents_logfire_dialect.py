@@ -120,7 +120,9 @@ def test_a_failed_model_call_reads_as_a_call_without_output() -> None:
         status_message="InternalServerError: 503",
     )
     assert DIALECT.read_span(span) == SpanContent(
-        role=SpanRole.LLM, model="gpt-4o-mini", unparsed=1  # raw_input is not JSON
+        role=SpanRole.LLM,
+        model="gpt-4o-mini",
+        unparsed=1,  # raw_input is not JSON
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tasktrace.exporter import otlp_forward
 from tasktrace.exporter.otlp_config import OTLPExporterConfig
 from tasktrace.exporter.otlp_forward import Attempt, OTLPForwarder, http_urls
 from tasktrace.model import Signal
@@ -178,3 +179,17 @@ async def test_at_the_shutdown_deadline_a_backoff_wait_ends_and_the_rest_is_drop
 )
 def test_the_logs_url_sits_beside_the_traces_url(traces_url: str, logs_url: str) -> None:
     assert http_urls(traces_url) == {"traces": traces_url, "logs": logs_url}
+
+
+async def test_the_queue_is_also_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(otlp_forward, "MAX_QUEUED_BYTES", 10)
+    transport, clock = ScriptedTransport([]), Clock()
+    forwarder = make_forwarder(transport, clock)
+
+    results = [forwarder.offer("traces", body) for body in (b"123456", b"1234", b"1")]
+    await forwarder.start()
+    await forwarder.shutdown()
+
+    assert results == [True, True, False]
+    assert [body for _, body in transport.sent] == [b"123456", b"1234"]
+    assert forwarder.stats().dropped == 1
