@@ -13,12 +13,17 @@ from collections.abc import Awaitable, Callable
 import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.rpc import code_pb2, error_details_pb2, status_pb2
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from tasktrace.model import Signal
 from tasktrace.receiver.ingest import StoreUnavailable
 from tasktrace.receiver.otlp_decode import DecodeFailed
-from tasktrace.receiver.service import RETRY_AFTER, Overloaded, Receiver
+from tasktrace.receiver.service import (
+    RETRY_AFTER,
+    Accepted,
+    Overloaded,
+    Receiver,
+    export_response,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -27,38 +32,47 @@ LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 
 
 def add_otlp_services(server: grpc.aio.Server, receiver: Receiver) -> None:
-    traces_ok = ExportTraceServiceResponse().SerializeToString()
-    logs_ok = ExportLogsServiceResponse().SerializeToString()
+    ok = {
+        "traces": export_response("traces", Accepted()).SerializeToString(),
+        "logs": export_response("logs", Accepted()).SerializeToString(),
+    }
 
-    def handler(export: Callable[[bytes], Awaitable[object]], ok: bytes) -> grpc.RpcMethodHandler:
+    def handler(
+        export: Callable[[bytes], Awaitable[Accepted]], signal: Signal
+    ) -> grpc.RpcMethodHandler:
         async def call(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-            await _export(export, request, context)
-            return ok
+            accepted = await _export(export, request, context)
+            if not accepted.rejected:
+                return ok[signal]
+            return export_response(signal, accepted).SerializeToString()
 
         return grpc.unary_unary_rpc_method_handler(call)
 
     server.add_generic_rpc_handlers(
         (
             grpc.method_handlers_generic_handler(
-                TRACE_SERVICE, {"Export": handler(receiver.export_traces, traces_ok)}
+                TRACE_SERVICE, {"Export": handler(receiver.export_traces, "traces")}
             ),
             grpc.method_handlers_generic_handler(
-                LOGS_SERVICE, {"Export": handler(receiver.export_logs, logs_ok)}
+                LOGS_SERVICE, {"Export": handler(receiver.export_logs, "logs")}
             ),
         )
     )
 
 
 async def _export(
-    export: Callable[[bytes], Awaitable[object]], request: bytes, context: grpc.aio.ServicerContext
-) -> None:
+    export: Callable[[bytes], Awaitable[Accepted]],
+    request: bytes,
+    context: grpc.aio.ServicerContext,
+) -> Accepted:
     try:
-        await export(request)
+        return await export(request)
     except DecodeFailed as exc:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
     except (Overloaded, StoreUnavailable) as exc:
         context.set_trailing_metadata(retry_trailers(str(exc)))
         await context.abort(grpc.StatusCode.UNAVAILABLE, f"try again later: {exc}")
+    raise AssertionError("context.abort raises")
 
 
 def retry_trailers(message: str) -> tuple[tuple[str, bytes], ...]:

@@ -14,14 +14,18 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from google.protobuf import json_format
-from google.protobuf.message import Message as ProtoMessage
 from google.rpc import status_pb2
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from tasktrace.model import Signal
 from tasktrace.receiver.ingest import StoreUnavailable
 from tasktrace.receiver.otlp_decode import DecodeFailed
-from tasktrace.receiver.service import RETRY_AFTER, Overloaded, Receiver
+from tasktrace.receiver.service import (
+    RETRY_AFTER,
+    Accepted,
+    Overloaded,
+    Receiver,
+    export_response,
+)
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -29,14 +33,10 @@ JSON = "application/json"
 
 def add_otlp_routes(app: web.Application, receiver: Receiver, *, max_body_bytes: int) -> None:
     async def traces(request: web.Request) -> web.Response:
-        return await _handle(
-            request, receiver.export_traces, ExportTraceServiceResponse(), max_body_bytes
-        )
+        return await _handle(request, receiver.export_traces, "traces", max_body_bytes)
 
     async def logs(request: web.Request) -> web.Response:
-        return await _handle(
-            request, receiver.export_logs, ExportLogsServiceResponse(), max_body_bytes
-        )
+        return await _handle(request, receiver.export_logs, "logs", max_body_bytes)
 
     app.router.add_post("/v1/traces", traces)
     app.router.add_post("/v1/logs", logs)
@@ -44,8 +44,8 @@ def add_otlp_routes(app: web.Application, receiver: Receiver, *, max_body_bytes:
 
 async def _handle(
     request: web.Request,
-    export: Callable[..., Awaitable[object]],
-    ok: ProtoMessage,
+    export: Callable[..., Awaitable[Accepted]],
+    signal: Signal,
     max_body_bytes: int,
 ) -> web.Response:
     content_type = request.content_type
@@ -67,14 +67,15 @@ async def _handle(
         except zlib.error as exc:
             return _error(400, f"bad gzip body: {exc}", as_json)
     try:
-        await export(body, json_body=as_json)
+        accepted = await export(body, json_body=as_json)
     except DecodeFailed as exc:
         return _error(400, str(exc), as_json)
     except (Overloaded, StoreUnavailable) as exc:
         return _error(503, f"try again later: {exc}", as_json, retry=True)
+    answer = export_response(signal, accepted)
     if as_json:
-        return web.Response(text=json_format.MessageToJson(ok), content_type=JSON)
-    return web.Response(body=ok.SerializeToString(), content_type=PROTOBUF)
+        return web.Response(text=json_format.MessageToJson(answer), content_type=JSON)
+    return web.Response(body=answer.SerializeToString(), content_type=PROTOBUF)
 
 
 class BodyTooLarge(Exception):

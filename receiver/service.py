@@ -11,6 +11,7 @@ Protocol front ends (gRPC, HTTP) call :meth:`Receiver.export_traces` /
   (UNAVAILABLE / 503, retry).
 
 A call returns only once its batch is committed: what was acknowledged is durable.
+It returns what was :class:`Accepted`, for the answer (:func:`export_response`).
 Only then is the request handed to pass-through (``forward``), so a request
 the sender has to resend is never forwarded twice.
 """
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from google.protobuf.message import Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from tasktrace.model import Signal, Span
 from tasktrace.receiver import otlp_decode
@@ -45,6 +48,31 @@ MERGE_ITEMS = 8192
 
 #: pass-through: takes each accepted request ("traces" or "logs", protobuf bytes); never blocks
 Forward = Callable[[Signal, bytes], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What an export call took in: all of it but ``rejected`` items (``reason``
+    says why), which the answer's ``partial_success`` reports."""
+
+    rejected: int = 0
+    reason: str = ""
+
+
+def export_response(signal: Signal, accepted: Accepted) -> Message:
+    """The OTLP answer to an accepted request: ``partial_success`` set only when
+    items were rejected (https://opentelemetry.io/docs/specs/otlp/#partial-success)."""
+    if signal == "traces":
+        response: Message = ExportTraceServiceResponse()
+        if accepted.rejected:
+            response.partial_success.rejected_spans = accepted.rejected
+    else:
+        response = ExportLogsServiceResponse()
+        if accepted.rejected:
+            response.partial_success.rejected_log_records = accepted.rejected
+    if accepted.rejected:
+        response.partial_success.error_message = accepted.reason
+    return response
 
 
 class Overloaded(Exception):
@@ -114,24 +142,25 @@ class Receiver:
         """Export requests being decoded, queued or written: senders waiting on us."""
         return self._pending
 
-    async def export_traces(self, data: bytes, *, json_body: bool = False) -> WritePlan:
+    async def export_traces(self, data: bytes, *, json_body: bool = False) -> Accepted:
         with self._in_process():
             count, batch, raw = await self._off_loop(self._read_traces, data, json_body)
             self.counters.spans += count
             self.counters.unreadable += count - batch.items
-            plan = await self._submit(batch)
+            await self._submit(batch)
         if self._forward is not None:
             self._forward("traces", raw)
-        return plan
+        rejected = count - batch.items
+        return Accepted(rejected, f"{rejected} spans without a valid trace id and span id")
 
-    async def export_logs(self, data: bytes, *, json_body: bool = False) -> WritePlan:
+    async def export_logs(self, data: bytes, *, json_body: bool = False) -> Accepted:
         with self._in_process():
             batch, raw = await self._off_loop(self._read_logs, data, json_body)
             self.counters.log_records += batch.items
-            plan = await self._submit(batch)
+            await self._submit(batch)
         if self._forward is not None:
             self._forward("logs", raw)
-        return plan
+        return Accepted()
 
     @contextlib.contextmanager
     def _in_process(self) -> Iterator[None]:

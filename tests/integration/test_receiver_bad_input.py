@@ -13,6 +13,7 @@ import grpc
 import httpx
 import pytest
 from google.rpc import status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from tasktrace.client import NotFound
 from tasktrace.model import Message
@@ -337,18 +338,33 @@ async def test_unparseable_input_messages_json_keeps_what_can_be_read(
 async def test_a_span_without_valid_ids_is_dropped_and_counted_unreadable(
     service: Service, accepted: list[Message], trace_id: bytes, span_id: bytes
 ) -> None:
-    """The request parses, so it is answered 200 (the other spans of a request
-    would be kept); the span cannot be placed in a trace, so it is dropped and
-    counted as unreadable."""
+    """The request parses, so it is answered OK (the other spans of a request
+    would be kept); the span cannot be placed in a trace, so it is dropped,
+    counted as unreadable and reported in the answer's ``partial_success``."""
     before = receiver_counters(service).unreadable
     request = chat_request("no-ids", "hello", trace_id=trace_id, span_id=span_id)
 
     answer = await export_grpc(service.endpoints.grpc, request.SerializeToString())
+    response = await export_http(service.endpoints.http, request.SerializeToString())
 
     assert answer.code is grpc.StatusCode.OK, answer.details
-    assert receiver_counters(service).unreadable == before + 1
+    for body in (answer.response, response.content):
+        partial = ExportTraceServiceResponse.FromString(body).partial_success
+        assert partial.rejected_spans == 1
+        assert "valid trace id and span id" in partial.error_message
+    assert receiver_counters(service).unreadable == before + 2
     assert await stored(service, "no-ids") == []
     await still_accepts(service)
+
+
+async def test_a_fully_accepted_request_is_answered_without_partial_success(
+    service: Service, accepted: list[Message]
+) -> None:
+    answer = await export_grpc(service.endpoints.grpc, fixture(GOOD))
+    response = await export_http(service.endpoints.http, fixture(GOOD, "json"), content_type=JSON)
+
+    assert ExportTraceServiceResponse.FromString(answer.response) == ExportTraceServiceResponse()
+    assert response.json() == {}
 
 
 async def test_a_span_no_dialect_claims_is_answered_200_and_counted_unclaimed(

@@ -49,6 +49,7 @@ class GrpcAnswer:
     code: grpc.StatusCode
     details: str
     trailers: dict[str, Any]
+    response: bytes = b""  # the Export*ServiceResponse, when OK
 
 
 async def export_grpc(endpoint: str, data: bytes, *, timeout: float = 30.0) -> GrpcAnswer:
@@ -56,11 +57,11 @@ async def export_grpc(endpoint: str, data: bytes, *, timeout: float = 30.0) -> G
     async with grpc.aio.insecure_channel(endpoint) as channel:
         call = channel.unary_unary(TRACE_EXPORT)  # no serializers: bytes in, bytes out
         try:
-            await call(data, timeout=timeout)
+            response = await call(data, timeout=timeout)
         except grpc.aio.AioRpcError as error:
             trailers = dict(error.trailing_metadata() or ())
             return GrpcAnswer(error.code(), error.details() or "", trailers)
-    return GrpcAnswer(grpc.StatusCode.OK, "", {})
+    return GrpcAnswer(grpc.StatusCode.OK, "", {}, response)
 
 
 async def export_http(
