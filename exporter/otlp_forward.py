@@ -72,6 +72,10 @@ class Attempt:
 
 
 class Transport(Protocol):
+    async def prepare(self, body: bytes) -> bytes:
+        """``body`` as sent (compressed, if so configured): once per request, not per attempt."""
+        ...
+
     async def send(self, signal: Signal, body: bytes, timeout: float) -> Attempt: ...
 
     async def close(self) -> None: ...
@@ -89,6 +93,9 @@ class GRPCTransport:
         gzipped = config.compression == "gzip"
         self._compression = grpc.Compression.Gzip if gzipped else grpc.Compression.NoCompression
         self._calls = {s: self._channel.unary_unary(m) for s, m in _GRPC_METHODS.items()}
+
+    async def prepare(self, body: bytes) -> bytes:
+        return body  # gRPC compresses in its own core
 
     async def send(self, signal: Signal, body: bytes, timeout: float) -> Attempt:
         try:
@@ -119,14 +126,18 @@ class HTTPTransport:
             self._headers["Content-Encoding"] = "gzip"
         self._session: aiohttp.ClientSession | None = None
 
+    async def prepare(self, body: bytes) -> bytes:
+        if not self._gzip:
+            return body
+        return await asyncio.to_thread(gzip.compress, body, 6)  # a 16 MiB body: off the loop
+
     async def send(self, signal: Signal, body: bytes, timeout: float) -> Attempt:
         if self._session is None:
             self._session = aiohttp.ClientSession()
-        data = gzip.compress(body, compresslevel=6) if self._gzip else body
         try:
             async with self._session.post(
                 self._urls[signal],
-                data=data,
+                data=body,
                 headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as response:
@@ -270,6 +281,7 @@ class OTLPForwarder:
         retry = self._config.retry_on_failure
         deadline = self._clock() + retry.max_elapsed_time
         interval = retry.initial_interval
+        body = await transport.prepare(body)
         while True:
             attempt = await transport.send(signal, body, self._config.timeout)
             if attempt.ok:

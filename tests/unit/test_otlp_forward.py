@@ -29,6 +29,9 @@ class ScriptedTransport:
         self.closed = False
         self.called = asyncio.Event()
 
+    async def prepare(self, body: bytes) -> bytes:
+        return body
+
     async def send(self, signal: Signal, body: bytes, timeout: float) -> Attempt:
         self.sent.append((signal, body))
         self.called.set()
