@@ -168,6 +168,11 @@ class ExportersConfig(BaseModel):
 SIGNALS: dict[str, Signal] = {"traces": "traces", "logs": "logs"}
 
 
+def pipeline_signal(pipeline_id: str) -> Signal | None:
+    """The signal a pipeline id names (``traces/passthrough`` -> traces); None if unknown."""
+    return SIGNALS.get(pipeline_id.split("/", 1)[0])
+
+
 class PipelineConfig(_Strict):
     """A pipeline with the ``tasktrace`` processor makes tasks; one without it
     (``processors: []``) forwards what it receives, unchanged, to its OTLP exporters."""
@@ -217,7 +222,7 @@ class Config(_Strict):
                         raise ValueError(
                             f"service.pipelines.{name}: {kind} {component!r} is not configured"
                         )
-            if name.split("/", 1)[0] not in SIGNALS:
+            if pipeline_signal(name) is None:
                 raise ValueError(
                     f"service.pipelines.{name}: a pipeline id is traces[/name] or logs[/name]"
                 )
@@ -239,10 +244,11 @@ class Config(_Strict):
         endpoint), each with the signals (``traces``, ``logs``) it forwards."""
         signals: dict[str, set[Signal]] = {}
         for name, pipeline in self.service.pipelines.items():
-            if pipeline.makes_tasks or "otlp" not in pipeline.receivers:
+            signal = pipeline_signal(name)
+            if signal is None or pipeline.makes_tasks or "otlp" not in pipeline.receivers:
                 continue
             for component in pipeline.exporters:
-                signals.setdefault(component, set()).add(SIGNALS[name.split("/", 1)[0]])
+                signals.setdefault(component, set()).add(signal)
         return {
             k: (self.exporters.otlp[k], frozenset(v))
             for k, v in signals.items()

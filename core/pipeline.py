@@ -4,8 +4,8 @@ that imports them all.
 Start order: store (embedded Postgres if no DSN), migrations, exporters
 (task spans, pass-through), extraction, receiver, listeners. Shutdown runs in
 reverse: listeners stop taking data, the receiver writes what it accepted,
-extraction finishes what runs, exporters flush, the store stops. Shutdown is idempotent and safe
-without start.
+extraction finishes what runs, exporters flush, the store stops. Shutdown is
+idempotent and safe without start.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ class Service:
     _embedded: EmbeddedPostgres | None = None
     _pool: AsyncConnectionPool | None = None
     _sinks: list[TaskSpanSink] = field(default_factory=list)
-    _forwarders: dict[Signal, list[OTLPForwarder]] = field(default_factory=dict)
+    _forwarders: list[tuple[OTLPForwarder, frozenset[Signal]]] = field(default_factory=list)
     _scheduler: ExtractionScheduler | None = None
     _receiver: Receiver | None = None
     _grpc: grpc.aio.Server | None = None
@@ -156,8 +156,7 @@ class Service:
         for exporter, signals in cfg.pass_through().values():
             forwarder = OTLPForwarder(exporter)
             await forwarder.start()
-            for signal in sorted(signals):
-                self._forwarders.setdefault(signal, []).append(forwarder)
+            self._forwarders.append((forwarder, signals))
         proc = cfg.processors.tasktrace
         consumers = [TaskSpanConsumer(self._pool, self._sinks)] if self._sinks else []
         self._scheduler = ExtractionScheduler(
@@ -205,14 +204,14 @@ class Service:
         }
 
     def _pass_through(self, signal: Signal, body: bytes) -> None:
-        for forwarder in self._forwarders.get(signal, ()):
-            forwarder.offer(signal, body)
+        for forwarder, signals in self._forwarders:
+            if signal in signals:
+                forwarder.offer(signal, body)
 
     @property
     def forwarders(self) -> list[OTLPForwarder]:
         """The pass-through forwarders (one per OTLP exporter), for tests and tools."""
-        unique = {id(f): f for group in self._forwarders.values() for f in group}
-        return list(unique.values())
+        return [forwarder for forwarder, _ in self._forwarders]
 
     def _on_commit(self, plan: WritePlan) -> None:
         assert self._scheduler is not None

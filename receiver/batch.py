@@ -82,9 +82,10 @@ def read_batch(
             _log.exception("dialect %s failed on log records", dialect.name)
             out.unreadable += len(group)
             continue
-        if content is not None:
-            out.unparsed += content.unparsed
-        if content is not None and content.messages:
+        if content is None:
+            continue
+        out.unparsed += content.unparsed
+        if content.messages:
             times = [r.time_ns for r in group]
             key = out.traces[trace_id].session_key if trace_id in out.traces else ""
             call = _call(key or trace_id, trace_id, span_id, min(times), max(times), content)

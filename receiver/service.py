@@ -75,6 +75,18 @@ def export_response(signal: Signal, accepted: Accepted) -> Message:
     return response
 
 
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """One request as the reader thread leaves it: the batch, how many spans or
+    log records the request held, what decoding kept in part, and its protobuf
+    bytes for pass-through."""
+
+    batch: BatchContent
+    items: int
+    problems: otlp_decode.DecodeProblems
+    raw: bytes
+
+
 class Overloaded(Exception):
     """Too many batches are waiting for the store; the sender should retry later."""
 
@@ -144,22 +156,24 @@ class Receiver:
 
     async def export_traces(self, data: bytes, *, json_body: bool = False) -> Accepted:
         with self._in_process():
-            count, batch, raw = await self._off_loop(self._read_traces, data, json_body)
-            self.counters.spans += count
-            self.counters.unreadable += count - batch.items
-            await self._submit(batch)
+            read = await self._off_loop(self._read_traces, data, json_body)
+            rejected = read.items - read.batch.items  # spans without valid ids
+            self.counters.spans += read.items
+            self.counters.unreadable += rejected
+            await self._submit(read)
         if self._forward is not None:
-            self._forward("traces", raw)
-        rejected = count - batch.items
+            self._forward("traces", read.raw)
+        if not rejected:
+            return Accepted()
         return Accepted(rejected, f"{rejected} spans without a valid trace id and span id")
 
     async def export_logs(self, data: bytes, *, json_body: bool = False) -> Accepted:
         with self._in_process():
-            batch, raw = await self._off_loop(self._read_logs, data, json_body)
-            self.counters.log_records += batch.items
-            await self._submit(batch)
+            read = await self._off_loop(self._read_logs, data, json_body)
+            self.counters.log_records += read.items
+            await self._submit(read)
         if self._forward is not None:
-            self._forward("logs", raw)
+            self._forward("logs", read.raw)
         return Accepted()
 
     @contextlib.contextmanager
@@ -181,25 +195,20 @@ class Receiver:
             return read(data, json_body)
         return await asyncio.get_running_loop().run_in_executor(self._reader, read, data, json_body)
 
-    def _read_traces(self, data: bytes, json_body: bool) -> tuple[int, BatchContent, bytes]:
+    def _read_traces(self, data: bytes, json_body: bool) -> _Read:
         request = otlp_decode.parse_trace_request(data, json_body=json_body)
         problems = otlp_decode.DecodeProblems()
         spans = list(otlp_decode.iter_spans(request, problems))
-        self._count(problems)
         valid = [span for span in spans if has_valid_ids(span)]
-        return len(spans), read_batch(valid, [], self._keys), self._raw(request, data, json_body)
+        batch = read_batch(valid, [], self._keys)
+        return _Read(batch, len(spans), problems, self._raw(request, data, json_body))
 
-    def _read_logs(self, data: bytes, json_body: bool) -> tuple[BatchContent, bytes]:
+    def _read_logs(self, data: bytes, json_body: bool) -> _Read:
         request = otlp_decode.parse_logs_request(data, json_body=json_body)
         problems = otlp_decode.DecodeProblems()
         records = list(otlp_decode.iter_log_records(request, problems))
-        self._count(problems)
-        return read_batch([], records, self._keys), self._raw(request, data, json_body)
-
-    def _count(self, problems: otlp_decode.DecodeProblems) -> None:
-        # on the one reader thread: the counters are not shared with another writer
-        self.counters.invalid_utf8 += problems.invalid_utf8
-        self.counters.cut_values += problems.cut_values
+        batch = read_batch([], records, self._keys)
+        return _Read(batch, len(records), problems, self._raw(request, data, json_body))
 
     def _raw(self, request: Message, data: bytes, json_body: bool) -> bytes:
         """The request as protobuf for pass-through: the bytes as they came, or
@@ -208,7 +217,10 @@ class Receiver:
             return data
         return request.SerializeToString()
 
-    async def _submit(self, batch: BatchContent) -> WritePlan:
+    async def _submit(self, read: _Read) -> WritePlan:
+        batch = read.batch
+        self.counters.invalid_utf8 += read.problems.invalid_utf8
+        self.counters.cut_values += read.problems.cut_values
         self.counters.unclaimed += batch.unclaimed
         self.counters.unreadable += batch.unreadable
         self.counters.unparsed_json += batch.unparsed
