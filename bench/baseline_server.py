@@ -2,8 +2,12 @@
 
 gRPC ``TraceService/Export`` and HTTP ``POST /v1/traces`` (protobuf), one
 asyncio process like ``tasktrace serve``; ``GET /stats`` returns the spans seen.
+``--parse`` says how much of a request it reads: ``utf8`` (the default) parses
+it with the ``opentelemetry-proto`` classes, which check every string is UTF-8;
+``bytes`` parses it as tasktrace does (string values as bytes, no check);
+``none`` only receives it (the transport alone).
 
-    python bench/baseline_server.py --grpc 127.0.0.1:P --http 127.0.0.1:Q
+    python bench/baseline_server.py --grpc 127.0.0.1:P --http 127.0.0.1:Q [--parse MODE]
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+from collections.abc import Callable
+from typing import Any
 
 import grpc
 from aiohttp import web
@@ -19,16 +25,27 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from tasktrace.receiver.otlp_wire import TraceRequest
+
 SPANS = [0]
+REQUEST_CLASSES: dict[str, Any] = {"utf8": ExportTraceServiceRequest, "bytes": TraceRequest}
 
 
-def decode(data: bytes) -> None:
-    request = ExportTraceServiceRequest()
-    request.ParseFromString(data)
-    SPANS[0] += sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+def decoder(parse: str) -> Callable[[bytes], None]:
+    request_class = REQUEST_CLASSES.get(parse)
+
+    def decode(data: bytes) -> None:
+        if request_class is None:  # receive only
+            return
+        request = request_class()
+        request.ParseFromString(data)
+        SPANS[0] += sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+
+    return decode
 
 
-async def serve(grpc_endpoint: str, http_endpoint: str) -> None:
+async def serve(grpc_endpoint: str, http_endpoint: str, parse: str) -> None:
+    decode = decoder(parse)
     ok = ExportTraceServiceResponse().SerializeToString()
 
     async def export(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
@@ -74,8 +91,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--grpc", required=True)
     parser.add_argument("--http", required=True)
+    parser.add_argument("--parse", choices=("utf8", "bytes", "none"), default="utf8")
     args = parser.parse_args()
-    asyncio.run(serve(args.grpc, args.http))
+    asyncio.run(serve(args.grpc, args.http, args.parse))
 
 
 if __name__ == "__main__":

@@ -128,11 +128,11 @@ def tasktrace_server(*overrides: str, data_dir: Path | None = None) -> Iterator[
 
 
 @contextlib.contextmanager
-def baseline_server() -> Iterator[Server]:
-    """The decode-and-discard OTLP server (``bench/baseline_server.py``)."""
+def baseline_server(parse: str = "utf8") -> Iterator[Server]:
+    """The decode-and-discard OTLP server (``bench/baseline_server.py --parse``)."""
     grpc, http = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     script = str(BENCH / "baseline_server.py")
-    proc = subprocess.Popen([PYTHON, script, "--grpc", grpc, "--http", http])
+    proc = subprocess.Popen([PYTHON, script, "--grpc", grpc, "--http", http, "--parse", parse])
     server = Server(proc, grpc, http)
     try:
         wait_http(f"http://{http}/stats")

@@ -10,10 +10,15 @@ interference only ever adds time):
   (receive, decode, dialect, merge, PostgreSQL write), split into its event-loop
   thread (gRPC receive, merge, PostgreSQL client) and its other threads (the
   reader thread: protobuf decode and the dialects; gRPC's own threads);
-* the decode-only baseline server's CPU per span for the same spans (receive
-  and protobuf parse: the floor any Python OTLP server pays for the bytes).
+* the floors, from ``bench/baseline_server.py`` receiving the same spans: CPU
+  per span to receive them only (gRPC), to receive and parse them as tasktrace
+  does (string values as bytes), and to receive and parse them with the
+  ``opentelemetry-proto`` classes (which check UTF-8). Whatever the floor pays
+  for a span's bytes, a Python OTLP server pays.
 
-Target: server CPU at 1000 messages <= 1.5x the CPU at 10.
+Target: server CPU at 1000 messages <= 1.5x the CPU at 10. The run also
+prints how much of the 1.5x allowance (half the CPU at 10) the floor's own
+growth from 10 to 1000 messages takes.
 
     python bench/history.py [--quick]
 """
@@ -24,6 +29,7 @@ import argparse
 import random
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from common import baseline_server, print_table, tasktrace_server, write_result
@@ -33,6 +39,8 @@ LEVELS = (10, 100, 1000)
 #: spans per export request, the same at every level (1000-message spans are 150 KB)
 BATCH = 32
 TARGET = 1.5
+#: the baseline server's --parse modes, from the transport alone up
+FLOORS = ("none", "bytes", "utf8")
 #: hold extraction off: this benchmark is about ingest
 NO_EXTRACTION = (
     "processors.tasktrace.buffer.max_turns=10000",
@@ -57,9 +65,11 @@ def measure_server(
     rounds: int,
     tag: str,
     on_warm: Callable[[], None] | None = None,
+    protocol: str = "grpc",
 ) -> dict[str, Any]:
+    endpoint = server.grpc if protocol == "grpc" else server.http
     provider, exporter, tracer = provider_and_exporter(
-        server.grpc, "grpc", service=f"history-{history}", batch=BATCH, queue=65536
+        endpoint, protocol, service=f"history-{history}", batch=BATCH, queue=65536
     )
     states = sessions_at(history, sessions, tag)
     for state in states:
@@ -90,6 +100,26 @@ def measure_server(
     }
 
 
+def _lowest_cpu(
+    server_context: AbstractContextManager[Any],
+    sessions: int,
+    rounds: int,
+    repeats: int,
+    tag: str,
+    protocol: str,
+) -> dict[int, float]:
+    """A server's lowest CPU ms per span at each level, levels interleaved."""
+    runs: dict[int, list[float]] = {level: [] for level in LEVELS}
+    with server_context as server:
+        for rep in range(repeats):
+            for level in LEVELS:
+                row = measure_server(
+                    server, level, sessions, rounds, f"{tag}{rep}", protocol=protocol
+                )
+                runs[level].append(row["cpu_ms_per_span"])
+    return {level: min(values) for level, values in runs.items()}
+
+
 def _loop_thread_cpu(server: Any) -> float:
     """CPU seconds of the server's main thread (its event loop)."""
     for thread in server.ps.threads():
@@ -106,20 +136,22 @@ def run(
     sessions: int | None = None,
     rounds: int | None = None,
     repeats: int | None = None,
+    protocol: str = "grpc",
 ) -> dict[str, Any]:
     sessions = sessions or (100 if quick else 200)
     rounds = rounds or (3 if quick else 5)
     repeats = repeats or (1 if quick else 3)
-    floor: dict[int, list[dict[str, Any]]] = {level: [] for level in LEVELS}
+    floors = {
+        parse: _lowest_cpu(baseline_server(parse), sessions, rounds, repeats, f"b{parse}", protocol)
+        for parse in FLOORS
+    }
     own: dict[int, list[dict[str, Any]]] = {level: [] for level in LEVELS}
-    with baseline_server() as server:
+    with tasktrace_server(*NO_EXTRACTION) as server:
         for rep in range(repeats):  # levels interleaved: slow spells hit all of them
             for level in LEVELS:
-                floor[level].append(measure_server(server, level, sessions, rounds, f"b{rep}"))
-    with tasktrace_server(*NO_EXTRACTION) as server:
-        for rep in range(repeats):
-            for level in LEVELS:
-                own[level].append(measure_server(server, level, sessions, rounds, f"t{rep}"))
+                own[level].append(
+                    measure_server(server, level, sessions, rounds, f"t{rep}", protocol=protocol)
+                )
     rows = []
     for level in LEVELS:
         best = min(own[level], key=lambda r: r["cpu_ms_per_span"])
@@ -128,14 +160,17 @@ def run(
                 "history": level,
                 **best,
                 "cpu_ms_per_span_runs": [r["cpu_ms_per_span"] for r in own[level]],
-                "baseline_cpu_ms_per_span": min(r["cpu_ms_per_span"] for r in floor[level]),
+                **{f"floor_{parse}_cpu_ms_per_span": floors[parse][level] for parse in FLOORS},
             }
         )
     base = rows[0]["cpu_ms_per_span"]
     for row in rows:
         row["vs_10"] = row["cpu_ms_per_span"] / base if base else 0.0
+    allowance = (TARGET - 1) * base
+    floor_growth = {parse: floors[parse][LEVELS[-1]] - floors[parse][LEVELS[0]] for parse in FLOORS}
     table = print_table(
-        f"History growth ({sessions} sessions x {rounds} measured chat spans per level,"
+        f"History growth over {protocol}"
+        f" ({sessions} sessions x {rounds} measured chat spans per level,"
         f" {BATCH} spans/request, lowest of {repeats} runs)",
         [
             "history",
@@ -144,7 +179,9 @@ def run(
             "x vs 10",
             "event loop",
             "other threads",
-            "baseline CPU ms/span",
+            "floor: receive",
+            "+ parse (bytes)",
+            "+ parse (utf8)",
             "wall ms/span",
         ],
         [
@@ -155,18 +192,26 @@ def run(
                 r["vs_10"],
                 r["loop_thread_ms_per_span"],
                 r["other_threads_ms_per_span"],
-                r["baseline_cpu_ms_per_span"],
+                *(r[f"floor_{parse}_cpu_ms_per_span"] for parse in FLOORS),
                 r["wall_ms_per_span"],
             ]
             for r in rows
         ],
     )
+    own_growth = rows[-1]["cpu_ms_per_span"] - base
+    print(
+        f"1.5x allows {allowance:.3f} ms/span of growth from {LEVELS[0]} to {LEVELS[-1]}"
+        f" messages; tasktrace grows {own_growth:.3f}; the floors grow "
+        + ", ".join(f"{parse} {floor_growth[parse]:.3f}" for parse in FLOORS)
+    )
     result = {
         "rows": rows,
         "table": table,
+        "allowance_ms_per_span": allowance,
+        "growth_ms_per_span": {"tasktrace": own_growth, **floor_growth},
         "targets": {"ratio_1000_vs_10": [TARGET, rows[-1]["vs_10"] <= TARGET]},
     }
-    write_result("history", result)
+    write_result("history" if protocol == "grpc" else f"history-{protocol}", result)
     return result
 
 
@@ -176,8 +221,9 @@ def main() -> None:
     parser.add_argument("--sessions", type=int)
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--repeats", type=int)
+    parser.add_argument("--protocol", choices=("grpc", "http"), default="grpc")
     args = parser.parse_args()
-    run(args.quick, args.sessions, args.rounds, args.repeats)
+    run(args.quick, args.sessions, args.rounds, args.repeats, args.protocol)
 
 
 if __name__ == "__main__":
