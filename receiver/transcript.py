@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from tasktrace.lru import BoundedLRU
 from tasktrace.model import ChatMessage
 from tasktrace.sequences import SharedPrefix, known_common_prefix
 
@@ -57,31 +56,20 @@ class ChainCache:
     part: per call, the work is what is new."""
 
     def __init__(self, *, max_entries: int = 10_000, max_messages: int = 500_000) -> None:
-        self._entries: OrderedDict[str, tuple[Sequence[ChatMessage], SharedPrefix[bytes]]] = (
-            OrderedDict()
+        self._entries: BoundedLRU[str, tuple[Sequence[ChatMessage], SharedPrefix[bytes]]] = (
+            BoundedLRU(
+                lambda entry: len(entry[0]), max_entries=max_entries, max_weight=max_messages
+            )
         )
-        self._max_entries = max_entries
-        self._max_messages = max_messages
-        self._messages = 0
-        self._lock = threading.Lock()
 
     def chains(self, key: str, messages: Sequence[ChatMessage]) -> Sequence[bytes]:
-        with self._lock:
-            entry = self._entries.get(key)
+        entry = self._entries.get(key)
         head: SharedPrefix[bytes] = SharedPrefix()
         if entry is not None:
             head = entry[1].head(_common_prefix(entry[0], messages))
         start = head[-1] if head else _ZERO
         chains = head.extend(chain_hashes(messages[len(head) :], start))
-        with self._lock:
-            old = self._entries.pop(key, None)
-            self._messages += len(messages) - (len(old[0]) if old else 0)
-            self._entries[key] = (messages, chains)
-            while self._entries and (
-                len(self._entries) > self._max_entries or self._messages > self._max_messages
-            ):
-                _, (dropped, _) = self._entries.popitem(last=False)
-                self._messages -= len(dropped)
+        self._entries.put(key, (messages, chains))
         return chains
 
 

@@ -12,11 +12,10 @@ that, the full pass runs.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from tasktrace.lru import BoundedLRU
 from tasktrace.model import ChatMessage, Role
 from tasktrace.receiver.dialects._tidy import TidyState, tidy_extend, tidy_with_state
 from tasktrace.sequences import SharedPrefix
@@ -45,23 +44,20 @@ class HistoryCache:
         self, read: Reader, *, max_entries: int = MAX_ENTRIES, max_chars: int = MAX_CHARS
     ) -> None:
         self._read = read
-        self._max_entries = max_entries
-        self._max_chars = max_chars
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
-        self._chars = 0
-        self._lock = threading.Lock()
+        self._entries: BoundedLRU[str, _Entry] = BoundedLRU(
+            lambda entry: len(entry.head), max_entries=max_entries, max_weight=max_chars
+        )
 
     def tidied(self, key: str, text: str, system: str) -> Sequence[ChatMessage] | None:
         """``tidy`` of the messages of ``text`` (system instructions first unless
         it holds a system message); None when ``text`` holds no message."""
-        with self._lock:
-            entry = self._entries.get(key)
+        entry = self._entries.get(key)
         if entry is not None and entry.system == system:
             if len(text) == len(entry.head) + 1 and text.startswith(entry.head) and text[-1] == "]":
                 return entry.tidied
             extended = self._extend(entry, text)
             if extended is not None:
-                self._store(key, extended)
+                self._entries.put(key, extended)
                 return extended.tidied
         return self._full(key, text, system)
 
@@ -93,21 +89,8 @@ class HistoryCache:
         if state is None or not text.endswith("]"):
             return tidied
         shared = SharedPrefix(tidied)
-        self._store(key, _Entry(_head(text), system, has_system, shared, state))
+        self._entries.put(key, _Entry(_head(text), system, has_system, shared, state))
         return shared
-
-    def _store(self, key: str, entry: _Entry) -> None:
-        with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._chars -= len(old.head)
-            self._entries[key] = entry
-            self._chars += len(entry.head)
-            while self._entries and (
-                len(self._entries) > self._max_entries or self._chars > self._max_chars
-            ):
-                _, dropped = self._entries.popitem(last=False)
-                self._chars -= len(dropped.head)
 
 
 def _head(text: str) -> str:
