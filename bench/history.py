@@ -100,24 +100,30 @@ def measure_server(
     }
 
 
-def _lowest_cpu(
+def _runs(
     server_context: AbstractContextManager[Any],
     sessions: int,
     rounds: int,
     repeats: int,
     tag: str,
     protocol: str,
-) -> dict[int, float]:
-    """A server's lowest CPU ms per span at each level, levels interleaved."""
-    runs: dict[int, list[float]] = {level: [] for level in LEVELS}
+) -> dict[int, list[dict[str, Any]]]:
+    """A server's measurements at each level, ``repeats`` of each; levels
+    interleaved, so slow spells hit all of them."""
+    runs: dict[int, list[dict[str, Any]]] = {level: [] for level in LEVELS}
     with server_context as server:
         for rep in range(repeats):
             for level in LEVELS:
-                row = measure_server(
-                    server, level, sessions, rounds, f"{tag}{rep}", protocol=protocol
+                runs[level].append(
+                    measure_server(
+                        server, level, sessions, rounds, f"{tag}{rep}", protocol=protocol
+                    )
                 )
-                runs[level].append(row["cpu_ms_per_span"])
-    return {level: min(values) for level, values in runs.items()}
+    return runs
+
+
+def _cpu(row: dict[str, Any]) -> float:
+    return float(row["cpu_ms_per_span"])
 
 
 def _loop_thread_cpu(server: Any) -> float:
@@ -142,24 +148,23 @@ def run(
     rounds = rounds or (3 if quick else 5)
     repeats = repeats or (1 if quick else 3)
     floors = {
-        parse: _lowest_cpu(baseline_server(parse), sessions, rounds, repeats, f"b{parse}", protocol)
+        parse: {
+            level: min(map(_cpu, runs))
+            for level, runs in _runs(
+                baseline_server(parse), sessions, rounds, repeats, f"b{parse}", protocol
+            ).items()
+        }
         for parse in FLOORS
     }
-    own: dict[int, list[dict[str, Any]]] = {level: [] for level in LEVELS}
-    with tasktrace_server(*NO_EXTRACTION) as server:
-        for rep in range(repeats):  # levels interleaved: slow spells hit all of them
-            for level in LEVELS:
-                own[level].append(
-                    measure_server(server, level, sessions, rounds, f"t{rep}", protocol=protocol)
-                )
+    own = _runs(tasktrace_server(*NO_EXTRACTION), sessions, rounds, repeats, "t", protocol)
     rows = []
     for level in LEVELS:
-        best = min(own[level], key=lambda r: r["cpu_ms_per_span"])
+        best: dict[str, Any] = min(own[level], key=_cpu)
         rows.append(
             {
                 "history": level,
                 **best,
-                "cpu_ms_per_span_runs": [r["cpu_ms_per_span"] for r in own[level]],
+                "cpu_ms_per_span_runs": [_cpu(r) for r in own[level]],
                 **{f"floor_{parse}_cpu_ms_per_span": floors[parse][level] for parse in FLOORS},
             }
         )
@@ -200,7 +205,7 @@ def run(
     )
     own_growth = rows[-1]["cpu_ms_per_span"] - base
     print(
-        f"1.5x allows {allowance:.3f} ms/span of growth from {LEVELS[0]} to {LEVELS[-1]}"
+        f"{TARGET}x allows {allowance:.3f} ms/span of growth from {LEVELS[0]} to {LEVELS[-1]}"
         f" messages; tasktrace grows {own_growth:.3f}; the floors grow "
         + ", ".join(f"{parse} {floor_growth[parse]:.3f}" for parse in FLOORS)
     )
