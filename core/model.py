@@ -213,6 +213,25 @@ class TaskStatus(enum.StrEnum):
         return self in (TaskStatus.PENDING, TaskStatus.RUNNING)
 
 
+class StatusReason(enum.StrEnum):
+    """Why a task has its status: ``Task.status_reason``, the ``status_reason``
+    column and the ``tasktrace.task.status_reason`` span attribute.
+
+    ``escalated``, ``refused`` and ``abandoned`` go with ``failed`` (the
+    request was not done); ``in_progress`` with ``running``.
+    """
+
+    COMPLETED = "completed"  # the agent's action succeeded and it said so
+    TOOL_ERROR = "tool_error"  # the last attempt of a needed call failed and was not redone
+    REFUSED = "refused"  # the agent declined (e.g. under a policy)
+    ESCALATED = "escalated"  # handed to a human
+    ABANDONED = "abandoned"  # the user gave up or left
+    AWAITING_USER = "awaiting_user"  # the agent asked something and no answer came
+    IN_PROGRESS = "in_progress"  # the conversation stopped mid-action
+    EXPIRED = "expired"  # from the session TTL
+    CRITERIA = "criteria"  # a custom success or failure rule matched
+
+
 @dataclass(frozen=True, slots=True)
 class StatusChange:
     status: TaskStatus
@@ -236,6 +255,8 @@ class Task:
     history: tuple[StatusChange, ...] = ()
     revision: int = 1
     extractor: str = ""
+    #: a :class:`StatusReason` value, or ``""`` while none applies
+    status_reason: str = ""
 
 
 # Task operations, as extractors emit them. Tasks are named by their

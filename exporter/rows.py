@@ -74,6 +74,7 @@ def task_from_row(r: Sequence[Any], history: Sequence[StatusChange] = ()) -> Tas
         updated_at=r[10],
         revision=r[11],
         extractor=r[12],
+        status_reason=r[13],
         history=tuple(history),
     )
 
