@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.support.jaeger import Jaeger
 
 # --- llm: a real OpenAI-compatible server (llama.cpp + a small model from PyPI) ---
 
@@ -44,6 +48,24 @@ def phoenix() -> Iterator[str]:
         except PhoenixUnavailable as error:
             pytest.fail(str(error), pytrace=False)
         yield url
+
+
+# --- jaeger: a real Jaeger v2 (built from the Go module proxy by .ci/install-jaeger.sh) ---
+
+
+@pytest.fixture(scope="session")
+def jaeger() -> Iterator[Jaeger]:
+    """A running Jaeger v2 (``docs/backends/jaeger/config.yaml``) on free ports,
+    started once per test session (under a second). Skipped when the binary is not
+    built: run ``.ci/install-jaeger.sh``, as ``.ci/run`` does."""
+    from tests.support.collector import JAEGER
+    from tests.support.jaeger import running_jaeger
+
+    missing = JAEGER.missing()
+    if missing:
+        pytest.skip(missing)
+    with running_jaeger() as running:
+        yield running
 
 
 # --- postgres: one real server for the whole run ---

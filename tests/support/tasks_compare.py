@@ -1,0 +1,51 @@
+"""Sending the captured conversations to tasktrace, directly or through a collector,
+and reading back their tasks in a form that two runs can be compared by."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import grpc
+import httpx
+
+from tests.support.otlp_traffic import export_grpc, fixture, session_of
+from tests.unit.dialect_helpers import CONVERSATIONS
+
+VARIANT = "openai-v2-latest-span"
+
+#: a task as two runs must agree on it: everything but ids and times
+TaskView = tuple[Any, ...]
+
+
+async def send_all(endpoint: str, conversations: Iterable[str] = CONVERSATIONS) -> None:
+    """Export each conversation's captured request to ``endpoint`` (OTLP gRPC)."""
+    for conversation in conversations:
+        answer = await export_grpc(endpoint, fixture(conversation, variant=VARIANT))
+        assert answer.code is grpc.StatusCode.OK, (conversation, answer.details)
+
+
+async def flushed_tasks(
+    http_endpoint: str, conversations: Iterable[str] = CONVERSATIONS
+) -> dict[str, list[TaskView]]:
+    """Flush each conversation's session on the instance at ``http_endpoint``; its tasks."""
+    out: dict[str, list[TaskView]] = {}
+    async with httpx.AsyncClient(base_url=f"http://{http_endpoint}", timeout=60) as http:
+        for conversation in conversations:
+            answer = await http.post(f"/api/v1/sessions/{session_of(conversation)}/flush")
+            assert answer.status_code == 200, answer.text
+            out[conversation] = [view(task) for task in answer.json()["tasks"]]
+    return out
+
+
+def view(task: dict[str, Any]) -> TaskView:
+    history = tuple((change["status"], change["reason"]) for change in task["history"])
+    return (
+        task["order"],
+        task["description"],
+        task["status"],
+        tuple(task["progress"]),
+        tuple(task["preferences"]),
+        len(task["message_ids"]),
+        history,
+    )
