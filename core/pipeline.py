@@ -146,7 +146,7 @@ class Service:
             dsn = await asyncio.to_thread(self._embedded.start)
         await migrate(dsn, pg.schema_name)
         self._pool = open_pool(
-            dsn, pg.schema_name, max_size=pg.pool_max_size, timeout=pg.connect_timeout
+            dsn, pg.schema_name, max_size=pg.pool_max_size, timeout=pg.acquire_timeout
         )
         await self._pool.open(wait=True, timeout=pg.connect_timeout)
 
@@ -183,6 +183,7 @@ class Service:
             Ingestor(PostgresTranscripts(self._pool)),
             session_keys=otlp.session_keys,
             queue_size=otlp.queue_size,
+            max_queued_bytes=otlp.queue_size_mib * 1024 * 1024,
             on_commit=self._on_commit,
             forward=self._pass_through if self._forwarders else None,
         )

@@ -70,7 +70,7 @@ class WritePlan:
 
 class TranscriptStore(Protocol):
     """What ingest needs from storage. Every method may raise
-    :class:`StoreUnavailable`."""
+    :class:`StoreUnavailable` or :class:`StoreRejected`."""
 
     async def load_traces(self, trace_ids: Sequence[str]) -> dict[str, StoredTrace]: ...
 
@@ -95,6 +95,11 @@ class TranscriptStore(Protocol):
 
 class StoreUnavailable(Exception):
     """The store cannot take the batch now; the sender should retry."""
+
+
+class StoreRejected(Exception):
+    """The store refuses the batch's data (a value out of range, too large for an
+    index): it never will take it, so the sender must not retry it."""
 
 
 @dataclass(slots=True)

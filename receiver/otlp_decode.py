@@ -30,6 +30,9 @@ from tasktrace.receiver.otlp_wire import LogsRequest, TraceRequest
 
 #: the largest string value kept from an attribute; longer ones are cut (and counted by the caller)
 MAX_VALUE_CHARS = 4 * 1024 * 1024
+#: the latest timestamp taken (nanoseconds, fits a signed 64-bit column); OTLP's
+#: fixed64 allows later ones, which are refused with the request
+MAX_TIME_NS = 2**63 - 1
 
 
 class DecodeFailed(ValueError):
@@ -173,15 +176,19 @@ def iter_spans(request: Any, problems: DecodeProblems | None = None) -> Iterator
                     parent_span_id=_hex(span.parent_span_id),
                     name=span.name,
                     kind=_span_kind(span.kind),
-                    start_ns=span.start_time_unix_nano,
-                    end_ns=span.end_time_unix_nano,
+                    start_ns=_time(span.start_time_unix_nano, "start_time_unix_nano"),
+                    end_ns=_time(span.end_time_unix_nano, "end_time_unix_nano"),
                     attributes=attributes(span.attributes, problems),
                     resource=resource,
                     scope=scope,
                     status_code=_status_code(span.status.code),
                     status_message=span.status.message,
                     events=tuple(
-                        SpanEvent(e.name, e.time_unix_nano, attributes(e.attributes, problems))
+                        SpanEvent(
+                            e.name,
+                            _time(e.time_unix_nano, "event time_unix_nano"),
+                            attributes(e.attributes, problems),
+                        )
                         for e in span.events
                     ),
                 )
@@ -197,7 +204,9 @@ def iter_log_records(request: Any, problems: DecodeProblems | None = None) -> It
                 attrs = attributes(record.attributes, problems)
                 event_name = record.event_name or _str(attrs.get("event.name"))
                 yield LogRecord(
-                    time_ns=record.time_unix_nano or record.observed_time_unix_nano,
+                    time_ns=_time(
+                        record.time_unix_nano or record.observed_time_unix_nano, "time_unix_nano"
+                    ),
                     event_name=event_name,
                     body=any_value(record.body, problems),
                     trace_id=_hex(record.trace_id),
@@ -206,6 +215,13 @@ def iter_log_records(request: Any, problems: DecodeProblems | None = None) -> It
                     resource=resource,
                     scope=scope,
                 )
+
+
+def _time(value: int, field: str) -> int:
+    """A timestamp the store can hold; a later one will never be taken (INVALID_ARGUMENT)."""
+    if value > MAX_TIME_NS:
+        raise DecodeFailed(f"{field} {value} is past the latest supported time (2^63-1 ns)")
+    return value
 
 
 def _span_kind(raw: int) -> SpanKind:

@@ -6,9 +6,16 @@ Protocol front ends (gRPC, HTTP) call :meth:`Receiver.export_traces` /
 
 - :class:`~tasktrace.receiver.otlp_decode.DecodeFailed`: the data will never
   parse (INVALID_ARGUMENT / 400);
-- :class:`Overloaded`: the ingest queue is full (UNAVAILABLE / 503, retry);
+- :class:`Overloaded`: the ingest queue is full, by count or by bytes
+  (RESOURCE_EXHAUSTED / 429, retry);
 - :class:`~tasktrace.receiver.ingest.StoreUnavailable`: the store is down
-  (UNAVAILABLE / 503, retry).
+  (UNAVAILABLE / 503, retry);
+- :class:`~tasktrace.receiver.ingest.StoreRejected`: the store refuses the
+  request's data (INVALID_ARGUMENT / 400).
+
+Queued batches share one transaction; if it fails for anything but an
+unavailable store, each batch is written again alone, so that one request's bad
+data fails only that request.
 
 A call returns only once its batch is committed: what was acknowledged is durable.
 It returns what was :class:`Accepted`, for the answer (:func:`export_response`).
@@ -34,7 +41,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from tasktrace.model import Signal, Span
 from tasktrace.receiver import otlp_decode
 from tasktrace.receiver.batch import BatchContent, merge_batches, read_batch
-from tasktrace.receiver.ingest import Ingestor, WritePlan
+from tasktrace.receiver.ingest import Ingestor, StoreUnavailable, WritePlan
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -88,7 +95,7 @@ class _Read:
 
 
 class Overloaded(Exception):
-    """Too many batches are waiting for the store; the sender should retry later."""
+    """Too many batches, or bytes, are waiting for the store; the sender should retry later."""
 
 
 @dataclass(slots=True)
@@ -100,6 +107,8 @@ class Counters:
     unclaimed: int = 0
     unreadable: int = 0
     rejected_batches: int = 0
+    #: requests refused before decoding because the bytes in process were at the limit
+    rejected_bytes: int = 0
     store_failures: int = 0
     #: attribute values kept in part: not UTF-8 (decoded with U+FFFD), or cut at 4 Mi characters
     invalid_utf8: int = 0
@@ -115,6 +124,7 @@ class Receiver:
         *,
         session_keys: Sequence[str] = (),
         queue_size: int = 64,
+        max_queued_bytes: int = 64 * 1024 * 1024,
         on_commit: Callable[[WritePlan], None] | None = None,
         forward: Forward | None = None,
     ) -> None:
@@ -129,6 +139,8 @@ class Receiver:
         self._reader: ThreadPoolExecutor | None = ThreadPoolExecutor(1, "otlp-read")
         self.counters = Counters()
         self._pending = 0
+        self._max_bytes = max_queued_bytes
+        self._bytes = 0
         self._last_overload_log = 0.0
 
     async def start(self) -> None:
@@ -154,8 +166,14 @@ class Receiver:
         """Export requests being decoded, queued or written: senders waiting on us."""
         return self._pending
 
+    def has_room(self, size: int) -> bool:
+        """Whether a request of ``size`` bytes would be taken now. One request is
+        always taken when none is in process, so any request within the size
+        limit gets through eventually."""
+        return self._bytes == 0 or self._bytes + size <= self._max_bytes
+
     async def export_traces(self, data: bytes, *, json_body: bool = False) -> Accepted:
-        with self._in_process():
+        with self._in_process(len(data)):
             read = await self._off_loop(self._read_traces, data, json_body)
             rejected = read.items - read.batch.items  # spans without valid ids
             self.counters.spans += read.items
@@ -168,7 +186,7 @@ class Receiver:
         return Accepted(rejected, f"{rejected} spans without a valid trace id and span id")
 
     async def export_logs(self, data: bytes, *, json_body: bool = False) -> Accepted:
-        with self._in_process():
+        with self._in_process(len(data)):
             read = await self._off_loop(self._read_logs, data, json_body)
             self.counters.log_records += read.items
             await self._submit(read)
@@ -177,13 +195,20 @@ class Receiver:
         return Accepted()
 
     @contextlib.contextmanager
-    def _in_process(self) -> Iterator[None]:
-        """Counts an export request for :meth:`waiting` until it is answered."""
+    def _in_process(self, size: int) -> Iterator[None]:
+        """Counts an export request and its bytes until it is answered; refuses
+        it (:class:`Overloaded`) before any decoding if the bytes would pass the limit."""
+        if not self.has_room(size):
+            self.counters.rejected_bytes += 1
+            self._log_overload()
+            raise Overloaded(f"over {self._max_bytes} bytes of requests in process")
         self._pending += 1
+        self._bytes += size
         try:
             yield
         finally:
             self._pending -= 1
+            self._bytes -= size
 
     async def _off_loop(
         self, read: Callable[[bytes, bool], _T], data: bytes, json_body: bool
@@ -246,36 +271,59 @@ class Receiver:
             while items < MERGE_ITEMS and len(group) < MERGE_BATCHES and not self._queue.empty():
                 group.append(self._queue.get_nowait())
                 items += group[-1][0].items
-            batch = group[0][0] if len(group) == 1 else merge_batches([b for b, _ in group])
-            futures = [future for _, future in group]
             try:
-                plan = await self._ingestor.ingest(batch)
-            except Exception as exc:
-                self.counters.store_failures += len(group)
-                for future in futures:
-                    if not future.done():
-                        future.set_exception(exc)
-            else:
-                self.counters.batches += len(group)
-                self.counters.messages += len(plan.messages)
-                for future in futures:
-                    if not future.done():
-                        future.set_result(plan)
-                if self._on_commit is not None:
-                    try:
-                        self._on_commit(plan)
-                    except Exception:
-                        _log.exception("commit listener failed")
+                await self._write_group(group)
             finally:
                 for _ in group:
                     self._queue.task_done()
+
+    async def _write_group(
+        self, group: Sequence[tuple[BatchContent, asyncio.Future[WritePlan]]]
+    ) -> None:
+        """Write the batches in one transaction; if it fails for anything but an
+        unavailable store, write each again alone, so only the bad one fails."""
+        batch = group[0][0] if len(group) == 1 else merge_batches([b for b, _ in group])
+        try:
+            plan = await self._ingestor.ingest(batch)
+        except StoreUnavailable as exc:
+            self._failed(group, exc)
+        except Exception as exc:
+            if len(group) == 1:
+                self._failed(group, exc)
+                return
+            _log.warning(
+                "a shared write of %d batches failed (%s): writing each alone", len(group), exc
+            )
+            for one in group:
+                await self._write_group([one])
+        else:
+            self.counters.batches += len(group)
+            self.counters.messages += len(plan.messages)
+            for _, future in group:
+                if not future.done():
+                    future.set_result(plan)
+            if self._on_commit is not None:
+                try:
+                    self._on_commit(plan)
+                except Exception:
+                    _log.exception("commit listener failed")
+
+    def _failed(
+        self, group: Sequence[tuple[BatchContent, asyncio.Future[WritePlan]]], exc: Exception
+    ) -> None:
+        self.counters.store_failures += len(group)
+        for _, future in group:
+            if not future.done():
+                future.set_exception(exc)
 
     def _log_overload(self) -> None:
         now = time.monotonic()
         if now - self._last_overload_log > 10:
             self._last_overload_log = now
             _log.warning(
-                "ingest queue full: refusing batches (%d so far)", self.counters.rejected_batches
+                "ingest queue full: refusing requests (%d by count, %d by bytes so far)",
+                self.counters.rejected_batches,
+                self.counters.rejected_bytes,
             )
 
 

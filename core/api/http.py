@@ -3,7 +3,8 @@
 Handlers only translate: query parameters in (:mod:`tasktrace.api.wire`),
 :class:`~tasktrace.queries.TaskQueries` call, JSON out. Errors are answered
 as ``{"error": "..."}`` with 400 (BadRequest), 404 (NotFound), 504
-(FlushTimeout) or 500 (anything else, logged).
+(FlushTimeout), 503 with ``Retry-After`` (the store is unavailable) or 500
+(anything else, logged).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from aiohttp import web
 
 from tasktrace.api import wire
 from tasktrace.queries import BadRequest, FlushTimeout, NotFound, TaskQueries
+from tasktrace.receiver.ingest import StoreUnavailable
 
 PREFIX = "/api/v1"
 
@@ -66,6 +68,9 @@ def _json_errors(handler: _Handler) -> Callable[[web.Request], Awaitable[web.Res
             return _error(404, exc)
         except FlushTimeout as exc:
             return _error(504, exc)
+        except StoreUnavailable as exc:
+            log.warning("query %s %s: store unavailable: %s", request.method, request.path, exc)
+            return _error(503, "the store is unavailable; try again later", retry_after=2)
         except Exception:
             log.exception("query %s %s failed", request.method, request.path)
             return _error(500, "internal error")
@@ -73,8 +78,11 @@ def _json_errors(handler: _Handler) -> Callable[[web.Request], Awaitable[web.Res
     return wrapped
 
 
-def _error(status: int, error: Exception | str) -> web.Response:
-    return web.json_response({"error": str(error) or type(error).__name__}, status=status)
+def _error(status: int, error: Exception | str, *, retry_after: int = 0) -> web.Response:
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return web.json_response(
+        {"error": str(error) or type(error).__name__}, status=status, headers=headers
+    )
 
 
 class _Api:
