@@ -110,6 +110,8 @@ class Counters:
     #: requests refused before decoding because the bytes in process were at the limit
     rejected_bytes: int = 0
     store_failures: int = 0
+    #: shared writes that failed for bad data and were written again batch by batch
+    split_writes: int = 0
     #: attribute values kept in part: not UTF-8 (decoded with U+FFFD), or cut at 4 Mi characters
     invalid_utf8: int = 0
     cut_values: int = 0
@@ -291,6 +293,7 @@ class Receiver:
             if len(group) == 1:
                 self._failed(group, exc)
                 return
+            self.counters.split_writes += 1
             _log.warning(
                 "a shared write of %d batches failed (%s): writing each alone", len(group), exc
             )
