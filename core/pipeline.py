@@ -36,6 +36,7 @@ from tasktrace.exporter.task_store import PostgresTasks
 from tasktrace.exporter.transcripts import PostgresTranscripts
 from tasktrace.extractor.registry import build_extractor
 from tasktrace.extractor.scheduler import ExtractionScheduler
+from tasktrace.host_check import host_check
 from tasktrace.model import Message, Session, Signal, Task, TaskStatus
 from tasktrace.queries import FlushResult, Page, SessionStatus, TaskFilter
 from tasktrace.receiver.ingest import Ingestor, WritePlan
@@ -238,7 +239,11 @@ class Service:
             _log.info("OTLP/gRPC receiver and task query service listening on %s", grpc_ep)
         if protocols.http is not None:
             limit = protocols.http.max_request_body_size_mib * 1024 * 1024
-            app = web.Application(client_max_size=limit)
+            host, port = split_endpoint(protocols.http.endpoint)
+            app = web.Application(
+                client_max_size=limit,
+                middlewares=[host_check(host, protocols.http.allowed_hosts)],
+            )
             add_otlp_routes(app, self._receiver, max_body_bytes=limit)
             add_api_routes(app, queries, flush_timeout=60.0, telemetry=self.telemetry)
             # OTLP bodies are inflated by the receiver, within its size limit
@@ -246,7 +251,6 @@ class Service:
                 app, access_log=None, handle_signals=False, auto_decompress=False
             )
             await self._http.setup()
-            host, port = split_endpoint(protocols.http.endpoint)
             site = web.TCPSite(self._http, host, port, reuse_address=True)
             await site.start()
             http_ep = f"{host}:{_site_port(site)}"
