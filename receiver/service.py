@@ -115,6 +115,8 @@ class Counters:
     #: attribute values kept in part: not UTF-8 (decoded with U+FFFD), or cut at 4 Mi characters
     invalid_utf8: int = 0
     cut_values: int = 0
+    #: arrays or kvlists nested past the depth limit, replaced by None; the span is kept
+    deep_values: int = 0
     #: message JSON (e.g. ``gen_ai.input.messages``) that did not parse; the span is kept
     unparsed_json: int = 0
 
@@ -248,6 +250,7 @@ class Receiver:
         batch = read.batch
         self.counters.invalid_utf8 += read.problems.invalid_utf8
         self.counters.cut_values += read.problems.cut_values
+        self.counters.deep_values += read.problems.deep_values
         self.counters.unclaimed += batch.unclaimed
         self.counters.unreadable += batch.unreadable
         self.counters.unparsed_json += batch.unparsed

@@ -1,4 +1,5 @@
-"""One sender's bad data fails only that sender's request: honest senders
+"""One sender's bad data fails only that sender's request (or only the bad
+value, for a value nested too deep): honest senders
 sending at the same time (whose batches share a write transaction with the bad
 one) are all acknowledged and stored. Bad data is answered INVALID_ARGUMENT,
 never UNKNOWN, so exporters do not drop honest data or retry bad data forever."""
@@ -16,10 +17,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from tasktrace.pipeline import Service
 from tests.support.otlp_traffic import (
     chat_request,
+    deep_array_value,
     export_grpc,
     export_http,
     receiver_counters,
     transcript,
+    with_attribute_bytes,
 )
 from tests.support.service import running_service
 
@@ -103,3 +106,29 @@ async def test_data_the_store_refuses_fails_only_its_own_request_in_a_shared_wri
     counters = receiver_counters(service)
     assert counters.split_writes >= 1  # the bad batch did share a write with honest ones
     assert counters.batches == HONEST_SENDERS * REQUESTS_EACH
+
+
+async def test_a_value_nested_10000_deep_is_cut_and_its_span_stored_beside_honest_load(
+    service: Service,
+) -> None:
+    deep = deep_array_value(10_000)
+    requests = [
+        with_attribute_bytes(
+            chat_request(f"deep-{n}", "deep hi", trace_id=os.urandom(16)), "d", deep
+        )
+        for n in range(8)
+    ]
+    endpoint = service.endpoints.grpc
+
+    async def deep_sender() -> list[grpc.StatusCode]:
+        return [(await export_grpc(endpoint, data)).code for data in requests]
+
+    (honest_codes, _), deep_codes = await asyncio.gather(send_all(service, []), deep_sender())
+
+    assert deep_codes == [grpc.StatusCode.OK] * len(requests)
+    assert honest_codes == [grpc.StatusCode.OK] * HONEST_SENDERS * REQUESTS_EACH
+    await assert_all_honest_stored(service)
+    for n in range(len(requests)):
+        messages = await transcript(service.endpoints.http, f"deep-{n}")
+        assert [m.content for m in messages] == ["deep hi", "ok"]
+    assert receiver_counters(service).deep_values == len(requests)
