@@ -44,6 +44,7 @@ from tasktrace.receiver.otlp_grpc import add_otlp_services
 from tasktrace.receiver.otlp_http import add_otlp_routes
 from tasktrace.receiver.service import Receiver
 from tasktrace.receiver.sessions import is_opted_out
+from tasktrace.supervisor import StoreState, StoreSupervisor
 
 _log = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ class Service:
     data_dir: Path
     endpoints: Endpoints = Endpoints()
     _embedded: EmbeddedPostgres | None = None
+    _supervisor: StoreSupervisor | None = None
     _pool: AsyncConnectionPool | None = None
     _sinks: list[TaskSpanSink] = field(default_factory=list)
     _forwarders: list[tuple[OTLPForwarder, frozenset[Signal]]] = field(default_factory=list)
@@ -150,6 +152,9 @@ class Service:
             dsn, pg.schema_name, max_size=pg.pool_max_size, timeout=pg.acquire_timeout
         )
         await self._pool.open(wait=True, timeout=pg.connect_timeout)
+        if self._embedded is not None:
+            self._supervisor = StoreSupervisor(self._embedded, self._store_restarted)
+            self._supervisor.start()
 
         self._sinks = [TaskSpanSink(c) for c in cfg.active_otlp_exporters().values()]
         for sink in self._sinks:
@@ -192,15 +197,41 @@ class Service:
         queries = TaskQueryService(PostgresReads(self._pool), self._scheduler)
         await self._start_listeners(queries)
 
+    @property
+    def store_state(self) -> StoreState:
+        """The store's supervision state (ok / restarting / failed), for readiness:
+        always ok with a DSN, whose server is supervised elsewhere."""
+        return self._supervisor.state if self._supervisor is not None else StoreState.OK
+
+    async def wait_failed(self) -> str:
+        """Returns (the reason) once the embedded store died and could not be
+        restarted; never with a DSN. The CLI then exits non-zero."""
+        if self._supervisor is None:
+            await asyncio.Event().wait()
+        assert self._supervisor is not None
+        return await self._supervisor.wait_failed()
+
+    async def _store_restarted(self, uri: str) -> None:
+        """Point the pool at the restarted server and drop its dead connections."""
+        assert self._pool is not None
+        self._pool.conninfo = uri
+        await self._pool.check()
+
     def _ingest_waiting(self) -> int:
         return self._receiver.waiting() if self._receiver is not None else 0
 
     def telemetry(self) -> dict[str, Any]:
         """The service's own counts: what the receiver took in and kept in part,
-        and each OTLP exporter's queue (task spans, pass-through)."""
+        the store's supervision state, and each OTLP exporter's queue (task
+        spans, pass-through)."""
         receiver = dataclasses.asdict(self._receiver.counters) if self._receiver else {}
+        supervisor = self._supervisor
         return {
             "receiver": receiver,
+            "store": {
+                "state": str(self.store_state),
+                "restarts": supervisor.restarts if supervisor is not None else 0,
+            },
             "task_spans": {s.endpoint: dataclasses.asdict(s.stats()) for s in self._sinks},
             "pass_through": {f.name: dataclasses.asdict(f.stats()) for f in self.forwarders},
         }
@@ -261,6 +292,8 @@ class Service:
         if self._stopped:
             return
         self._stopped = True
+        if self._supervisor is not None:
+            await self._supervisor.stop()
         if self._grpc is not None:
             await self._grpc.stop(grace=min(5.0, timeout / 3))
         if self._http is not None:
