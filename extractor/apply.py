@@ -115,7 +115,7 @@ def _create(
     messages: Mapping[str, Message],
 ) -> Task:
     at = _message_time(op.message_ids, messages, now)
-    history = (StatusChange(op.status, at, op.reason),)
+    history: tuple[StatusChange, ...] = (StatusChange(op.status, at, op.reason),)
     if op.status is not TaskStatus.PENDING:
         history = (StatusChange(TaskStatus.PENDING, at, "new request"), *history)
     task = Task(

@@ -34,6 +34,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from tasktrace.model import Signal, Span
 from tasktrace.receiver import otlp_decode
 from tasktrace.receiver.batch import BatchContent, merge_batches, read_batch
+from tasktrace.receiver.content_watch import CAPTURE_HINT, ContentWatch
 from tasktrace.receiver.ingest import Ingestor, WritePlan
 
 _log = logging.getLogger(__name__)
@@ -117,6 +118,7 @@ class Receiver:
         queue_size: int = 64,
         on_commit: Callable[[WritePlan], None] | None = None,
         forward: Forward | None = None,
+        content_grace: float = 10.0,
     ) -> None:
         self._ingestor = ingestor
         self._keys = tuple(session_keys)
@@ -130,6 +132,7 @@ class Receiver:
         self.counters = Counters()
         self._pending = 0
         self._last_overload_log = 0.0
+        self.content_watch = ContentWatch(grace=content_grace)
 
     async def start(self) -> None:
         if self._worker is None:
@@ -239,7 +242,12 @@ class Receiver:
 
     async def _drain(self) -> None:
         while True:
-            group = [await self._queue.get()]
+            try:
+                first = await asyncio.wait_for(self._queue.get(), self.content_watch.grace)
+            except TimeoutError:  # idle: content-less sessions still come due
+                self._report_contentless()
+                continue
+            group = [first]
             # batches that queued up meanwhile share one transaction: the round
             # trips to the store, not the CPU, bound how many batches/s go through
             items = group[0][0].items
@@ -266,9 +274,20 @@ class Receiver:
                         self._on_commit(plan)
                     except Exception:
                         _log.exception("commit listener failed")
+                with_text = {m.session_id for m, _ in plan.messages if m.content}
+                self.content_watch.observe(plan.contentless, with_text, time.monotonic())
+                self._report_contentless()
             finally:
                 for _ in group:
                     self._queue.task_done()
+
+    def _report_contentless(self) -> None:
+        for sid in self.content_watch.due(time.monotonic()):
+            _log.warning(
+                "session %s received LLM spans without message content, so no tasks: %s",
+                sid,
+                CAPTURE_HINT,
+            )
 
     def _log_overload(self) -> None:
         now = time.monotonic()

@@ -10,10 +10,13 @@ import asyncio
 import json
 import os
 import subprocess
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.chat_stub import chat_stub
@@ -90,3 +93,46 @@ async def test_the_quickstart_app_with_the_pinned_libraries_yields_its_two_tasks
     assert "weather in Paris" in tasks[0]["description"]
     assert any("get_weather" in step for step in tasks[0]["progress"])
     assert "joke" in tasks[1]["description"]
+
+
+async def test_without_content_capture_the_server_warns_once_and_counts_the_session(
+    tmp_path: Path,
+) -> None:
+    python = quickstart_python()
+    async with serving(tmp_path) as served, chat_stub() as base_url:
+        await run_app(python, served.grpc, base_url, capture="false")
+        async with httpx.AsyncClient(base_url=f"http://{served.http}") as http:
+            telemetry = await _poll_telemetry(http, lambda t: t["count"] >= 1)
+        await served.terminate()
+
+    assert telemetry == {"count": 1, "sessions": [SESSION]}
+    warnings = [line for line in served.log.read_text().splitlines() if "without message" in line]
+    assert len(warnings) == 1, warnings
+    assert "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true" in warnings[0]
+    assert SESSION in warnings[0]
+
+
+async def _poll_telemetry(
+    http: httpx.AsyncClient, done: Callable[[dict[str, Any]], bool], timeout: float = 40.0
+) -> dict[str, Any]:
+    """``sessions_without_content`` of ``/api/v1/telemetry`` once ``done`` holds; the
+    server reports after its grace period (10 s), which no event announces."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = await http.get("/api/v1/telemetry")
+        assert response.status_code == 200, response.text
+        current: dict[str, Any] = response.json()["sessions_without_content"]
+        if done(current):
+            return current
+        assert time.monotonic() < deadline, current
+        await asyncio.sleep(0.2)
+
+
+def test_the_documented_pip_line_installs_exactly_the_tested_pins() -> None:
+    pins = [
+        line.split("#")[0].strip()
+        for line in (ROOT / "docs" / "quickstart-requirements.txt").read_text().splitlines()
+    ]
+    guide = (ROOT / "docs" / "quickstart.md").read_text().replace("\\\n", " ")
+    (pip_line,) = [line for line in guide.splitlines() if "pip install openai==" in line]
+    assert sorted(pip_line.split()[2:]) == sorted(p for p in pins if p)
