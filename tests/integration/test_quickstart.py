@@ -88,11 +88,21 @@ async def test_the_quickstart_app_with_the_pinned_libraries_yields_its_two_tasks
 
         await cli(served, "flush", SESSION)
         tasks = json.loads(await cli(served, "tasks", SESSION, "--json"))
+        async with httpx.AsyncClient(base_url=f"http://{served.http}") as http:
+            response = await http.get(f"/api/v1/sessions/{SESSION}/messages")
+        messages = response.json()["items"]
 
     assert [t["status"] for t in tasks] == ["success", "success"], tasks
     assert "weather in Paris" in tasks[0]["description"]
     assert any("get_weather" in step for step in tasks[0]["progress"])
     assert "joke" in tasks[1]["description"]
+    # times are the app's, not the extraction's: created_at is the request's message time
+    asked = {m["content"]: m["time"] for m in messages if m["role"] == "user"}
+    assert tasks[0]["created_at"] == asked["What's the weather in Paris?"]
+    assert tasks[1]["created_at"] == asked["Thanks! Now tell me a joke about rain."]
+    for task in tasks:
+        assert task["history"][0]["status"] == "pending", task["history"]
+        assert task["created_at"] < task["history"][-1]["at"] < task["extracted_at"]
 
 
 async def test_without_content_capture_the_server_warns_once_and_counts_the_session(
