@@ -257,6 +257,8 @@ class Task:
     extractor: str = ""
     #: a :class:`StatusReason` value, or ``""`` while none applies
     status_reason: str = ""
+    #: when the extractor first produced the task (``created_at`` is when its request was made)
+    extracted_at: datetime | None = None
 
 
 # Task operations, as extractors emit them. Tasks are named by their

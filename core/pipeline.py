@@ -234,7 +234,15 @@ class Service:
             },
             "task_spans": {s.endpoint: dataclasses.asdict(s.stats()) for s in self._sinks},
             "pass_through": {f.name: dataclasses.asdict(f.stats()) for f in self.forwarders},
+            "sessions_without_content": self._contentless(),
         }
+
+    def _contentless(self) -> dict[str, Any]:
+        """Sessions warned about for sending model calls without message content."""
+        if self._receiver is None:
+            return {"count": 0, "sessions": []}
+        watch = self._receiver.content_watch
+        return {"count": watch.count, "sessions": watch.reported()[-100:]}
 
     def _pass_through(self, signal: Signal, body: bytes) -> None:
         for forwarder, signals in self._forwarders:

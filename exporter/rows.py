@@ -15,7 +15,7 @@ MESSAGE_COLUMNS = (
 )
 TASK_COLUMNS = (
     "id, session_id, ord, description, status, progress, preferences, message_ids, trace_ids,"
-    " created_at, updated_at, revision, extractor, status_reason"
+    " created_at, updated_at, revision, extractor, status_reason, extracted_at"
 )
 SESSION_COLUMNS = "id, service, created_at, updated_at, message_count, disabled"
 
@@ -75,6 +75,7 @@ def task_from_row(r: Sequence[Any], history: Sequence[StatusChange] = ()) -> Tas
         revision=r[11],
         extractor=r[12],
         status_reason=r[13],
+        extracted_at=r[14],
         history=tuple(history),
     )
 

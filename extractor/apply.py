@@ -14,6 +14,12 @@ Pure: data and ``now`` in, new tasks out. Contract of :func:`apply_ops`:
   linked messages found in ``messages``.
 * Every op that changes a task bumps its ``revision`` (so the revision does not
   depend on how the ops were batched) and sets ``updated_at`` to ``now``.
+* Times: a task's ``created_at`` and each ``StatusChange.at`` are the time of
+  the message that caused them (a create's or link's messages; for a status
+  change, the latest message linked to the task so far), ``now`` only when no
+  message time is known (TTL expiry). ``extracted_at`` is ``now`` at creation.
+* A task always starts ``pending``: a create with another status records the
+  ``pending`` entry first, then the create's status.
 * Ops naming an unknown order are ignored.
 """
 
@@ -23,7 +29,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tasktrace.model import (
@@ -44,11 +50,20 @@ from tasktrace.model import (
 _Changes = dict[str, Any]
 
 _KEYED = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*=")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def task_id(session_id: str, order: int) -> str:
     """Deterministic task id: 16 hex digits of sha256(session id, order)."""
     return hashlib.sha256(f"{session_id}\x00{order}".encode()).hexdigest()[:16]
+
+
+def _message_time(
+    ids: Iterable[str], messages: Mapping[str, Message], fallback: datetime
+) -> datetime:
+    """The time of the latest of ``ids`` in ``messages``; ``fallback`` when none has one."""
+    latest = max((m.time_ns for i in ids if (m := messages.get(i)) is not None), default=0)
+    return _EPOCH + timedelta(microseconds=latest // 1000) if latest > 0 else fallback
 
 
 def _preference_key(text: str) -> str | None:
@@ -99,16 +114,21 @@ def _create(
     extractor: str,
     messages: Mapping[str, Message],
 ) -> Task:
+    at = _message_time(op.message_ids, messages, now)
+    history: tuple[StatusChange, ...] = (StatusChange(op.status, at, op.reason),)
+    if op.status is not TaskStatus.PENDING:
+        history = (StatusChange(TaskStatus.PENDING, at, "new request"), *history)
     task = Task(
         id=task_id(session_id, op.order),
         session_id=session_id,
         order=op.order,
         description=op.description,
         status=op.status,
-        created_at=now,
+        created_at=at,
         updated_at=now,
-        history=(StatusChange(op.status, now, op.reason),),
+        history=history,
         extractor=extractor,
+        extracted_at=now,
     )
     links = _links(task, op.message_ids, messages)
     return replace(task, **links) if links else task
@@ -123,7 +143,7 @@ def _changes(task: Task, op: TaskOp, now: datetime, messages: Mapping[str, Messa
     if isinstance(op, SetStatus):
         if op.status is task.status:
             return {}
-        change = StatusChange(op.status, now, op.reason)
+        change = StatusChange(op.status, _message_time(task.message_ids, messages, now), op.reason)
         return {"status": op.status, "history": (*task.history, change)}
     if isinstance(op, AddPreference):
         return _preference(task, op.text)

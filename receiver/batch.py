@@ -48,6 +48,9 @@ class BatchContent:
     unreadable: int = 0
     #: content values that should hold JSON and do not (their spans are read all the same)
     unparsed: int = 0
+    #: trace ids of model-call spans that carried no message text (content capture is off,
+    #: or the content travels in log records, which then clear the session: ContentWatch)
+    empty_calls: list[str] = field(default_factory=list)
 
 
 def read_batch(
@@ -62,6 +65,8 @@ def read_batch(
         if content is None:
             continue
         out.unparsed += content.unparsed
+        if content.role is SpanRole.LLM and not _has_text(content):
+            out.empty_calls.append(span.trace_id)
         if content.role is SpanRole.LLM and content.messages:
             if span.parent_span_id in llm_spans:
                 continue  # a second view of the parent's call (e.g. two instrumentations nested)
@@ -94,6 +99,10 @@ def read_batch(
     return out
 
 
+def _has_text(content: SpanContent) -> bool:
+    return any(m.content for m in content.messages)
+
+
 def merge_batches(batches: Sequence[BatchContent]) -> BatchContent:
     """Several read batches as one, as if each batch's spans came after the
     previous one's: a trace's facts are combined (a later root or last span
@@ -109,6 +118,7 @@ def merge_batches(batches: Sequence[BatchContent]) -> BatchContent:
         out.unclaimed += batch.unclaimed
         out.unreadable += batch.unreadable
         out.unparsed += batch.unparsed
+        out.empty_calls.extend(batch.empty_calls)
     _in_conversation_order(out.calls)
     return out
 

@@ -41,6 +41,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from tasktrace.model import Signal, Span
 from tasktrace.receiver import otlp_decode
 from tasktrace.receiver.batch import BatchContent, merge_batches, read_batch
+from tasktrace.receiver.content_watch import CAPTURE_HINT, ContentWatch
 from tasktrace.receiver.ingest import Ingestor, StoreUnavailable, WritePlan
 
 _log = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ class Receiver:
         max_queued_bytes: int = 64 * 1024 * 1024,
         on_commit: Callable[[WritePlan], None] | None = None,
         forward: Forward | None = None,
+        content_grace: float = 10.0,
     ) -> None:
         self._ingestor = ingestor
         self._keys = tuple(session_keys)
@@ -146,6 +148,7 @@ class Receiver:
         self._max_bytes = max_queued_bytes
         self._bytes = 0
         self._last_overload_log = 0.0
+        self.content_watch = ContentWatch(grace=content_grace)
 
     async def start(self) -> None:
         if self._worker is None:
@@ -269,7 +272,12 @@ class Receiver:
 
     async def _drain(self) -> None:
         while True:
-            group = [await self._queue.get()]
+            try:
+                first = await asyncio.wait_for(self._queue.get(), self.content_watch.grace)
+            except TimeoutError:  # idle: content-less sessions still come due
+                self._report_contentless()
+                continue
+            group = [first]
             # batches that queued up meanwhile share one transaction: the round
             # trips to the store, not the CPU, bound how many batches/s go through
             items = group[0][0].items
@@ -313,6 +321,9 @@ class Receiver:
                     self._on_commit(plan)
                 except Exception:
                     _log.exception("commit listener failed")
+            with_text = {m.session_id for m, _ in plan.messages if m.content}
+            self.content_watch.observe(plan.contentless, with_text, time.monotonic())
+            self._report_contentless()
 
     def _failed(
         self, group: Sequence[tuple[BatchContent, asyncio.Future[WritePlan]]], exc: Exception
@@ -321,6 +332,14 @@ class Receiver:
         for _, future in group:
             if not future.done():
                 future.set_exception(exc)
+
+    def _report_contentless(self) -> None:
+        for sid in self.content_watch.due(time.monotonic()):
+            _log.warning(
+                "session %s received LLM spans without message content, so no tasks: %s",
+                sid,
+                CAPTURE_HINT,
+            )
 
     def _log_overload(self) -> None:
         now = time.monotonic()

@@ -86,6 +86,7 @@ def task_to_json(task: Task) -> JSON:
         "trace_ids": list(task.trace_ids),
         "created_at": format_time(task.created_at),
         "updated_at": format_time(task.updated_at),
+        "extracted_at": _opt_time(task.extracted_at),
         "history": [
             {"status": c.status.value, "at": format_time(c.at), "reason": c.reason}
             for c in task.history
@@ -153,6 +154,7 @@ def task_from_json(data: Mapping[str, Any]) -> Task:
         status=TaskStatus(data["status"]),
         created_at=parse_time(data["created_at"]),
         updated_at=parse_time(data["updated_at"]),
+        extracted_at=_opt_parse(data.get("extracted_at")),
         progress=tuple(data.get("progress", ())),
         preferences=tuple(data.get("preferences", ())),
         message_ids=tuple(data.get("message_ids", ())),

@@ -41,7 +41,7 @@ def test_a_task_becomes_the_promised_json_object() -> None:
     data = wire.task_to_json(make_task(1, status=TaskStatus.FAILED, progress=("searched",)))
     assert set(data) == {
         "id", "session_id", "order", "description", "status", "progress", "preferences",
-        "message_ids", "trace_ids", "created_at", "updated_at", "history",
+        "message_ids", "trace_ids", "created_at", "updated_at", "extracted_at", "history",
     }  # fmt: skip
     assert data["status"] == "failed"
     assert data["progress"] == ["searched"]
