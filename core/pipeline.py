@@ -25,24 +25,28 @@ from psycopg_pool import AsyncConnectionPool
 
 from tasktrace.api.grpc import add_task_service
 from tasktrace.api.http import add_api_routes
+from tasktrace.api.ops import add_ops_routes
 from tasktrace.config import Config, split_endpoint
 from tasktrace.embedded import EmbeddedPostgres
 from tasktrace.exporter.otlp_forward import OTLPForwarder
 from tasktrace.exporter.otlp_sink import TaskSpanSink
 from tasktrace.exporter.postgres import fetch, migrate, open_pool
 from tasktrace.exporter.read_store import PostgresReads
+from tasktrace.exporter.store_health import Readiness, readiness, task_counts
 from tasktrace.exporter.task_spans import SourceTrace
 from tasktrace.exporter.task_store import PostgresTasks
 from tasktrace.exporter.transcripts import PostgresTranscripts
 from tasktrace.extractor.registry import build_extractor
-from tasktrace.extractor.scheduler import ExtractionScheduler
+from tasktrace.extractor.scheduler import ExtractionScheduler, ExtractionStats
+from tasktrace.metrics import MetricsSnapshot
 from tasktrace.model import Message, Session, Signal, Task, TaskStatus
 from tasktrace.queries import FlushResult, Page, SessionStatus, TaskFilter
-from tasktrace.receiver.ingest import Ingestor, WritePlan
+from tasktrace.receiver.ingest import Ingestor, StoreUnavailable, WritePlan
 from tasktrace.receiver.otlp_grpc import add_otlp_services
 from tasktrace.receiver.otlp_http import add_otlp_routes
-from tasktrace.receiver.service import Receiver
+from tasktrace.receiver.service import Counters, Receiver
 from tasktrace.receiver.sessions import is_opted_out
+from tasktrace.receiver.traffic import Traffic
 
 _log = logging.getLogger(__name__)
 
@@ -203,6 +207,30 @@ class Service:
             "pass_through": {f.name: dataclasses.asdict(f.stats()) for f in self.forwarders},
         }
 
+    async def metrics_snapshot(self) -> MetricsSnapshot:
+        """The counts behind ``/metrics``: the stages' own, and the store's task counts
+        (left out when the store does not answer)."""
+        tasks = None
+        if self._pool is not None:
+            try:
+                tasks = await task_counts(self._pool)
+            except StoreUnavailable as exc:
+                _log.warning("metrics: task counts unavailable (%s)", exc)
+        receiver = self._receiver
+        return MetricsSnapshot(
+            receiver=dataclasses.replace(receiver.counters) if receiver else Counters(),
+            traffic=receiver.traffic.copy() if receiver else Traffic(),
+            extraction=self._scheduler.stats() if self._scheduler else ExtractionStats(),
+            task_spans={s.endpoint: s.stats() for s in self._sinks},
+            pass_through={f.name: f.stats() for f in self.forwarders},
+            tasks=tasks,
+        )
+
+    async def readiness(self) -> Readiness:
+        if self._pool is None:
+            return Readiness(False, "not started")
+        return await readiness(self._pool)
+
     def _pass_through(self, signal: Signal, body: bytes) -> None:
         for forwarder, signals in self._forwarders:
             if signal in signals:
@@ -240,6 +268,7 @@ class Service:
             app = web.Application(client_max_size=limit)
             add_otlp_routes(app, self._receiver, max_body_bytes=limit)
             add_api_routes(app, queries, flush_timeout=60.0, telemetry=self.telemetry)
+            add_ops_routes(app, snapshot=self.metrics_snapshot, readiness=self.readiness)
             # OTLP bodies are inflated by the receiver, within its size limit
             self._http = web.AppRunner(
                 app, access_log=None, handle_signals=False, auto_decompress=False

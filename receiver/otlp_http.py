@@ -67,7 +67,7 @@ async def _handle(
         except zlib.error as exc:
             return _error(400, f"bad gzip body: {exc}", as_json)
     try:
-        accepted = await export(body, json_body=as_json)
+        accepted = await export(body, json_body=as_json, protocol="http")
     except DecodeFailed as exc:
         return _error(400, str(exc), as_json)
     except (Overloaded, StoreUnavailable) as exc:

@@ -34,7 +34,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from tasktrace.model import Signal, Span
 from tasktrace.receiver import otlp_decode
 from tasktrace.receiver.batch import BatchContent, merge_batches, read_batch
-from tasktrace.receiver.ingest import Ingestor, WritePlan
+from tasktrace.receiver.ingest import Ingestor, StoreUnavailable, WritePlan
+from tasktrace.receiver.traffic import Traffic
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -87,6 +88,14 @@ class _Read:
     raw: bytes
 
 
+@dataclass(slots=True)
+class _Tally:
+    """What one request turned out to hold, for :meth:`Receiver._tally`."""
+
+    read: _Read | None = None
+    dropped: int = 0
+
+
 class Overloaded(Exception):
     """Too many batches are waiting for the store; the sender should retry later."""
 
@@ -128,6 +137,7 @@ class Receiver:
         self._worker: asyncio.Task[None] | None = None
         self._reader: ThreadPoolExecutor | None = ThreadPoolExecutor(1, "otlp-read")
         self.counters = Counters()
+        self.traffic = Traffic()
         self._pending = 0
         self._last_overload_log = 0.0
 
@@ -154,10 +164,14 @@ class Receiver:
         """Export requests being decoded, queued or written: senders waiting on us."""
         return self._pending
 
-    async def export_traces(self, data: bytes, *, json_body: bool = False) -> Accepted:
-        with self._in_process():
+    async def export_traces(
+        self, data: bytes, *, json_body: bool = False, protocol: str = "grpc"
+    ) -> Accepted:
+        """``protocol`` (``grpc``, ``http``) labels the request in :attr:`traffic`."""
+        with self._in_process(), self._tally(protocol, "traces") as tally:
             read = await self._off_loop(self._read_traces, data, json_body)
             rejected = read.items - read.batch.items  # spans without valid ids
+            tally.read, tally.dropped = read, rejected
             self.counters.spans += read.items
             self.counters.unreadable += rejected
             await self._submit(read)
@@ -167,14 +181,37 @@ class Receiver:
             return Accepted()
         return Accepted(rejected, f"{rejected} spans without a valid trace id and span id")
 
-    async def export_logs(self, data: bytes, *, json_body: bool = False) -> Accepted:
-        with self._in_process():
+    async def export_logs(
+        self, data: bytes, *, json_body: bool = False, protocol: str = "grpc"
+    ) -> Accepted:
+        with self._in_process(), self._tally(protocol, "logs") as tally:
             read = await self._off_loop(self._read_logs, data, json_body)
+            tally.read = read
             self.counters.log_records += read.items
             await self._submit(read)
         if self._forward is not None:
             self._forward("logs", read.raw)
         return Accepted()
+
+    @contextlib.contextmanager
+    def _tally(self, protocol: str, signal: Signal) -> Iterator[_Tally]:
+        """Records the request in :attr:`traffic` once answered, by how it ended."""
+        tally = _Tally()
+        result = "accepted"
+        try:
+            yield tally
+        except otlp_decode.DecodeFailed:
+            result = "invalid"
+            raise
+        except Overloaded:
+            result = "overloaded"
+            raise
+        except StoreUnavailable:
+            result = "unavailable"
+            raise
+        finally:
+            by_dialect = tally.read.batch.by_dialect if tally.read is not None else {}
+            self.traffic.record(protocol, signal, result, by_dialect, tally.dropped)
 
     @contextlib.contextmanager
     def _in_process(self) -> Iterator[None]:
