@@ -47,6 +47,7 @@ from tasktrace.receiver.otlp_http import add_otlp_routes
 from tasktrace.receiver.service import Counters, Receiver
 from tasktrace.receiver.sessions import is_opted_out
 from tasktrace.receiver.traffic import Traffic
+from tasktrace.ui import add_ui_routes
 
 _log = logging.getLogger(__name__)
 
@@ -269,6 +270,7 @@ class Service:
             add_otlp_routes(app, self._receiver, max_body_bytes=limit)
             add_api_routes(app, queries, flush_timeout=60.0, telemetry=self.telemetry)
             add_ops_routes(app, snapshot=self.metrics_snapshot, readiness=self.readiness)
+            add_ui_routes(app, trace_url=self.config.ui.trace_url)
             # OTLP bodies are inflated by the receiver, within its size limit
             self._http = web.AppRunner(
                 app, access_log=None, handle_signals=False, auto_decompress=False
