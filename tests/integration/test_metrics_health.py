@@ -3,6 +3,9 @@ Postgres: after real fixtures are sent, the counts match what was sent."""
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +16,8 @@ from tasktrace.receiver.otlp_decode import iter_spans, parse_trace_request
 from tests.support.otlp_traffic import export_grpc, export_http, fixture, session_of
 from tests.support.service import running_service
 from tests.support.session_api import flush
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana" / "tasktrace-dashboard.json"
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -106,3 +111,45 @@ async def test_readyz_is_503_when_postgres_is_unreachable(pg_dsn: str) -> None:
             answer = await http.get("/readyz")
     assert answer.status_code == 503
     assert answer.json()["reason"].startswith("postgres:")
+
+
+def promql_targets(dashboard: dict[str, Any]) -> list[str]:
+    return [
+        t["expr"]
+        for p in dashboard["panels"]
+        for t in p.get("targets", [])
+        if t.get("datasource", {}).get("type") == "prometheus"
+    ] + [v["query"] for v in dashboard["templating"]["list"] if v["type"] == "query"]
+
+
+async def test_the_grafana_dashboard_asks_only_for_metrics_and_labels_metrics_has(
+    pg_dsn: str,
+) -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    async with running_service(pg_dsn) as service:
+        ep = service.endpoints
+        assert (await export_http(ep.http, fixture("tool-error"))).status_code == 200
+        assert (await export_http(ep.http, b"\xff")).status_code == 400
+        async with httpx.AsyncClient(base_url=f"http://{ep.http}") as http:
+            await flush(http, session_of("tool-error"))
+            text = (await http.get("/metrics")).text
+    labels: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(text):
+        labels.setdefault(family.name, set())
+        if family.type == "counter":  # its samples are named ..._total
+            labels.setdefault(family.name + "_total", set())
+        for s in family.samples:
+            labels.setdefault(s.name, set()).update(s.labels)
+    exprs = promql_targets(dashboard)
+    assert len(exprs) >= 10
+    for expr in exprs:
+        assert expr.count("(") == expr.count(")") and expr.count("{") == expr.count("}"), expr
+        names = re.findall(r"\btasktrace_[a-z_]+\b", expr)
+        assert names, expr
+        for name in names:
+            assert name in labels, f"{name} is not in /metrics"
+            used = set(re.findall(r"(\w+)\s*(?:=~|!=|!~|=)\s*\"", expr)) - {"job"}
+            grouped = re.findall(r"by \(([^)]*)\)", expr)
+            used |= {g.strip() for group in grouped for g in group.split(",")}
+            if labels[name]:  # a family with samples: every label asked for exists
+                assert used <= labels[name], (expr, used - labels[name])
