@@ -22,6 +22,7 @@ from tasktrace.durations import Duration
 from tasktrace.exporter.otlp_config import OTLPExporterConfig
 from tasktrace.extractor.config import ExtractorConfig
 from tasktrace.model import Signal
+from tasktrace.self_metrics_config import TelemetryMetricsConfig
 
 
 class ConfigError(ValueError):
@@ -192,6 +193,7 @@ class TelemetryLogsConfig(_Strict):
 
 class TelemetryConfig(_Strict):
     logs: TelemetryLogsConfig = TelemetryLogsConfig()
+    metrics: TelemetryMetricsConfig = TelemetryMetricsConfig()
 
 
 class ServiceConfig(_Strict):

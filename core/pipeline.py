@@ -47,6 +47,7 @@ from tasktrace.receiver.otlp_http import add_otlp_routes
 from tasktrace.receiver.service import Counters, Receiver
 from tasktrace.receiver.sessions import is_opted_out
 from tasktrace.receiver.traffic import Traffic
+from tasktrace.self_metrics import OTLPMetricsReporter
 from tasktrace.ui import add_ui_routes
 
 _log = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ class Service:
     _receiver: Receiver | None = None
     _grpc: grpc.aio.Server | None = None
     _http: web.AppRunner | None = None
+    _self_metrics: OTLPMetricsReporter | None = None
     _stopped: bool = False
 
     @property
@@ -194,6 +196,10 @@ class Service:
         await self._receiver.start()
         queries = TaskQueryService(PostgresReads(self._pool), self._scheduler)
         await self._start_listeners(queries)
+        self._self_metrics = OTLPMetricsReporter(
+            cfg.service.telemetry.metrics.readers, self.metrics_snapshot
+        )
+        await self._self_metrics.start()
 
     def _ingest_waiting(self) -> int:
         return self._receiver.waiting() if self._receiver is not None else 0
@@ -287,6 +293,8 @@ class Service:
         if self._stopped:
             return
         self._stopped = True
+        if self._self_metrics is not None:
+            await self._self_metrics.shutdown(timeout / 3)
         if self._grpc is not None:
             await self._grpc.stop(grace=min(5.0, timeout / 3))
         if self._http is not None:
