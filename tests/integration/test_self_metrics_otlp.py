@@ -14,6 +14,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 
 from tests.support.otlp_traffic import export_grpc, fixture
+from tests.support.service import running_service
 
 Points = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -28,9 +29,10 @@ class MetricsRecorder:
         self.resources: list[dict[str, str]] = []
 
     def until(self, points: Points) -> bool:
-        key = ("tasktrace_receiver_requests", frozenset(
-            {("protocol", "grpc"), ("signal", "traces"), ("result", "accepted")}
-        ))
+        key = (
+            "tasktrace_receiver_requests",
+            frozenset({("protocol", "grpc"), ("signal", "traces"), ("result", "accepted")}),
+        )
         return points.get(key, 0) >= 1
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -67,16 +69,13 @@ async def recorder_server() -> AsyncIterator[tuple[MetricsRecorder, str]]:
 
 
 async def test_serve_pushes_its_own_metrics_over_otlp_like_the_collector(pg_dsn: str) -> None:
-    from tests.support.service import running_service
-
     async with recorder_server() as (recorder, url):
         exporter = f"{{otlp: {{protocol: http/protobuf, endpoint: '{url}'}}}}"
         readers = f"[{{periodic: {{interval: 0.2s, exporter: {exporter}}}}}]"
         overrides = [f"service.telemetry.metrics.readers={readers}"]
         async with running_service(pg_dsn, overrides=overrides) as service:
-            assert (await export_grpc(service.endpoints.grpc, fixture("three-tools"))).code.name == (
-                "OK"
-            )
+            answer = await export_grpc(service.endpoints.grpc, fixture("three-tools"))
+            assert answer.code.name == "OK"
             await asyncio.wait_for(recorder.wanted.wait(), timeout=20)
     assert recorder.resources[0]["service.name"] == "tasktrace"
     names = {name for name, _ in recorder.points}
