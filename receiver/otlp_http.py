@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 from google.protobuf import json_format
@@ -26,6 +27,7 @@ from tasktrace.receiver.service import (
     Receiver,
     export_response,
 )
+from tasktrace.receiver.traffic import Traffic
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -33,10 +35,14 @@ JSON = "application/json"
 
 def add_otlp_routes(app: web.Application, receiver: Receiver, *, max_body_bytes: int) -> None:
     async def traces(request: web.Request) -> web.Response:
-        return await _handle(request, receiver.export_traces, "traces", max_body_bytes)
+        return await _handle(
+            request, receiver.export_traces, "traces", max_body_bytes, receiver.traffic
+        )
 
     async def logs(request: web.Request) -> web.Response:
-        return await _handle(request, receiver.export_logs, "logs", max_body_bytes)
+        return await _handle(
+            request, receiver.export_logs, "logs", max_body_bytes, receiver.traffic
+        )
 
     app.router.add_post("/v1/traces", traces)
     app.router.add_post("/v1/logs", logs)
@@ -47,25 +53,50 @@ async def _handle(
     export: Callable[..., Awaitable[Accepted]],
     signal: Signal,
     max_body_bytes: int,
+    traffic: Traffic,
 ) -> web.Response:
+    """Answer one export request; one refused before decoding is counted ``invalid``."""
+    answer = await _read_and_export(request, export, signal, max_body_bytes)
+    if isinstance(answer, _Refused):
+        traffic.record("http", signal, "invalid", {})
+        return answer.response
+    return answer
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    response: web.Response
+
+
+async def _read_and_export(
+    request: web.Request,
+    export: Callable[..., Awaitable[Accepted]],
+    signal: Signal,
+    max_body_bytes: int,
+) -> web.Response | _Refused:
     content_type = request.content_type
     if content_type not in (PROTOBUF, JSON):
-        return _error(415, f"unsupported content type {content_type!r}; use {PROTOBUF} or {JSON}")
+        return _Refused(
+            _error(415, f"unsupported content type {content_type!r}; use {PROTOBUF} or {JSON}")
+        )
     as_json = content_type == JSON
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if encoding not in ("", "identity", "gzip"):
-        return _error(415, f"unsupported content encoding {encoding!r}; use gzip", as_json)
+        return _Refused(
+            _error(415, f"unsupported content encoding {encoding!r}; use gzip", as_json)
+        )
     try:
         body = await request.read()  # the server runs with auto_decompress off
     except web.HTTPRequestEntityTooLarge:
-        return _error(413, f"body over the {max_body_bytes} byte limit", as_json)
+        return _Refused(_error(413, f"body over the {max_body_bytes} byte limit", as_json))
     if encoding == "gzip":
         try:
             body = gunzip(body, max_body_bytes)
         except BodyTooLarge:
-            return _error(413, f"decompressed body over the {max_body_bytes} byte limit", as_json)
+            message = f"decompressed body over the {max_body_bytes} byte limit"
+            return _Refused(_error(413, message, as_json))
         except zlib.error as exc:
-            return _error(400, f"bad gzip body: {exc}", as_json)
+            return _Refused(_error(400, f"bad gzip body: {exc}", as_json))
     try:
         accepted = await export(body, json_body=as_json, protocol="http")
     except DecodeFailed as exc:

@@ -50,6 +50,7 @@ async def test_metrics_count_what_was_sent_by_protocol_dialect_and_status(pg_dsn
         assert (await export_grpc(ep.grpc, over_grpc)).code.name == "OK"
         assert (await export_http(ep.http, over_http)).status_code == 200
         assert (await export_http(ep.http, b"\xff not protobuf")).status_code == 400
+        assert (await export_http(ep.http, b"{}", content_type="text/plain")).status_code == 415
         async with httpx.AsyncClient(base_url=f"http://{ep.http}") as http:
             tasks: list[dict[str, Any]] = []
             for conversation in ("three-tools", "tool-error"):
@@ -62,7 +63,7 @@ async def test_metrics_count_what_was_sent_by_protocol_dialect_and_status(pg_dsn
     requests = "tasktrace_receiver_requests_total"
     assert sample(got, requests, protocol="grpc", signal="traces", result="accepted") == 1
     assert sample(got, requests, protocol="http", signal="traces", result="accepted") == 1
-    assert sample(got, requests, protocol="http", signal="traces", result="invalid") == 1
+    assert sample(got, requests, protocol="http", signal="traces", result="invalid") == 2
     for protocol, data in (("grpc", over_grpc), ("http", over_http)):
         expected = dialect_counts(data)
         assert expected, "the fixture holds spans"
