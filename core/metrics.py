@@ -133,22 +133,17 @@ def _exports(snap: MetricsSnapshot) -> Iterator[Metric]:
         "Items an OTLP exporter sent (exported), gave up on (failed) or never sent (dropped).",
         labels=["exporter", "kind", "result"],
     )
-    for name, sink in sorted(snap.task_spans.items()):
-        depth.add_metric([name, "task_spans"], sink.queued)
-        for result, count in (
-            ("exported", sink.exported),
-            ("failed", sink.failed),
-            ("dropped", sink.dropped),
-        ):
-            done.add_metric([name, "task_spans", result], count)
-    for name, fwd in sorted(snap.pass_through.items()):
-        depth.add_metric([name, "pass_through"], fwd.queued)
-        for result, count in (
-            ("exported", fwd.forwarded),
-            ("failed", fwd.failed),
-            ("dropped", fwd.dropped),
-        ):
-            done.add_metric([name, "pass_through", result], count)
+    queues = [
+        (name, "task_spans", s.queued, s.exported, s.failed, s.dropped)
+        for name, s in sorted(snap.task_spans.items())
+    ] + [
+        (name, "pass_through", f.queued, f.forwarded, f.failed, f.dropped)
+        for name, f in sorted(snap.pass_through.items())
+    ]
+    for name, kind, queued, exported, failed, dropped in queues:
+        depth.add_metric([name, kind], queued)
+        for result, count in (("exported", exported), ("failed", failed), ("dropped", dropped)):
+            done.add_metric([name, kind, result], count)
     yield depth
     yield done
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tasktrace.exporter.otlp_forward import ForwardStats
 from tasktrace.exporter.otlp_sink import SinkStats
 from tasktrace.exporter.store_health import TaskCounts
 from tasktrace.extractor.scheduler import ExtractionStats
@@ -43,6 +44,7 @@ def test_tasks_extraction_and_export_queues_become_labelled_families() -> None:
     snap = MetricsSnapshot(
         extraction=ExtractionStats(runs=5, errors=1, buffered_sessions=2, lag_seconds=1.5),
         task_spans={"http://jaeger:4317": SinkStats(queued=7, exported=10, failed=2)},
+        pass_through={"otlp/backend": ForwardStats(queued=1, forwarded=9, dropped=4)},
         tasks=TaskCounts({("failed", "tool_error"): 3, ("success", "completed"): 4}, 1),
     )
     got = parsed(snap)
@@ -55,6 +57,10 @@ def test_tasks_extraction_and_export_queues_become_labelled_families() -> None:
     sink = {("exporter", "http://jaeger:4317"), ("kind", "task_spans")}
     assert got[("tasktrace_export_queue_depth", frozenset(sink))] == 7
     assert got[("tasktrace_export_items_total", frozenset({*sink, ("result", "failed")}))] == 2
+    forward = {("exporter", "otlp/backend"), ("kind", "pass_through")}
+    assert got[("tasktrace_export_queue_depth", frozenset(forward))] == 1
+    assert got[("tasktrace_export_items_total", frozenset({*forward, ("result", "exported")}))] == 9
+    assert got[("tasktrace_export_items_total", frozenset({*forward, ("result", "dropped")}))] == 4
 
 
 def test_without_store_counts_the_task_families_are_left_out() -> None:
