@@ -13,6 +13,10 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceResponse,
 )
 
+from tasktrace.extractor.scheduler import ExtractionStats
+from tasktrace.metrics import MetricsSnapshot
+from tasktrace.self_metrics import OTLPMetricsReporter
+from tasktrace.self_metrics_config import MetricReaderConfig
 from tests.support.otlp_traffic import export_grpc, fixture
 from tests.support.service import running_service
 
@@ -86,3 +90,40 @@ async def test_serve_pushes_its_own_metrics_over_otlp_like_the_collector(pg_dsn:
         if n == "tasktrace_receiver_items" and ("result", "accepted") in labels
     )  # fmt: skip
     assert spans == 7  # the three-tools fixture holds 7 spans (as /metrics counts them)
+
+
+async def test_the_reporter_exports_a_last_time_at_shutdown_and_restarts_cleanly() -> None:
+    runs = 0
+
+    async def snapshot() -> MetricsSnapshot:
+        return MetricsSnapshot(extraction=ExtractionStats(runs=runs))
+
+    async with recorder_server() as (recorder, url):
+        config = MetricReaderConfig.model_validate(
+            {"periodic": {"interval": "1h", "exporter": {"otlp": {
+                "protocol": "http/protobuf", "endpoint": url}}}}
+        )  # fmt: skip
+        reporter = OTLPMetricsReporter([config], snapshot)
+        await reporter.shutdown()  # safe without start
+        for expected in (3, 5):
+            runs = expected
+            await reporter.start()
+            await reporter.start()  # idempotent
+            runs = expected + 1  # the last export reads a fresh snapshot
+            await reporter.shutdown()
+            await reporter.shutdown()
+            assert recorder.points[("tasktrace_extraction_runs", frozenset())] == expected + 1
+
+
+async def test_without_readers_the_reporter_does_nothing() -> None:
+    calls = 0
+
+    async def snapshot() -> MetricsSnapshot:
+        nonlocal calls
+        calls += 1
+        return MetricsSnapshot()
+
+    reporter = OTLPMetricsReporter([], snapshot)
+    await reporter.start()
+    await reporter.shutdown()
+    assert calls == 0
