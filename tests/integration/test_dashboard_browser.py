@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.genai_chat import Turn
 from tests.support.otlp_traffic import export_http, fixture, session_of
 from tests.support.service import running_service
-from tests.support.session_api import flush
+from tests.support.session_api import flush, send_turn
 
 CHROMIUM = Path("/usr/bin/chromium")
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
@@ -108,3 +109,34 @@ async def check_session(page: Any, expected: list[dict[str, Any]]) -> None:
 
 async def message_ids(page: Any, selector: str) -> set[str]:
     return {await m.get_attribute("data-message-id") for m in await page.locator(selector).all()}
+
+
+async def test_a_session_with_an_open_task_refreshes_itself(pg_dsn: str, page: Any) -> None:
+    sid = "ui-live-1"
+    asked = Turn("Please convert 10 USD to EUR.")  # the model call has not answered yet
+    answered = Turn(asked.user, "10 USD is about 9 EUR.")
+    async with running_service(pg_dsn) as service:
+        base = f"http://{service.endpoints.http}"
+        async with httpx.AsyncClient(base_url=base) as http:
+            await send_turn(http, sid, [asked])
+            opened = (await flush(http, sid))["tasks"]
+            assert any(t["status"] in ("pending", "running") for t in opened), opened
+            await loaded(page, f"{base}/ui#/session/{sid}")
+            assert "refreshing" in await page.locator("#refresh-state").inner_text()
+            before = await page.locator(".message").count()
+
+            await send_turn(http, sid, [answered, Turn("And 20 USD to GBP?", "About 16 GBP.")])
+            await flush(http, sid)
+            messages = (await http.get(f"/api/v1/sessions/{sid}/messages")).json()["items"]
+            tasks = (await http.get(f"/api/v1/sessions/{sid}/tasks")).json()["items"]
+        assert len(messages) > before, "the later turn adds messages"
+        # no reload: the page's own refresh brings the new messages and task states
+        await page.wait_for_function(
+            f"document.querySelectorAll('.message').length === {len(messages)}", timeout=15_000
+        )
+        await page.wait_for_function(
+            "statuses => statuses.every(([id, status]) => document.querySelector("
+            "`.task[data-task-id='${id}'] .status`)?.textContent === status)",
+            arg=[[t["id"], t["status"]] for t in tasks],
+            timeout=15_000,
+        )
