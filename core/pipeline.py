@@ -286,7 +286,9 @@ class Service:
             site = web.TCPSite(self._http, host, port, reuse_address=True)
             await site.start()
             http_ep = f"{host}:{_site_port(site)}"
-            _log.info("OTLP/HTTP receiver and query API listening on http://%s", http_ep)
+            _log.info(
+                "OTLP/HTTP receiver, query API, /ui and /metrics listening on http://%s", http_ep
+            )
         self.endpoints = Endpoints(grpc=grpc_ep, http=http_ep)
 
     async def shutdown(self, timeout: float = 15.0) -> None:
