@@ -18,10 +18,12 @@ from tasktrace.exporter.otlp_forward import ForwardStats
 from tasktrace.exporter.otlp_sink import SinkStats
 from tasktrace.exporter.store_health import TaskCounts
 from tasktrace.extractor.scheduler import ExtractionStats
+from tasktrace.model import StatusReason
 from tasktrace.receiver.service import Counters
 from tasktrace.receiver.traffic import Traffic
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_REASONS = frozenset(r.value for r in StatusReason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +117,23 @@ def _tasks(snap: MetricsSnapshot) -> Iterator[Metric]:
         snap.tasks.open_sessions,
     )
     tasks = GaugeMetricFamily(
-        "tasktrace_tasks", "Tasks in the store by status and reason.", labels=["status", "reason"]
+        "tasktrace_tasks",
+        "Tasks in the store by status and reason (a StatusReason value, else 'other').",
+        labels=["status", "reason"],
     )
-    for (status, reason), count in sorted(snap.tasks.by_status.items()):
+    counts: dict[tuple[str, str], int] = {}
+    for (status, reason), count in snap.tasks.by_status.items():
+        key = (status, reason_label(reason))
+        counts[key] = counts.get(key, 0) + count
+    for (status, reason), count in sorted(counts.items()):
         tasks.add_metric([status, reason], count)
     yield tasks
+
+
+def reason_label(reason: str) -> str:
+    """``reason`` as a label value: one of :class:`~tasktrace.model.StatusReason`,
+    ``""`` for none, ``other`` for free text (labels must stay few)."""
+    return reason if not reason or reason in _REASONS else "other"
 
 
 def _exports(snap: MetricsSnapshot) -> Iterator[Metric]:

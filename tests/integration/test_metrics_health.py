@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tasktrace.metrics import reason_label
 from tasktrace.receiver.dialects import dialect_for_span
 from tasktrace.receiver.otlp_decode import iter_spans, parse_trace_request
 from tests.support.otlp_traffic import export_grpc, export_http, fixture, session_of
@@ -76,7 +77,7 @@ async def test_metrics_count_what_was_sent_by_protocol_dialect_and_status(pg_dsn
     assert tasks, "the fixtures make tasks"
     by_status: dict[tuple[str, str], int] = {}
     for task in tasks:
-        key = (task["status"], task.get("status_reason", ""))
+        key = (task["status"], reason_label(task["status_reason"]))
         by_status[key] = by_status.get(key, 0) + 1
     for (status, reason), count in by_status.items():
         assert sample(got, "tasktrace_tasks", status=status, reason=reason) == count

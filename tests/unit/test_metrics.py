@@ -45,11 +45,21 @@ def test_tasks_extraction_and_export_queues_become_labelled_families() -> None:
         extraction=ExtractionStats(runs=5, errors=1, buffered_sessions=2, lag_seconds=1.5),
         task_spans={"http://jaeger:4317": SinkStats(queued=7, exported=10, failed=2)},
         pass_through={"otlp/backend": ForwardStats(queued=1, forwarded=9, dropped=4)},
-        tasks=TaskCounts({("failed", "tool_error"): 3, ("success", "completed"): 4}, 1),
+        tasks=TaskCounts(
+            {
+                ("failed", "tool_error"): 3,
+                ("success", "completed"): 4,
+                ("success", "assistant: done, see you"): 2,
+                ("success", "assistant: booked it"): 1,
+            },
+            1,
+        ),
     )
     got = parsed(snap)
     failed = frozenset({("status", "failed"), ("reason", "tool_error")})
     assert got[("tasktrace_tasks", failed)] == 3
+    other = frozenset({("status", "success"), ("reason", "other")})
+    assert got[("tasktrace_tasks", other)] == 3, "free-text reasons share one label value"
     assert got[("tasktrace_sessions_open", frozenset())] == 1
     assert got[("tasktrace_extraction_runs_total", frozenset())] == 5
     assert got[("tasktrace_extraction_errors_total", frozenset())] == 1
