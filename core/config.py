@@ -22,6 +22,7 @@ from tasktrace.durations import Duration
 from tasktrace.exporter.otlp_config import OTLPExporterConfig
 from tasktrace.extractor.config import ExtractorConfig
 from tasktrace.model import Signal
+from tasktrace.self_metrics_config import TelemetryMetricsConfig
 
 
 class ConfigError(ValueError):
@@ -201,6 +202,7 @@ class TelemetryLogsConfig(_Strict):
 
 class TelemetryConfig(_Strict):
     logs: TelemetryLogsConfig = TelemetryLogsConfig()
+    metrics: TelemetryMetricsConfig = TelemetryMetricsConfig()
 
 
 class ServiceConfig(_Strict):
@@ -210,12 +212,27 @@ class ServiceConfig(_Strict):
     telemetry: TelemetryConfig = TelemetryConfig()
 
 
+class UIConfig(_Strict):
+    """The ``/ui`` dashboard. ``trace_url``: a link to a trace in the user's
+    backend, ``{trace_id}`` replaced by the hex trace id (empty: no links)."""
+
+    trace_url: str = ""
+
+    @field_validator("trace_url")
+    @classmethod
+    def _names_the_trace(cls, value: str) -> str:
+        if value and "{trace_id}" not in value:
+            raise ValueError("trace_url must contain {trace_id}")
+        return value
+
+
 class Config(_Strict):
     receivers: ReceiversConfig = ReceiversConfig()
     processors: ProcessorsConfig = ProcessorsConfig()
     exporters: ExportersConfig = ExportersConfig()
     extensions: dict[str, Any] = Field(default_factory=dict)
     service: ServiceConfig = ServiceConfig()
+    ui: UIConfig = UIConfig()
 
     @model_validator(mode="after")
     def _pipelines_name_known_components(self) -> Config:

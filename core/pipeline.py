@@ -25,26 +25,32 @@ from psycopg_pool import AsyncConnectionPool
 
 from tasktrace.api.grpc import add_task_service
 from tasktrace.api.http import add_api_routes
+from tasktrace.api.ops import add_ops_routes
 from tasktrace.config import Config, split_endpoint
 from tasktrace.embedded import EmbeddedPostgres
 from tasktrace.exporter.otlp_forward import OTLPForwarder
 from tasktrace.exporter.otlp_sink import TaskSpanSink
 from tasktrace.exporter.postgres import fetch, migrate, open_pool
 from tasktrace.exporter.read_store import PostgresReads
+from tasktrace.exporter.store_health import Readiness, readiness, task_counts
 from tasktrace.exporter.task_spans import SourceTrace
 from tasktrace.exporter.task_store import PostgresTasks
 from tasktrace.exporter.transcripts import PostgresTranscripts
 from tasktrace.extractor.registry import build_extractor
-from tasktrace.extractor.scheduler import ExtractionScheduler
+from tasktrace.extractor.scheduler import ExtractionScheduler, ExtractionStats
 from tasktrace.host_check import host_check
+from tasktrace.metrics import MetricsSnapshot
 from tasktrace.model import Message, Session, Signal, Task, TaskStatus
 from tasktrace.queries import FlushResult, Page, SessionStatus, TaskFilter
-from tasktrace.receiver.ingest import Ingestor, WritePlan
+from tasktrace.receiver.ingest import Ingestor, StoreUnavailable, WritePlan
 from tasktrace.receiver.otlp_grpc import add_otlp_services
 from tasktrace.receiver.otlp_http import add_otlp_routes
-from tasktrace.receiver.service import Receiver
+from tasktrace.receiver.service import Counters, Receiver
 from tasktrace.receiver.sessions import is_opted_out
+from tasktrace.receiver.traffic import Traffic
+from tasktrace.self_metrics import OTLPMetricsReporter
 from tasktrace.supervisor import StoreState, StoreSupervisor
+from tasktrace.ui import add_ui_routes
 
 _log = logging.getLogger(__name__)
 
@@ -133,6 +139,7 @@ class Service:
     _receiver: Receiver | None = None
     _grpc: grpc.aio.Server | None = None
     _http: web.AppRunner | None = None
+    _self_metrics: OTLPMetricsReporter | None = None
     _stopped: bool = False
 
     @property
@@ -196,6 +203,10 @@ class Service:
         await self._receiver.start()
         queries = TaskQueryService(PostgresReads(self._pool), self._scheduler)
         await self._start_listeners(queries)
+        self._self_metrics = OTLPMetricsReporter(
+            cfg.service.telemetry.metrics.readers, self.metrics_snapshot
+        )
+        await self._self_metrics.start()
 
     @property
     def store_state(self) -> StoreState:
@@ -244,6 +255,30 @@ class Service:
         watch = self._receiver.content_watch
         return {"count": watch.count, "sessions": watch.reported()[-100:]}
 
+    async def metrics_snapshot(self) -> MetricsSnapshot:
+        """The counts behind ``/metrics``: the stages' own, and the store's task counts
+        (left out when the store does not answer)."""
+        tasks = None
+        if self._pool is not None:
+            try:
+                tasks = await task_counts(self._pool)
+            except StoreUnavailable as exc:
+                _log.warning("metrics: task counts unavailable (%s)", exc)
+        receiver = self._receiver
+        return MetricsSnapshot(
+            receiver=dataclasses.replace(receiver.counters) if receiver else Counters(),
+            traffic=receiver.traffic.copy() if receiver else Traffic(),
+            extraction=self._scheduler.stats() if self._scheduler else ExtractionStats(),
+            task_spans={s.endpoint: s.stats() for s in self._sinks},
+            pass_through={f.name: f.stats() for f in self.forwarders},
+            tasks=tasks,
+        )
+
+    async def readiness(self) -> Readiness:
+        if self._pool is None:
+            return Readiness(False, "not started")
+        return await readiness(self._pool)
+
     def _pass_through(self, signal: Signal, body: bytes) -> None:
         for forwarder, signals in self._forwarders:
             if signal in signals:
@@ -285,6 +320,8 @@ class Service:
             )
             add_otlp_routes(app, self._receiver, max_body_bytes=limit)
             add_api_routes(app, queries, flush_timeout=60.0, telemetry=self.telemetry)
+            add_ops_routes(app, snapshot=self.metrics_snapshot, readiness=self.readiness)
+            add_ui_routes(app, trace_url=self.config.ui.trace_url)
             # OTLP bodies are inflated by the receiver, within its size limit
             self._http = web.AppRunner(
                 app, access_log=None, handle_signals=False, auto_decompress=False
@@ -293,7 +330,9 @@ class Service:
             site = web.TCPSite(self._http, host, port, reuse_address=True)
             await site.start()
             http_ep = f"{host}:{_site_port(site)}"
-            _log.info("OTLP/HTTP receiver and query API listening on http://%s", http_ep)
+            _log.info(
+                "OTLP/HTTP receiver, query API, /ui and /metrics listening on http://%s", http_ep
+            )
         self.endpoints = Endpoints(grpc=grpc_ep, http=http_ep)
 
     async def shutdown(self, timeout: float = 15.0) -> None:
@@ -302,6 +341,8 @@ class Service:
         self._stopped = True
         if self._supervisor is not None:
             await self._supervisor.stop()
+        if self._self_metrics is not None:
+            await self._self_metrics.shutdown(timeout / 3)
         if self._grpc is not None:
             await self._grpc.stop(grace=min(5.0, timeout / 3))
         if self._http is not None:

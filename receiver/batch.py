@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from tasktrace.model import LogRecord, Span, SpanContent, SpanRole, ToolRun
 from tasktrace.receiver.dialects import dialect_for_log, dialect_for_span
+from tasktrace.receiver.dialects.base import Dialect
 from tasktrace.receiver.sessions import TraceFacts, trace_facts
 from tasktrace.receiver.transcript import ChainCache
 
@@ -51,6 +52,8 @@ class BatchContent:
     #: trace ids of model-call spans that carried no message text (content capture is off,
     #: or the content travels in log records, which then clear the session: ContentWatch)
     empty_calls: list[str] = field(default_factory=list)
+    #: spans and log records by the name of the dialect that claimed them (``none``: no dialect)
+    by_dialect: dict[str, int] = field(default_factory=dict)
 
 
 def read_batch(
@@ -119,6 +122,8 @@ def merge_batches(batches: Sequence[BatchContent]) -> BatchContent:
         out.unreadable += batch.unreadable
         out.unparsed += batch.unparsed
         out.empty_calls.extend(batch.empty_calls)
+        for name, count in batch.by_dialect.items():
+            out.by_dialect[name] = out.by_dialect.get(name, 0) + count
     _in_conversation_order(out.calls)
     return out
 
@@ -151,6 +156,7 @@ def _call(
 
 def _read_span(span: Span, out: BatchContent) -> SpanContent | None:
     dialect = dialect_for_span(span)
+    _count_dialect(out, dialect)
     if dialect is None:
         out.unclaimed += 1
         return None
@@ -184,8 +190,15 @@ def _group_logs(
 ) -> dict[tuple[str, str], list[LogRecord]]:
     groups: dict[tuple[str, str], list[LogRecord]] = defaultdict(list)
     for record in records:
-        if dialect_for_log(record) is None:
+        dialect = dialect_for_log(record)
+        _count_dialect(out, dialect)
+        if dialect is None:
             out.unclaimed += 1
             continue
         groups[(record.trace_id, record.span_id)].append(record)
     return groups
+
+
+def _count_dialect(out: BatchContent, dialect: Dialect | None) -> None:
+    name = "none" if dialect is None else dialect.name
+    out.by_dialect[name] = out.by_dialect.get(name, 0) + 1

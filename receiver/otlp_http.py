@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from dataclasses import dataclass
 
 from aiohttp import web
 from google.protobuf import json_format
@@ -47,29 +48,54 @@ async def _handle(
     signal: Signal,
     max_body_bytes: int,
 ) -> web.Response:
+    """Answer one export request; one refused before decoding is counted ``invalid``."""
+    answer = await _read_and_export(request, receiver, signal, max_body_bytes)
+    if isinstance(answer, _Refused):
+        receiver.traffic.record("http", signal, "invalid", {})
+        return answer.response
+    return answer
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    response: web.Response
+
+
+async def _read_and_export(
+    request: web.Request,
+    receiver: Receiver,
+    signal: Signal,
+    max_body_bytes: int,
+) -> web.Response | _Refused:
     content_type = request.content_type
     if content_type not in (PROTOBUF, JSON):
-        return _error(415, f"unsupported content type {content_type!r}; use {PROTOBUF} or {JSON}")
+        return _Refused(
+            _error(415, f"unsupported content type {content_type!r}; use {PROTOBUF} or {JSON}")
+        )
     as_json = content_type == JSON
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if encoding not in ("", "identity", "gzip"):
-        return _error(415, f"unsupported content encoding {encoding!r}; use gzip", as_json)
+        return _Refused(
+            _error(415, f"unsupported content encoding {encoding!r}; use gzip", as_json)
+        )
     if request.content_length and not receiver.has_room(request.content_length):
+        receiver.traffic.record("http", signal, "overloaded", {})
         return _error(429, "try again later: too many bytes in process", as_json, retry=True)
     try:
         body = await request.read()  # the server runs with auto_decompress off
     except web.HTTPRequestEntityTooLarge:
-        return _error(413, f"body over the {max_body_bytes} byte limit", as_json)
+        return _Refused(_error(413, f"body over the {max_body_bytes} byte limit", as_json))
     if encoding == "gzip":
         try:
             body = gunzip(body, max_body_bytes)
         except BodyTooLarge:
-            return _error(413, f"decompressed body over the {max_body_bytes} byte limit", as_json)
+            message = f"decompressed body over the {max_body_bytes} byte limit"
+            return _Refused(_error(413, message, as_json))
         except zlib.error as exc:
-            return _error(400, f"bad gzip body: {exc}", as_json)
+            return _Refused(_error(400, f"bad gzip body: {exc}", as_json))
     export = receiver.export_traces if signal == "traces" else receiver.export_logs
     try:
-        accepted = await export(body, json_body=as_json)
+        accepted = await export(body, json_body=as_json, protocol="http")
     except (DecodeFailed, StoreRejected) as exc:
         return _error(400, str(exc), as_json)
     except Overloaded as exc:

@@ -43,6 +43,7 @@ from tasktrace.receiver import otlp_decode
 from tasktrace.receiver.batch import BatchContent, merge_batches, read_batch
 from tasktrace.receiver.content_watch import CAPTURE_HINT, ContentWatch
 from tasktrace.receiver.ingest import Ingestor, StoreUnavailable, WritePlan
+from tasktrace.receiver.traffic import Traffic
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -95,6 +96,14 @@ class _Read:
     raw: bytes
 
 
+@dataclass(slots=True)
+class _Tally:
+    """What one request turned out to hold, for :meth:`Receiver._tally`."""
+
+    read: _Read | None = None
+    dropped: int = 0
+
+
 class Overloaded(Exception):
     """Too many batches, or bytes, are waiting for the store; the sender should retry later."""
 
@@ -144,6 +153,7 @@ class Receiver:
         self._worker: asyncio.Task[None] | None = None
         self._reader: ThreadPoolExecutor | None = ThreadPoolExecutor(1, "otlp-read")
         self.counters = Counters()
+        self.traffic = Traffic()
         self._pending = 0
         self._max_bytes = max_queued_bytes
         self._bytes = 0
@@ -179,10 +189,14 @@ class Receiver:
         limit gets through eventually."""
         return self._bytes == 0 or self._bytes + size <= self._max_bytes
 
-    async def export_traces(self, data: bytes, *, json_body: bool = False) -> Accepted:
-        with self._in_process(len(data)):
+    async def export_traces(
+        self, data: bytes, *, json_body: bool = False, protocol: str = "grpc"
+    ) -> Accepted:
+        """``protocol`` (``grpc``, ``http``) labels the request in :attr:`traffic`."""
+        with self._tally(protocol, "traces") as tally, self._in_process(len(data)):
             read = await self._off_loop(self._read_traces, data, json_body)
             rejected = read.items - read.batch.items  # spans without valid ids
+            tally.read, tally.dropped = read, rejected
             self.counters.spans += read.items
             self.counters.unreadable += rejected
             await self._submit(read)
@@ -192,14 +206,37 @@ class Receiver:
             return Accepted()
         return Accepted(rejected, f"{rejected} spans without a valid trace id and span id")
 
-    async def export_logs(self, data: bytes, *, json_body: bool = False) -> Accepted:
-        with self._in_process(len(data)):
+    async def export_logs(
+        self, data: bytes, *, json_body: bool = False, protocol: str = "grpc"
+    ) -> Accepted:
+        with self._tally(protocol, "logs") as tally, self._in_process(len(data)):
             read = await self._off_loop(self._read_logs, data, json_body)
+            tally.read = read
             self.counters.log_records += read.items
             await self._submit(read)
         if self._forward is not None:
             self._forward("logs", read.raw)
         return Accepted()
+
+    @contextlib.contextmanager
+    def _tally(self, protocol: str, signal: Signal) -> Iterator[_Tally]:
+        """Records the request in :attr:`traffic` once answered, by how it ended."""
+        tally = _Tally()
+        result = "accepted"
+        try:
+            yield tally
+        except otlp_decode.DecodeFailed:
+            result = "invalid"
+            raise
+        except Overloaded:
+            result = "overloaded"
+            raise
+        except StoreUnavailable:
+            result = "unavailable"
+            raise
+        finally:
+            by_dialect = tally.read.batch.by_dialect if tally.read is not None else {}
+            self.traffic.record(protocol, signal, result, by_dialect, tally.dropped)
 
     @contextlib.contextmanager
     def _in_process(self, size: int) -> Iterator[None]:

@@ -40,8 +40,9 @@ def test_times_are_iso_8601_utc_with_microseconds_and_a_z() -> None:
 def test_a_task_becomes_the_promised_json_object() -> None:
     data = wire.task_to_json(make_task(1, status=TaskStatus.FAILED, progress=("searched",)))
     assert set(data) == {
-        "id", "session_id", "order", "description", "status", "progress", "preferences",
-        "message_ids", "trace_ids", "created_at", "updated_at", "extracted_at", "history",
+        "id", "session_id", "order", "description", "status", "status_reason", "progress",
+        "preferences", "message_ids", "trace_ids", "created_at", "updated_at", "extracted_at",
+        "history",
     }  # fmt: skip
     assert data["status"] == "failed"
     assert data["progress"] == ["searched"]
