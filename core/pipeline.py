@@ -41,7 +41,7 @@ from tasktrace.extractor.scheduler import ExtractionScheduler, ExtractionStats
 from tasktrace.host_check import host_check
 from tasktrace.metrics import MetricsSnapshot
 from tasktrace.model import Message, Session, Signal, Task, TaskStatus
-from tasktrace.queries import FlushResult, Page, SessionStatus, TaskFilter
+from tasktrace.queries import FlushResult, Page, SessionStatus, SourceRef, TaskFilter
 from tasktrace.receiver.ingest import Ingestor, StoreUnavailable, WritePlan
 from tasktrace.receiver.otlp_grpc import add_otlp_services
 from tasktrace.receiver.otlp_http import add_otlp_routes
@@ -93,6 +93,11 @@ class TaskQueryService:
 
     async def tasks(self, flt: TaskFilter, *, limit: int, cursor: str | None = None) -> Page[Task]:
         return await self._reads.tasks(flt, limit=limit, cursor=cursor)
+
+    async def source_tasks(
+        self, source: SourceRef, *, limit: int, cursor: str | None = None
+    ) -> Page[Task]:
+        return await self._reads.source_tasks(source, limit=limit, cursor=cursor)
 
     async def session_status(self, session_id: str) -> SessionStatus:
         return await self._reads.session_status(

@@ -112,6 +112,17 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
         return codec.page_to_pb(page, pb.ListTasksResponse, codec.task_to_pb)
 
     @_status_errors
+    async def ListTraceTasks(
+        self, request: pb.ListTraceTasksRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListTraceTasksResponse:
+        page = await self._queries.source_tasks(
+            codec.source_from_pb(request),
+            limit=codec.limit_from_pb(request.limit),
+            cursor=request.cursor or None,
+        )
+        return codec.page_to_pb(page, pb.ListTraceTasksResponse, codec.task_to_pb)
+
+    @_status_errors
     async def GetSessionStatus(
         self, request: pb.GetSessionStatusRequest, context: grpc.aio.ServicerContext
     ) -> pb.SessionStatus:
