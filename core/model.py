@@ -270,6 +270,8 @@ class CreateTask:
     status: TaskStatus = TaskStatus.PENDING
     message_ids: tuple[str, ...] = ()
     reason: str = ""
+    #: a :class:`StatusReason` value; ``""``: the default for ``status``
+    status_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +292,8 @@ class SetStatus:
     order: int
     status: TaskStatus
     reason: str = ""
+    #: a :class:`StatusReason` value; ``""``: the default for ``status``
+    status_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
