@@ -95,6 +95,13 @@ COMPLAINT = _rx(
 GIVE_UP = _rx(
     r"\b(never ?mind|forget (it|about it)|don'?t bother|cancel (it|that)|stop (it|that))\b"
 )
+#: the user leaves without the request done ("I'll contact customer service", "I'll call back")
+LEAVING = _rx(
+    r"\b(i'?ll|i will|i'?m going to|i am going to|i'?d rather)\s+(just\s+)?(try to\s+)?"
+    r"(contact|call|reach out|talk to|speak (to|with)|go to|visit|ask|get back|come back"
+    r"|try (again )?later|look elsewhere|handle it|do it myself|figure it out)\b"
+    r"|\b(i give up|forget it|not worth it|i'?ll pass)\b"
+)
 #: a standing preference ("from now on", "always", "I prefer")
 STANDING = _rx(r"\b(from now on|always|never|in (the )?future|i prefer|my preference)\b")
 AFFIRM = _rx(
@@ -115,7 +122,7 @@ NEGATE = _rx(r"^\W*(no|nope|nah|not (now|yet|right now)|don'?t|do not|maybe late
 #: a request with effects outside the conversation, which a reply alone cannot carry out
 SIDE_EFFECT = _rx(
     r"\b(book|reserve|buy|purchase|pay|transfer|send|order|rent|schedule|hire|cancel|call|play"
-    r"|stream|cast|set up)\b"
+    r"|stream|cast|set up|change|modify|upgrade|downgrade|refund|remove|switch)\b"
     r"|\b(make|get|need|want|like) (a |an |the |some |\d+ )?(\w+ )?"
     r"(reservation|appointment|booking|tickets?)\b"
 )
@@ -133,6 +140,18 @@ SUCCESS = _rx(
     r"|successful(ly)?|success|done|all set|completed|is playing|now playing|playing now|started"
     r"|has been|have been|on (its|the) way|i (found|have found|see|managed)|found \d+"
     r"|here (is|are)|there (is|are) \d+|your .{0,40} (is|are) )"
+)
+#: the assistant hands the user to a person ("I'll transfer you to a human agent")
+ESCALATE = _rx(
+    r"\b(transfer(ring|red)? you|connect(ing|ed)? you|hand(ing|ed)? (you )?over|escalat\w*"
+    r"|pass(ing|ed)? (you|this) (on|along)|put(ting)? you through)\b[^.?!]{0,60}"
+    r"\b(human|agent|representative|person|specialist|colleague|team|supervisor|manager)"
+)
+#: the assistant declines under a rule ("not allowed", "against our policy")
+REFUSAL = _rx(
+    r"\b(not (allowed|permitted|eligible|possible)|policy|policies|ineligible|cannot be"
+    r"|can'?t be|(unable|not able) to (assist|help|process|do|make|change|modify|cancel)"
+    r"|i'?m afraid|unfortunately|i can(no|'?)t)\b"
 )
 #: the assistant offers a further action ("Would you like me to book it?")
 OFFER = _rx(

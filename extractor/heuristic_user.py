@@ -135,6 +135,16 @@ def _answers_question(text: str, view: View) -> bool:
     return bool(replies) and cues.is_question(replies[-1]) and bool(cues.CONFIRM.search(text))
 
 
+def _replies(view: View) -> bool:
+    """The assistant's last reply asked the user something for the task (more than
+    "anything else?" and offering no further action): the user's message answers it."""
+    replies = [m.content for m in view.since_user() if m.role is Role.ASSISTANT and m.content]
+    if not replies or cues.offer_phrase(replies[-1]):
+        return False
+    asked = [s for s in re.split(r"(?<=[.!?])\s+", replies[-1]) if cues.is_question(s)]
+    return any(not cues.ANYTHING_ELSE.search(s) for s in asked)
+
+
 def _is_new_request(text: str, view: View, task: Task) -> bool:
     requested = asks_for(text)
     marked = bool(cues.NEW_MARKER.search(text))
@@ -148,6 +158,8 @@ def _is_new_request(text: str, view: View, task: Task) -> bool:
         )
     if _accepted_offer(text, view) and task.status is TaskStatus.SUCCESS:
         return True
+    if _replies(view) and not marked:
+        return False
     if not requested or cues.DONE.search(text) or _only_closing(text):
         return False
     if (task.status is TaskStatus.FAILED and not marked) or _corrects(text, view):
