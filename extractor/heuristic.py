@@ -215,8 +215,12 @@ def _settle_results(
     if role is ToolRole.HANDOFF:
         return TaskStatus.FAILED, R.ESCALATED
     pending_write = _needs_tool(task, view) and not _wrote(last_results(view, task), view, rules)
-    if pending_write and role is ToolRole.READ and _asks_more(text):
-        return TaskStatus.RUNNING, R.AWAITING_USER
+    if pending_write and role is ToolRole.READ:
+        # looked something up for a change not made yet: the change is refused or still to come
+        if cues.FAILURE.search(text) or cues.REFUSAL.search(text):
+            return TaskStatus.FAILED, _not_done(text)
+        if _asks_more(text):
+            return TaskStatus.RUNNING, R.AWAITING_USER
     if last.error or _EMPTY_RESULT.match(last.content):
         return TaskStatus.FAILED, R.TOOL_ERROR
     if cues.FAILURE.search(text):

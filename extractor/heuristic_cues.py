@@ -122,7 +122,8 @@ NEGATE = _rx(r"^\W*(no|nope|nah|not (now|yet|right now)|don'?t|do not|maybe late
 #: a request with effects outside the conversation, which a reply alone cannot carry out
 SIDE_EFFECT = _rx(
     r"\b(book|reserve|buy|purchase|pay|transfer|send|order|rent|schedule|hire|cancel|call|play"
-    r"|stream|cast|set up|change|modify|upgrade|downgrade|refund|remove|switch)\b"
+    r"|stream|cast|set up|change|modify|upgrade|downgrade|refund|remove|switch)(s|es|ed|ing)?\b"
+    r"|\b(modification|cancellation)s?\b"
     r"|\b(make|get|need|want|like) (a |an |the |some |\d+ )?(\w+ )?"
     r"(reservation|appointment|booking|tickets?)\b"
 )
