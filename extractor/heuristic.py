@@ -105,6 +105,16 @@ class _Rules:
 _Settled = tuple[TaskStatus, StatusReason]
 
 
+def _waits_for_change(view: View, task: Task, rules: _Rules) -> bool:
+    """The task asked for a change that is not made, and its last tool call did not
+    fail (after a failed call, the user either retries it or moves on)."""
+    results = last_results(view, task)
+    if not _needs_tool(task, view) or _wrote(results, view, rules):
+        return False
+    failed = any(not h.status.is_open for h in task.history) and not _found(view, task)
+    return not failed
+
+
 def _late_split(msg: Message, view: View, task: Task, rules: _Rules) -> list[TaskOp]:
     """Split off a new task when a tool new to ``task`` follows a user request,
     unless the task still waits for the change it asked for (the agent looks
@@ -112,7 +122,7 @@ def _late_split(msg: Message, view: View, task: Task, rules: _Rules) -> list[Tas
     known = tool_names(task)
     if not known or all(c.name in known for c in msg.tool_calls):
         return []
-    if _needs_tool(task, view) and not _wrote(last_results(view, task), view, rules):
+    if _waits_for_change(view, task, rules):
         return []
     mine = view.task_messages(task)
     last_call = max((i for i, m in enumerate(mine) if m.tool_calls), default=None)
