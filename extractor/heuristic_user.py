@@ -16,6 +16,7 @@ from tasktrace.model import (
     Message,
     Role,
     SetStatus,
+    StatusReason,
     Task,
     TaskOp,
     TaskStatus,
@@ -209,8 +210,18 @@ def user_ops(msg: Message, view: View) -> list[TaskOp]:
     ops = [LinkMessages(task.order, (msg.id,))]
     if standing:
         ops.append(AddPreference(task.order, standing))
-    if cues.GIVE_UP.search(text) and task.status.is_open:
-        ops.append(SetStatus(task.order, TaskStatus.FAILED, f"user gave up: {describe(text)}"))
+    if (cues.GIVE_UP.search(text) or cues.LEAVING.search(text)) and task.status.is_open:
+        ops.append(
+            SetStatus(
+                task.order,
+                TaskStatus.FAILED,
+                f"user gave up: {describe(text)}",
+                StatusReason.ABANDONED,
+            )
+        )
+    elif task.status is TaskStatus.RUNNING:
+        # the user answered: the agent is to act now
+        ops.append(SetStatus(task.order, TaskStatus.RUNNING, "", StatusReason.IN_PROGRESS))
     elif cues.COMPLAINT.search(text) and not task.status.is_open:
         ops.append(SetStatus(task.order, TaskStatus.RUNNING, f"reopened: {describe(text)}"))
     elif not task.status.is_open and (
