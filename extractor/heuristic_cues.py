@@ -104,6 +104,12 @@ LEAVING = _rx(
 )
 #: a standing preference ("from now on", "always", "I prefer")
 STANDING = _rx(r"\b(from now on|always|never|in (the )?future|i prefer|my preference)\b")
+#: a preference meant for every request of the session, not only the current one
+WHOLE_SESSION = _rx(
+    r"\b(from now on|always|never|in (the )?future|every time|throughout|all my"
+    r"|for (the |this |my )?(whole|entire|rest of (the|my)) (trip|journey|stay|holiday|vacation)"
+    r"|for (all|every|each|both) (of )?(my |the )?(flights?|legs?|bookings?|trips?|requests?))\b"
+)
 AFFIRM = _rx(
     r"^\W*(yes|yeah|yep|yup|sure|ok(ay)?|please( do)?|go ahead|do it|of course|absolutely"
     r"|definitely|sounds good|that would be (great|nice|good)|i'?d (like|love) that|why not)\b"

@@ -181,6 +181,15 @@ def _standing_preference(text: str) -> str:
     return ""
 
 
+def _session_preferences(tasks: tuple[Task, ...]) -> list[str]:
+    """Preferences of earlier tasks that the user said for the whole session
+    ("I prefer a window seat for the whole trip", "always pay by card"); one said
+    for one request ("I prefer a window seat") stays with that request."""
+    return list(
+        dict.fromkeys(p for t in tasks for p in t.preferences if cues.WHOLE_SESSION.search(p))
+    )
+
+
 def user_ops(msg: Message, view: View) -> list[TaskOp]:
     text = msg.content.strip()
     task = view.current
@@ -202,6 +211,7 @@ def user_ops(msg: Message, view: View) -> list[TaskOp]:
             for p in map(_standing_preference, (m.content for m in earlier))
             if p
         ]
+        ops += [AddPreference(order, p) for p in _session_preferences(view.tasks)]
         if standing:
             ops.append(AddPreference(order, standing))
         return ops

@@ -224,3 +224,22 @@ def test_a_new_task_takes_its_messages_and_their_traces_from_another() -> None:
     first, second = apply_ops((), ops, session_id="s1", now=NOW, extractor="h", messages=msgs)
     assert (first.message_ids, first.trace_ids) == (("m1",), ("t1",))
     assert (second.message_ids, second.trace_ids) == (("m2",), ("t2",))
+
+
+def test_a_preference_for_the_whole_trip_is_carried_to_the_next_request() -> None:
+    """Issue 18 point 8: only when the user says it is for the whole trip."""
+
+    def second_task_preferences(first: str) -> tuple[str, ...]:
+        tasks = tasks_of(
+            user(first),
+            call("book_flight", origin="Boston", destination="Lisbon"),
+            result("book_flight", {"confirmation": "ABC123"}),
+            assistant("Your flight is booked."),
+            user("Now book the return flight from Lisbon to Boston on May 10."),
+        )
+        return tasks[1].preferences
+
+    whole = "Book a flight from Boston to Lisbon. I prefer a window seat for the whole trip."
+    once = "Book a flight from Boston to Lisbon. I prefer a window seat."
+    assert second_task_preferences(whole) == ("I prefer a window seat for the whole trip",)
+    assert second_task_preferences(once) == ()
