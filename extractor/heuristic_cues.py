@@ -167,7 +167,10 @@ OFFER = _rx(
     r"\s+(?!help\b|assist\b|do\b|find you anything|be of)(?P<verb>\w+)"
 )
 #: open-ended "anything else?" questions, which offer nothing in particular
-ANYTHING_ELSE = _rx(r"\b(anything|something|any) (else|other|more)\b|\bother help\b|\bneed me\b")
+ANYTHING_ELSE = _rx(
+    r"\b(anything|something|any) (else|other|more)\b|\bother help\b|\bneed me\b"
+    r"|\b(a different|another|any other|some other) (task|thing|request|question)\b"
+)
 
 
 #: an action put as a short question ("So, buy the tickets?")

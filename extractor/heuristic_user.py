@@ -136,6 +136,15 @@ def _answers_question(text: str, view: View) -> bool:
     return bool(replies) and cues.is_question(replies[-1]) and bool(cues.CONFIRM.search(text))
 
 
+def _new_action(text: str, view: View, task: Task) -> bool:
+    """The message asks for an action the task's own requests did not name
+    ("Can you put it on?" after a search for films)."""
+    asked = {m.group(0).casefold() for m in cues.ACTION.finditer(text)}
+    said = " ".join(m.content for m in view.task_messages(task) if m.role is Role.USER)
+    named = {m.group(0).casefold() for m in cues.ACTION.finditer(said or task.description)}
+    return bool(asked - named)
+
+
 def _replies(view: View) -> bool:
     """The assistant's last reply asked the user something for the task (more than
     "anything else?" and offering no further action): the user's message answers it."""
@@ -159,7 +168,7 @@ def _is_new_request(text: str, view: View, task: Task) -> bool:
         )
     if _accepted_offer(text, view) and task.status is TaskStatus.SUCCESS:
         return True
-    if _replies(view) and not marked:
+    if _replies(view) and not marked and not _new_action(text, view, task):
         return False
     if not requested or cues.DONE.search(text) or _only_closing(text):
         return False
