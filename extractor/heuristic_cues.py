@@ -128,8 +128,11 @@ NEGATE = _rx(r"^\W*(no|nope|nah|not (now|yet|right now)|don'?t|do not|maybe late
 #: a request with effects outside the conversation, which a reply alone cannot carry out
 SIDE_EFFECT = _rx(
     r"\b(book|reserve|buy|purchase|pay|transfer|send|order|rent|schedule|hire|cancel|call|play"
-    r"|stream|cast|set up|change|modify|upgrade|downgrade|refund|remove|switch)(s|es|ed|ing)?\b"
-    r"|\b(modification|cancellation)s?\b"
+    r"|stream|cast|set up|change|modify|upgrade|downgrade|refund|remove|switch|adjust|update"
+    r"|add|rebook|exchange)\b"
+    r"|\b(book|reserv|purchas|transferr|sen|order|rent|schedul|hir|cancell?|call|play|stream"
+    r"|chang|modif|upgrad|downgrad|refund|remov|switch|adjust|updat|add|rebook|exchang)"
+    r"(e?s|ed|d|ing|ies|ied|ying|ication|ications|ation|ations|ations)\b"
     r"|\b(make|get|need|want|like) (a |an |the |some |\d+ )?(\w+ )?"
     r"(reservation|appointment|booking|tickets?)\b"
 )
@@ -184,6 +187,7 @@ _ASKS = _rx(
     r"|(^|[.!]\s+)confirm\b|\b(to confirm|confirming|kindly (confirm|ensure|verify))\b"
     r"|\bis (this|that) (correct|right)\b"
     r"|\bi (just |still )?need (to know|your)\b"
+    r"|\b(i'?ll|i will|i'?d|i would) (first |also )?need (your|the|to know|some|a few|more)\b"
 )
 
 

@@ -163,6 +163,7 @@ def _is_new_request(text: str, view: View, task: Task) -> bool:
             requested
             and marked
             and not _answers_question(text, view)
+            and not (_replies(view) and not _new_action(text, view, task))
             and not _same_object(text, task)
             and not cues.RETRY.search(text)
         )
