@@ -82,7 +82,7 @@ from tasktrace.model import (
 R = StatusReason
 
 #: how many earlier messages a decision may look at; pass at least this many as context
-CONTEXT_MESSAGES = 24
+CONTEXT_MESSAGES = 48
 _EMPTY_RESULT = re.compile(r"^\s*(\[\s*\]|\{\s*\}|null|none|no results?\.?|)\s*$", re.IGNORECASE)
 
 

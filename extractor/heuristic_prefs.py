@@ -183,12 +183,39 @@ def _literal(value: str) -> bool:
     return not (_NUMBER.match(v) or _ISO_DATE.match(v) or _TIME.match(v) or v in ("true", "false"))
 
 
+#: an identifier of one thing of a kind: ``gift_card_7091239``, ``credit_card_42``
+_KIND_ID = re.compile(r"^(?P<kind>[a-z]+(?:_[a-z]+)*)_\d{2,}$", re.IGNORECASE)
+#: an identifier: a code with letters and digits (``H9ZU1C``, ``mia_li_3668``)
+_IDENTIFIER = re.compile(r"^(?=.*\d)(?=.*[a-z])[a-z0-9_\-]{5,}$", re.IGNORECASE)
+#: argument names about who the user is, not what they want
+_WHO = frozenset({"user", "customer", "account", "member", "client", "name", "email", "phone"})
+
+
+def _wanted(key: str, value: str) -> tuple[str, str] | None:
+    """The argument as something the user could want: identifiers are facts, not
+    wishes, except for the kind the user chose (``payment_id=gift_card_7091239``
+    gives ``payment=gift_card``: "pay with my gift card"). None: not a preference."""
+    if not _IDENTIFIER.match(value):
+        return key, value
+    kind = _KIND_ID.match(value)
+    key_words = set(words(key))
+    if kind is None or key_words & _WHO:
+        return None
+    name = re.sub(r"[._]?id$", "", key.rsplit(".", 1)[-1]) or key
+    return name, kind.group("kind")
+
+
 def stated_preferences(arguments: str, texts: Sequence[tuple[bool, str]]) -> Iterable[str]:
     """``key=value`` for each argument the user stated in ``texts`` (the task's
     messages in conversation order, as ``(said by the user, text)``), unless a
-    literal value was said by the assistant first."""
+    literal value was said by the assistant first. Identifiers are left out,
+    but for the kind of thing the user chose (see :func:`_wanted`)."""
     user = " \n ".join(t for is_user, t in texts if is_user)
-    for key, value in argument_items(arguments):
+    for raw_key, raw_value in argument_items(arguments):
+        wanted = _wanted(raw_key, raw_value)
+        if wanted is None:
+            continue
+        key, value = wanted
         if not value_stated(key, value, user):
             continue
         if _literal(value):

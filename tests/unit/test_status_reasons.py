@@ -243,3 +243,17 @@ def test_a_preference_for_the_whole_trip_is_carried_to_the_next_request() -> Non
     once = "Book a flight from Boston to Lisbon. I prefer a window seat."
     assert second_task_preferences(whole) == ("I prefer a window seat for the whole trip",)
     assert second_task_preferences(once) == ()
+
+
+# --- preferences -----------------------------------------------------------------------
+
+
+def test_identifiers_are_not_preferences_but_the_kind_the_user_chose_is() -> None:
+    from tasktrace.extractor.heuristic_prefs import stated_preferences
+
+    arguments = (
+        '{"user_id": "mia_li_3668", "reservation_id": "H9ZU1C", "cabin": "economy",'
+        ' "payment_methods": [{"payment_id": "gift_card_7091239", "amount": 120}]}'
+    )
+    said = [(True, "My user id is mia_li_3668, booking H9ZU1C. Economy, paid with my gift card.")]
+    assert list(stated_preferences(arguments, said)) == ["cabin=economy", "payment=gift_card"]
