@@ -272,6 +272,8 @@ class CreateTask:
     status: TaskStatus = TaskStatus.PENDING
     message_ids: tuple[str, ...] = ()
     reason: str = ""
+    #: a :class:`StatusReason` value; ``""``: the default for ``status``
+    status_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +294,8 @@ class SetStatus:
     order: int
     status: TaskStatus
     reason: str = ""
+    #: a :class:`StatusReason` value; ``""``: the default for ``status``
+    status_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,10 +80,6 @@ def task_from_row(r: Sequence[Any], history: Sequence[StatusChange] = ()) -> Tas
     )
 
 
-def status_reason(task: Task) -> str:
-    return task.history[-1].reason if task.history else ""
-
-
 def history_rows(old: Task | None, new: Task) -> list[tuple[str, datetime, str, str]]:
     """The activity-log entries (kind, at, status, detail) that turn ``old`` into ``new``."""
     rows: list[tuple[str, datetime, str, str]] = []

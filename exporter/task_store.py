@@ -22,7 +22,6 @@ from tasktrace.exporter.rows import (
     TASK_COLUMNS,
     history_rows,
     message_from_row,
-    status_reason,
     task_from_row,
 )
 from tasktrace.model import Message, StatusChange, Task, TaskStatus
@@ -309,7 +308,7 @@ def _task_params(task: Task, service: str) -> tuple[Any, ...]:
         task.order,
         task.description,
         task.status.value,
-        status_reason(task),
+        task.status_reason,
         json.dumps(task.progress),
         json.dumps(task.preferences),
         json.dumps(task.message_ids),

@@ -3,11 +3,16 @@
 Pure: data and ``now`` in, new tasks out. Contract of :func:`apply_ops`:
 
 * ``CreateTask`` makes a task with a deterministic id (session id + order); a
-  create for an order that already exists is ignored.
+  create for an order that already exists is ignored. A message belongs to one
+  task: the messages it names leave any other task (with the trace ids only
+  they brought).
 * ``AppendProgress`` appends the step (no de-duplication: a retry shows twice)
   and links its messages.
 * ``SetStatus`` records a ``StatusChange`` only when the status changes; the
-  first history entry is the creation status.
+  first history entry is the creation status. ``Task.status_reason`` follows
+  every status op (also one that keeps the status), made consistent with
+  :func:`~tasktrace.extractor.status_reasons.resolve`; a "not done" reason
+  (refused, escalated, abandoned) makes the status ``failed``.
 * ``AddPreference`` skips exact duplicates; ``key=value`` text replaces an
   earlier preference with the same key, in place.
 * ``LinkMessages`` appends new ids in order (unique) and the trace ids of the
@@ -32,6 +37,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tasktrace.extractor.status_reasons import resolve, status_for
 from tasktrace.model import (
     AddPreference,
     AppendProgress,
@@ -40,6 +46,7 @@ from tasktrace.model import (
     Message,
     SetStatus,
     StatusChange,
+    StatusReason,
     Task,
     TaskOp,
     TaskStatus,
@@ -114,24 +121,48 @@ def _create(
     extractor: str,
     messages: Mapping[str, Message],
 ) -> Task:
+    status = status_for(op.status, op.status_reason)
     at = _message_time(op.message_ids, messages, now)
-    history: tuple[StatusChange, ...] = (StatusChange(op.status, at, op.reason),)
-    if op.status is not TaskStatus.PENDING:
+    history: tuple[StatusChange, ...] = (StatusChange(status, at, op.reason),)
+    if status is not TaskStatus.PENDING:
         history = (StatusChange(TaskStatus.PENDING, at, "new request"), *history)
     task = Task(
         id=task_id(session_id, op.order),
         session_id=session_id,
         order=op.order,
         description=op.description,
-        status=op.status,
+        status=status,
         created_at=at,
         updated_at=now,
         history=history,
         extractor=extractor,
         extracted_at=now,
+        status_reason=resolve(status, op.status_reason),
     )
     links = _links(task, op.message_ids, messages)
     return replace(task, **links) if links else task
+
+
+def _status(task: Task, op: SetStatus, now: datetime) -> _Changes:
+    status = status_for(op.status, op.status_reason)
+    reason = resolve(status, op.status_reason)
+    changes: _Changes = {} if reason == task.status_reason else {"status_reason": reason}
+    if status is not task.status:
+        change = StatusChange(status, now, op.reason)
+        changes |= {"status": status, "history": (*task.history, change)}
+    return changes
+
+
+def _without(task: Task, ids: set[str], messages: Mapping[str, Message]) -> Task | None:
+    """``task`` without the messages ``ids`` (and the trace ids only they brought);
+    None when it has none of them."""
+    if not ids & set(task.message_ids):
+        return None
+    kept = tuple(m for m in task.message_ids if m not in ids)
+    traces = {messages[m].trace_id for m in kept if m in messages}
+    gone = {messages[m].trace_id for m in ids if m in messages} - traces
+    trace_ids = tuple(t for t in task.trace_ids if t not in gone)
+    return replace(task, message_ids=kept, trace_ids=trace_ids, revision=task.revision + 1)
 
 
 def _changes(task: Task, op: TaskOp, now: datetime, messages: Mapping[str, Message]) -> _Changes:
@@ -141,10 +172,7 @@ def _changes(task: Task, op: TaskOp, now: datetime, messages: Mapping[str, Messa
     if isinstance(op, AppendProgress):
         return {"progress": (*task.progress, op.step), **_links(task, op.message_ids, messages)}
     if isinstance(op, SetStatus):
-        if op.status is task.status:
-            return {}
-        change = StatusChange(op.status, _message_time(task.message_ids, messages, now), op.reason)
-        return {"status": op.status, "history": (*task.history, change)}
+        return _status(task, op, _message_time(task.message_ids, messages, now))
     if isinstance(op, AddPreference):
         return _preference(task, op.text)
     if isinstance(op, LinkMessages):
@@ -167,6 +195,11 @@ def apply_ops(
         current = by_order.get(op.order)
         if isinstance(op, CreateTask):
             if current is None:
+                moved = set(op.message_ids)
+                for order, other in list(by_order.items()):
+                    left = _without(other, moved, messages)
+                    if left is not None:
+                        by_order[order] = replace(left, updated_at=now, extractor=extractor)
                 by_order[op.order] = _create(
                     op, session_id=session_id, now=now, extractor=extractor, messages=messages
                 )
@@ -195,4 +228,8 @@ def expire(
     if idle <= ttl:
         return ()
     reason = f"session idle for {idle:.0f}s (ttl {ttl:.0f}s)"
-    return tuple(SetStatus(t.order, TaskStatus.EXPIRED, reason) for t in tasks if t.status.is_open)
+    return tuple(
+        SetStatus(t.order, TaskStatus.EXPIRED, reason, StatusReason.EXPIRED)
+        for t in tasks
+        if t.status.is_open
+    )

@@ -21,6 +21,7 @@ from tasktrace.exporter.task_store import Commit, PostgresTasks, Snapshot
 from tasktrace.extractor.apply import apply_ops, expire
 from tasktrace.extractor.base import ExtractionFailed, ExtractionInput, Extractor
 from tasktrace.extractor.buffer import DueQueue, backoff
+from tasktrace.extractor.heuristic import CONTEXT_MESSAGES as HEURISTIC_CONTEXT
 from tasktrace.model import Task
 from tasktrace.queries import FlushResult, FlushTimeout, NotFound
 from tasktrace.receiver.ingest import StoreUnavailable
@@ -29,8 +30,9 @@ _log = logging.getLogger(__name__)
 
 #: messages handed to one extractor call; a longer backlog takes several calls
 BATCH_LIMIT = 64
-#: already-processed messages shown to the extractor for context
-CONTEXT_MESSAGES = 24
+#: already-processed messages shown to the extractor for context: as many as the
+#: heuristic's decisions look back, so chunked extraction gives the same tasks
+CONTEXT_MESSAGES = HEURISTIC_CONTEXT
 #: sessions read in one snapshot query and written in one commit transaction
 BATCH_SESSIONS = 32
 
