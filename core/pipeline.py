@@ -280,8 +280,12 @@ class Service:
         )
 
     async def readiness(self) -> Readiness:
+        """Not ready while the embedded store is being restarted or has failed,
+        else when the store answers with every migration applied."""
         if self._pool is None:
             return Readiness(False, "not started")
+        if self.store_state is not StoreState.OK:
+            return Readiness(False, f"embedded postgres {self.store_state}")
         return await readiness(self._pool)
 
     def _pass_through(self, signal: Signal, body: bytes) -> None:

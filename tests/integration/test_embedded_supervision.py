@@ -86,6 +86,8 @@ async def test_a_killed_embedded_postgres_is_restarted_and_requests_succeed_agai
     assert after is not None and after != before and running(after)
     assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE}
     assert await store_state(served) == {"state": "ok", "restarts": 1}
+    async with httpx.AsyncClient(base_url=f"http://{served.http}", timeout=5.0) as http:
+        assert (await http.get("/readyz")).status_code == 200
     for session in acked:
         assert len(await transcript(served.http, session)) == 2
     assert "died: restarting it" in served.log.read_text()
