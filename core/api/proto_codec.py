@@ -109,6 +109,7 @@ def task_to_pb(task: Task) -> pb.Task:
         status_reason=task.status_reason,
         revision=task.revision,
         extractor=task.extractor,
+        extracted_at=_opt_timestamp(task.extracted_at),
     )
 
 
@@ -184,6 +185,7 @@ def task_from_pb(msg: pb.Task) -> Task:
         status_reason=msg.status_reason,
         revision=msg.revision,
         extractor=msg.extractor,
+        extracted_at=from_timestamp(msg.extracted_at) if msg.HasField("extracted_at") else None,
     )
 
 

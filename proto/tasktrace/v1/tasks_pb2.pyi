@@ -51,7 +51,7 @@ class StatusChange(_message.Message):
     def __init__(self, status: _Optional[_Union[TaskStatus, str]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("id", "session_id", "order", "description", "status", "progress", "preferences", "message_ids", "trace_ids", "created_at", "updated_at", "history", "status_reason", "revision", "extractor")
+    __slots__ = ("id", "session_id", "order", "description", "status", "progress", "preferences", "message_ids", "trace_ids", "created_at", "updated_at", "history", "status_reason", "revision", "extractor", "extracted_at")
     ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     ORDER_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,7 @@ class Task(_message.Message):
     STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
     EXTRACTOR_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTED_AT_FIELD_NUMBER: _ClassVar[int]
     id: str
     session_id: str
     order: int
@@ -82,7 +83,8 @@ class Task(_message.Message):
     status_reason: str
     revision: int
     extractor: str
-    def __init__(self, id: _Optional[str] = ..., session_id: _Optional[str] = ..., order: _Optional[int] = ..., description: _Optional[str] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., progress: _Optional[_Iterable[str]] = ..., preferences: _Optional[_Iterable[str]] = ..., message_ids: _Optional[_Iterable[str]] = ..., trace_ids: _Optional[_Iterable[str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., history: _Optional[_Iterable[_Union[StatusChange, _Mapping]]] = ..., status_reason: _Optional[str] = ..., revision: _Optional[int] = ..., extractor: _Optional[str] = ...) -> None: ...
+    extracted_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., session_id: _Optional[str] = ..., order: _Optional[int] = ..., description: _Optional[str] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., progress: _Optional[_Iterable[str]] = ..., preferences: _Optional[_Iterable[str]] = ..., message_ids: _Optional[_Iterable[str]] = ..., trace_ids: _Optional[_Iterable[str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., history: _Optional[_Iterable[_Union[StatusChange, _Mapping]]] = ..., status_reason: _Optional[str] = ..., revision: _Optional[int] = ..., extractor: _Optional[str] = ..., extracted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ToolCall(_message.Message):
     __slots__ = ("id", "name", "arguments")
