@@ -29,7 +29,7 @@ from tests.support.collector import (
     validate,
 )
 from tests.support.jaeger import Jaeger, poll, tags_of
-from tests.support.otlp_traffic import receiver_counters
+from tests.support.otlp_traffic import receiver_counters, session_of
 from tests.support.ports import free_port
 from tests.support.service import running_service
 from tests.support.tasks_compare import VARIANT, flushed_tasks, send_all
@@ -90,7 +90,8 @@ async def test_through_the_documented_collector_tasktrace_makes_the_same_tasks_a
             )
 
     assert got == expected
-    assert any(t[2] == "failed" for t in got["tool-error"])
+    assert len(got) == len(CONVERSATIONS)
+    assert any(t[2] == "failed" for t in got[session_of("tool-error")])
     # and the agent's own trace reached the backend through the first pipeline
     sent = load_spans(FIXTURES / VARIANT / "tool-error.pb")
     held = await asyncio.to_thread(poll, lambda: jaeger.trace(sent[0].trace_id))

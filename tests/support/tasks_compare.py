@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 import httpx
 
-from tests.support.otlp_traffic import export_grpc, fixture, session_of
+from tests.support.otlp_traffic import export_grpc, fixture
 from tests.unit.dialect_helpers import CONVERSATIONS
 
 VARIANT = "openai-v2-latest-span"
@@ -25,16 +25,18 @@ async def send_all(endpoint: str, conversations: Iterable[str] = CONVERSATIONS) 
         assert answer.code is grpc.StatusCode.OK, (conversation, answer.details)
 
 
-async def flushed_tasks(
-    http_endpoint: str, conversations: Iterable[str] = CONVERSATIONS
-) -> dict[str, list[TaskView]]:
-    """Flush each conversation's session on the instance at ``http_endpoint``; its tasks."""
+async def flushed_tasks(http_endpoint: str) -> dict[str, list[TaskView]]:
+    """Flush every session the instance at ``http_endpoint`` reads (its store's); the
+    tasks by session id. Sessions without a captured id get one derived from the data,
+    the same on every instance."""
     out: dict[str, list[TaskView]] = {}
     async with httpx.AsyncClient(base_url=f"http://{http_endpoint}", timeout=60) as http:
-        for conversation in conversations:
-            answer = await http.post(f"/api/v1/sessions/{session_of(conversation)}/flush")
+        listed = await http.get("/api/v1/sessions", params={"limit": "1000"})
+        assert listed.status_code == 200, listed.text
+        for session in listed.json()["items"]:
+            answer = await http.post(f"/api/v1/sessions/{session['id']}/flush")
             assert answer.status_code == 200, answer.text
-            out[conversation] = [view(task) for task in answer.json()["tasks"]]
+            out[session["id"]] = [view(task) for task in answer.json()["tasks"]]
     return out
 
 
