@@ -68,6 +68,29 @@ def jaeger() -> Iterator[Jaeger]:
         yield running
 
 
+#: markers whose tests' total time the run prints (the real Go peers, README "Jaeger")
+TIMED_MARKERS = ("jaeger", "collector")
+_TIMED: dict[str, set[str]] = {marker: set() for marker in TIMED_MARKERS}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for marker in TIMED_MARKERS:
+            if item.get_closest_marker(marker):
+                _TIMED[marker].add(item.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print how long the tests of each of :data:`TIMED_MARKERS` took (all phases)."""
+    reports = [r for rs in terminalreporter.stats.values() for r in rs if hasattr(r, "nodeid")]
+    for marker, nodeids in _TIMED.items():
+        mine = [r for r in reports if r.nodeid in nodeids]
+        ran = sum(1 for r in mine if r.when == "call")
+        if ran:
+            seconds = sum(r.duration for r in mine)
+            terminalreporter.write_line(f"{marker} tests: {ran} ran in {seconds:.1f}s")
+
+
 # --- postgres: one real server for the whole run ---
 
 
