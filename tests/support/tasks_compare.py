@@ -18,10 +18,12 @@ VARIANT = "openai-v2-latest-span"
 TaskView = tuple[Any, ...]
 
 
-async def send_all(endpoint: str, conversations: Iterable[str] = CONVERSATIONS) -> None:
-    """Export each conversation's captured request to ``endpoint`` (OTLP gRPC)."""
+async def send_all(
+    endpoint: str, conversations: Iterable[str] = CONVERSATIONS, variant: str = VARIANT
+) -> None:
+    """Export each conversation's captured request (of ``variant``) to ``endpoint``."""
     for conversation in conversations:
-        answer = await export_grpc(endpoint, fixture(conversation, variant=VARIANT))
+        answer = await export_grpc(endpoint, fixture(conversation, variant=variant))
         assert answer.code is grpc.StatusCode.OK, (conversation, answer.details)
 
 
