@@ -82,7 +82,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Print how long the tests of each of :data:`TIMED_MARKERS` took (all phases)."""
-    reports = [r for rs in terminalreporter.stats.values() for r in rs if hasattr(r, "nodeid")]
+    reports = [
+        r for rs in terminalreporter.stats.values() for r in rs if isinstance(r, pytest.TestReport)
+    ]
     for marker, nodeids in _TIMED.items():
         mine = [r for r in reports if r.nodeid in nodeids]
         ran = sum(1 for r in mine if r.when == "call")
