@@ -66,7 +66,7 @@ def find_task(
 
     found = poll(search)
     assert found, f"a search for {FAILED} in Jaeger did not return task {task_id}"
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def held_span_ids(jaeger: Jaeger, trace_id: str, wanted: set[str]) -> set[str]:

@@ -91,7 +91,7 @@ def running_collector(
                 start_new_session=True,
             )
         try:
-            _wait_ready(process, ready, timeout, log_path)
+            _wait_ready(tool.name, process, ready, timeout, log_path)
             yield
         finally:
             stop_process_group(process)
@@ -112,7 +112,11 @@ def validate(
 
 
 def _wait_ready(
-    process: subprocess.Popen[bytes], ready: Callable[[], bool], timeout: float, log_path: Path
+    name: str,
+    process: subprocess.Popen[bytes],
+    ready: Callable[[], bool],
+    timeout: float,
+    log_path: Path,
 ) -> None:
     deadline = time.monotonic() + timeout
     while not ready():
@@ -123,7 +127,7 @@ def _wait_ready(
                 if process.poll() is not None
                 else (f"not ready after {timeout:.0f}s")
             )
-            raise CollectorFailed(f"{process.args[0]} {state}; log tail:\n{tail}")
+            raise CollectorFailed(f"{name} {state}; log tail:\n{tail}")
         time.sleep(0.1)  # no event to await: poll its port or API, bounded above
 
 
