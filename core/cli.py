@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tasktrace import __version__, cli_query
 from tasktrace.config import Config, ConfigError, load_config
-from tasktrace.embedded import default_data_dir
+from tasktrace.embedded import default_data_dir, folder_mode, loosened_folders, server_binaries
 
 _log = logging.getLogger("tasktrace")
 
@@ -92,12 +92,26 @@ def serve_config(args: argparse.Namespace) -> Config:
     return load_config(args.config, overrides=overrides)
 
 
-def _data_dir(args: argparse.Namespace, config: Config) -> Path:
-    if args.data_dir:
-        return Path(args.data_dir).expanduser().resolve()
-    if config.exporters.postgres.data_dir:
-        return Path(config.exporters.postgres.data_dir).expanduser().resolve()
-    return default_data_dir(Path.home(), os.environ.get("XDG_DATA_HOME"))
+def _named_data_dir(args: argparse.Namespace, config: Config) -> Path | None:
+    named = args.data_dir or config.exporters.postgres.data_dir
+    return Path(named).expanduser().resolve() if named else None
+
+
+def _root_check(data_dir: Path, named: bool) -> str | None:
+    """As root the embedded PostgreSQL makes the data dir's and its binaries'
+    parent folders traversable by all: refuse that for a default data dir (the
+    user named none of those folders), warn for a named one. The refusal, or None."""
+    opened = loosened_folders([data_dir, server_binaries()], folder_mode)
+    if not opened:
+        return None
+    folders = ", ".join(str(path) for path in opened)
+    if not named:
+        return (
+            f"as root the embedded PostgreSQL would make {folders} readable by all "
+            f"(default data dir {data_dir}); pass --data-dir DIR or set exporters.postgres.dsn"
+        )
+    _log.warning("as root the embedded PostgreSQL makes %s readable by all", folders)
+    return None
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -107,8 +121,16 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"tasktrace: invalid config: {exc}", file=sys.stderr)
         return 1
     _configure_logging(config.service.telemetry.logs.level)
+    as_root = os.geteuid() == 0
+    named = _named_data_dir(args, config)
+    data_dir = named or default_data_dir(Path.home(), os.environ.get("XDG_DATA_HOME"), as_root)
+    if as_root and not config.exporters.postgres.dsn:
+        refusal = _root_check(data_dir, named is not None)
+        if refusal:
+            print(f"tasktrace: {refusal}", file=sys.stderr)
+            return 1
     try:
-        return asyncio.run(_run(config, _data_dir(args, config)))
+        return asyncio.run(_run(config, data_dir))
     except Exception as exc:  # start-up failures: one clear line, non-zero exit
         _log.error("tasktrace serve failed: %s", exc, exc_info=_log.isEnabledFor(logging.DEBUG))
         return 1
