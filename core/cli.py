@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
 
 from tasktrace import __version__, cli_query
@@ -17,9 +18,14 @@ from tasktrace.embedded import default_data_dir, folder_mode, loosened_folders, 
 
 _log = logging.getLogger("tasktrace")
 
+DESCRIPTION = (
+    "tasktrace turns OpenTelemetry GenAI traces into user tasks: `serve` receives "
+    "OTLP, extracts tasks and answers the query API; the other commands query it."
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tasktrace", description=__doc__)
+    parser = argparse.ArgumentParser(prog="tasktrace", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"tasktrace {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -47,8 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="configuration tools")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     check = config_sub.add_parser("check", help="validate a config file")
-    check.add_argument("path")
-    check.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides")
+    check.add_argument("path", help="the collector-style YAML file to validate")
+    check.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        dest="overrides",
+        help="override a config key by its dotted path (repeatable)",
+    )
     check.set_defaults(func=_check)
 
     cli_query.register(sub)
@@ -65,12 +78,23 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    _quiet_grpc_core(os.environ)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         sys.exit(2)
     sys.exit(args.func(args))
+
+
+def _quiet_grpc_core(environ: MutableMapping[str, str]) -> None:
+    """gRPC's C core writes its own lines to stderr (``add_port.cc`` on a port
+    clash, which we report ourselves; ``fork_posix.cc`` whenever PostgreSQL's
+    tools are forked). It reads these when grpc is first imported, so they are
+    set before that; a user's own setting wins (``GRPC_VERBOSITY=debug``)."""
+    environ.setdefault("GRPC_VERBOSITY", "NONE")
+    # tasktrace never forks a process that uses gRPC: no fork handlers to run
+    environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 
 def _check(args: argparse.Namespace) -> int:

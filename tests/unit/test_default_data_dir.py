@@ -9,7 +9,8 @@ from tasktrace.embedded import ROOT_DATA_DIR, default_data_dir, loosened_folders
 
 
 def test_a_user_gets_a_folder_under_the_xdg_data_home() -> None:
-    assert default_data_dir(Path("/home/u"), None) == Path("/home/u/.local/share/tasktrace/postgres")
+    home = Path("/home/u")
+    assert default_data_dir(home, None) == home / ".local/share/tasktrace/postgres"
     assert default_data_dir(Path("/home/u"), "/d") == Path("/d/tasktrace/postgres")
 
 
