@@ -136,3 +136,28 @@ async def test_the_readmes_phoenix_filter_finds_the_failed_task_and_its_source_t
     flat = 'attributes["tasktrace.task.status"] == "failed"'
     flat_found = await asyncio.to_thread(filter_spans, phoenix, "tasktrace", flat)
     assert [s for s in flat_found if s["attributes"]["tasktrace"]["task"]["id"] == task_id] == []
+
+
+async def test_each_task_span_carries_its_own_tasks_revision(pg_dsn: str, phoenix: str) -> None:
+    """Two tasks of one session, changed a different number of times: each span
+    shows its task's revision as the API reports it, not a session-wide count."""
+    fixture = FIXTURES / "openinference" / "two-requests.pb"
+    source_traces = {span.trace_id for span in load_spans(fixture)}
+    overrides = [
+        f"exporters.otlp_http/phoenix.endpoint={phoenix}",
+        "service.pipelines.traces.exporters=[postgres, otlp_http/phoenix]",
+    ]
+    async with running_service(pg_dsn, overrides=overrides) as service:
+        flushed = await send_and_flush(service, fixture, "sess-two-requests-001")
+        revisions = {t["id"]: t["revision"] for t in flushed["tasks"]}
+        spans = await read_back(phoenix, {"session.id": "sess-two-requests-001"}, len(revisions))
+
+    assert len(revisions) == 2 and len(set(revisions.values())) == 2, revisions
+    latest: dict[str, int] = {}
+    # this fixture's spans only (other tests send the same session from other libraries)
+    for span in (
+        s for s in spans if set(s["attributes"]["tasktrace.source.trace_ids"]) <= source_traces
+    ):
+        task_id = span["attributes"]["tasktrace.task.id"]
+        latest[task_id] = max(latest.get(task_id, 0), span["attributes"]["tasktrace.task.revision"])
+    assert latest == revisions
