@@ -60,3 +60,15 @@ def test_a_bad_set_value_on_config_check_names_the_set_and_a_file_error_names_th
     assert lines[1].startswith(
         "--set exporters.postgres.pool_max_size=0: exporters.postgres.pool_max_size: "
     )
+
+
+def test_grpc_core_logging_is_quiet_by_default_and_a_users_setting_wins() -> None:
+    from tasktrace.cli import _quiet_grpc_core
+
+    default: dict[str, str] = {}
+    _quiet_grpc_core(default)
+    chosen = {"GRPC_VERBOSITY": "debug"}
+    _quiet_grpc_core(chosen)
+
+    assert default == {"GRPC_VERBOSITY": "NONE", "GRPC_ENABLE_FORK_SUPPORT": "false"}
+    assert chosen["GRPC_VERBOSITY"] == "debug"
