@@ -131,10 +131,10 @@ def _root_check(data_dir: Path, named: bool) -> str | None:
     folders = ", ".join(str(path) for path in opened)
     if not named:
         return (
-            f"as root the embedded PostgreSQL would make {folders} readable by all "
+            f"as root the embedded PostgreSQL would open {folders} to all users (go+rx) "
             f"(default data dir {data_dir}); pass --data-dir DIR or set exporters.postgres.dsn"
         )
-    _log.warning("as root the embedded PostgreSQL makes %s readable by all", folders)
+    _log.warning("as root the embedded PostgreSQL opens %s to all users (go+rx)", folders)
     return None
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tasktrace.embedded import ROOT_DATA_DIR, default_data_dir, loosened_folders
 
 
@@ -39,3 +41,19 @@ def test_the_root_default_opens_nothing_on_a_usual_system() -> None:
     modes = {Path("/"): 0o755, Path("/var"): 0o755, Path("/var/lib"): 0o755}
 
     assert loosened_folders([ROOT_DATA_DIR], modes.get) == []
+
+
+def test_as_root_a_default_that_would_open_a_closed_folder_is_refused_naming_it(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tasktrace import cli
+
+    closed = Path("/srv/closed")
+    monkeypatch.setattr(cli, "folder_mode", lambda p: 0o700 if p == closed else 0o755)
+    data_dir = closed / "tasktrace" / "postgres"
+
+    refusal = cli._root_check(data_dir, named=False)
+    assert refusal is not None and str(closed) in refusal and "--data-dir" in refusal
+
+    assert cli._root_check(data_dir, named=True) is None
+    assert str(closed) in caplog.text
