@@ -353,14 +353,16 @@ def load_config(
         raise ConfigError(f"{origin}: the top level must be a mapping")
     for item in overrides:
         apply_override(raw, item)
-    return validate(raw, origin)
+    return validate(raw, origin, overrides)
 
 
-def validate(raw: Mapping[str, Any], origin: str = "config") -> Config:
+def validate(
+    raw: Mapping[str, Any], origin: str = "config", overrides: Sequence[str] = ()
+) -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, origin)) from None
+        raise ConfigError(_describe(exc, origin, overrides)) from None
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:
@@ -386,16 +388,26 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         raise ConfigError(f"--set {item!r}: bad value: {exc}") from exc
 
 
-def _describe(exc: ValidationError, origin: str) -> str:
+def _describe(exc: ValidationError, origin: str, overrides: Sequence[str] = ()) -> str:
     lines = []
     for error in exc.errors():
         where = ".".join(_user_path(error["loc"]))
+        source = _override_for(where, overrides) or origin
         if error["type"] == "extra_forbidden":
-            lines.append(f"{origin}: unknown key {where!r}")
+            lines.append(f"{source}: unknown key {where!r}")
         else:
             message = error["msg"].removeprefix("Value error, ")
-            lines.append(f"{origin}: {where}: {message}" if where else f"{origin}: {message}")
+            lines.append(f"{source}: {where}: {message}" if where else f"{source}: {message}")
     return "\n".join(lines)
+
+
+def _override_for(where: str, overrides: Sequence[str]) -> str | None:
+    """``--set ITEM`` when the error is at (or in, or above) the key ITEM set."""
+    for item in reversed(overrides):  # the last --set of a key is the one applied
+        key = item.partition("=")[0].strip()
+        if where and (key == where or key.startswith(f"{where}.") or where.startswith(f"{key}.")):
+            return f"--set {item}"
+    return None
 
 
 def _user_path(loc: tuple[int | str, ...]) -> list[str]:

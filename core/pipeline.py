@@ -316,7 +316,12 @@ class Service:
             add_otlp_services(self._grpc, self._receiver)
             add_task_service(self._grpc, queries, flush_timeout=60.0)
             host, port = split_endpoint(protocols.grpc.endpoint)
-            bound = self._grpc.add_insecure_port(f"{_bracket(host)}:{port}")
+            try:
+                bound = self._grpc.add_insecure_port(f"{_bracket(host)}:{port}")
+            except RuntimeError:  # its message only says to turn on gRPC's debug log
+                raise OSError(
+                    f"cannot listen on {host}:{port} for OTLP/gRPC: address in use or not available"
+                ) from None
             await self._grpc.start()
             grpc_ep = f"{host}:{bound}"
             _log.info("OTLP/gRPC receiver and task query service listening on %s", grpc_ep)
