@@ -70,14 +70,19 @@ def build_exporter(config: OTLPExporterConfig) -> SpanExporter:
         return GRPCSpanExporter(
             endpoint=config.url,
             insecure=config.insecure,
+            credentials=None if config.insecure else config.tls.grpc_credentials(),
             headers=headers,
             timeout=config.export_deadline,
             compression=grpc.Compression.Gzip if gzip else grpc.Compression.NoCompression,
             retryable_error_codes=no_retry,
         )
+    tls = config.tls
     return HTTPSpanExporter(
         endpoint=config.url,
         headers=headers,
+        certificate_file=tls.ca_file or None,
+        client_certificate_file=tls.cert_file or None,
+        client_key_file=tls.key_file or None,
         timeout=config.export_deadline,
         compression=HTTPCompression.Gzip if gzip else HTTPCompression.NoCompression,
     )
