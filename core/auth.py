@@ -18,6 +18,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,3 +133,7 @@ class Authenticator:
         if self._config.filename:
             self._reload()
         return match(bearer_token(header), self._entries)
+
+
+#: the principal of the request being served, set by the listeners' guard
+PRINCIPAL: ContextVar[Principal] = ContextVar("tasktrace_principal", default=ANYONE)

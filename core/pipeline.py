@@ -28,7 +28,7 @@ from tasktrace.api.grpc import add_task_service
 from tasktrace.api.http import add_api_routes
 from tasktrace.api.ops import add_ops_routes
 from tasktrace.auth import Authenticator
-from tasktrace.auth_guard import GRPCAuthInterceptor, http_auth
+from tasktrace.auth_guard import AuthCounters, GRPCAuthInterceptor, http_auth
 from tasktrace.config import Config, split_endpoint
 from tasktrace.embedded import EmbeddedPostgres
 from tasktrace.exporter.otlp_forward import OTLPForwarder
@@ -44,7 +44,14 @@ from tasktrace.extractor.scheduler import ExtractionScheduler, ExtractionStats
 from tasktrace.host_check import host_check
 from tasktrace.metrics import MetricsSnapshot
 from tasktrace.model import Message, Session, Signal, Task, TaskStatus
-from tasktrace.queries import FlushResult, Page, SessionStatus, SourceRef, TaskFilter
+from tasktrace.queries import (
+    FlushResult,
+    Page,
+    SessionStatus,
+    SourceRef,
+    TaskFilter,
+    TaskQueries,
+)
 from tasktrace.receiver.ingest import Ingestor, StoreUnavailable, WritePlan
 from tasktrace.receiver.otlp_grpc import add_otlp_services
 from tasktrace.receiver.otlp_http import add_otlp_routes
@@ -53,6 +60,7 @@ from tasktrace.receiver.sessions import is_opted_out
 from tasktrace.receiver.traffic import Traffic
 from tasktrace.self_metrics import OTLPMetricsReporter
 from tasktrace.supervisor import StoreState, StoreSupervisor
+from tasktrace.tenant_queries import TenantQueries
 from tasktrace.ui import add_ui_routes
 
 _log = logging.getLogger(__name__)
@@ -148,6 +156,7 @@ class Service:
     _grpc: grpc.aio.Server | None = None
     _http: web.AppRunner | None = None
     _self_metrics: OTLPMetricsReporter | None = None
+    _auth: AuthCounters = field(default_factory=AuthCounters)
     _stopped: bool = False
 
     @property
@@ -209,7 +218,8 @@ class Service:
             forward=self._pass_through if self._forwarders else None,
         )
         await self._receiver.start()
-        queries = TaskQueryService(PostgresReads(self._pool), self._scheduler)
+        reads = PostgresReads(self._pool)
+        queries = TenantQueries(TaskQueryService(reads, self._scheduler), reads.session_services)
         await self._start_listeners(queries)
         self._self_metrics = OTLPMetricsReporter(
             cfg.service.telemetry.metrics.readers, self.metrics_snapshot
@@ -254,6 +264,7 @@ class Service:
             "task_spans": {s.endpoint: dataclasses.asdict(s.stats()) for s in self._sinks},
             "pass_through": {f.name: dataclasses.asdict(f.stats()) for f in self.forwarders},
             "sessions_without_content": self._contentless(),
+            "auth": dataclasses.asdict(self._auth),
         }
 
     def _contentless(self) -> dict[str, Any]:
@@ -307,7 +318,7 @@ class Service:
             if count:
                 self._scheduler.notify(session_id, count)
 
-    async def _start_listeners(self, queries: TaskQueryService) -> None:
+    async def _start_listeners(self, queries: TaskQueries) -> None:
         assert self._receiver is not None
         protocols = self.config.receivers.otlp.protocols
         grpc_ep = http_ep = ""
@@ -316,7 +327,7 @@ class Service:
             auth = self.config.authenticator_config("grpc")
             self._grpc = grpc.aio.server(
                 options=[("grpc.max_receive_message_length", limit), ("grpc.so_reuseport", 0)],
-                interceptors=[GRPCAuthInterceptor(Authenticator(auth))] if auth else [],
+                interceptors=[GRPCAuthInterceptor(Authenticator(auth), self._auth)] if auth else [],
             )
             add_otlp_services(self._grpc, self._receiver)
             add_task_service(self._grpc, queries, flush_timeout=60.0)
@@ -337,7 +348,7 @@ class Service:
             _warn_if_open(host, "HTTP", auth is not None)
             middlewares = [host_check(host, protocols.http.allowed_hosts)]
             if auth is not None:
-                middlewares.append(http_auth(Authenticator(auth)))
+                middlewares.append(http_auth(Authenticator(auth), self._auth, max_body_bytes=limit))
             app = web.Application(client_max_size=limit, middlewares=middlewares)
             add_otlp_routes(app, self._receiver, max_body_bytes=limit)
             add_api_routes(app, queries, flush_timeout=60.0, telemetry=self.telemetry)
