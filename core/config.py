@@ -273,13 +273,16 @@ class Config(_Strict):
                 )
         return self
 
+    @field_validator("extensions", mode="before")
+    @classmethod
+    def _known_extensions(cls, raw: Any) -> Any:
+        for ext in raw if isinstance(raw, Mapping) else ():
+            if str(ext).split("/", 1)[0] != "bearertokenauth":
+                raise ValueError(f"{ext!r}: unknown extension type (known: bearertokenauth)")
+        return raw
+
     @model_validator(mode="after")
     def _authenticators_declared(self) -> Config:
-        for ext in self.extensions:
-            if ext.split("/", 1)[0] != "bearertokenauth":
-                raise ValueError(
-                    f"extensions.{ext}: unknown extension type (known: bearertokenauth)"
-                )
         for ext in self.service.extensions:
             if ext not in self.extensions:
                 raise ValueError(f"service.extensions: {ext!r} is not configured in extensions")
