@@ -29,6 +29,8 @@ _log = logging.getLogger(__name__)
 
 #: HTTP paths answered without a token
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+#: service-wide counts: refused (403) to a token limited to some services
+OPERATOR_PATHS = frozenset({"/metrics", "/api/v1/telemetry"})
 
 _HTTP_SIGNALS: dict[str, Signal] = {"/v1/traces": "traces", "/v1/logs": "logs"}
 _GRPC_SIGNALS: dict[str, Signal] = {
@@ -83,6 +85,10 @@ def http_auth(
                 status=401,
                 headers={"WWW-Authenticate": CHALLENGE},
             )
+        if principal.services and request.path in OPERATOR_PATHS:
+            counters.forbidden += 1
+            message = "service-wide counts need a token without a services list"
+            return web.json_response({"code": 403, "message": message}, status=403)
         foreign = await _http_foreign(request, principal, max_body_bytes)
         if foreign:
             counters.forbidden += 1
@@ -117,7 +123,7 @@ class GRPCAuthInterceptor(grpc.aio.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        metadata = dict(handler_call_details.invocation_metadata or ())  # type: ignore[attr-defined]
+        metadata = dict(handler_call_details.invocation_metadata or ())
         header = metadata.get("authorization")
         if isinstance(header, bytes):
             header = header.decode("utf-8", "replace")
@@ -128,7 +134,7 @@ class GRPCAuthInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None or not principal.services:
             return handler
-        signal = _GRPC_SIGNALS.get(handler_call_details.method)  # type: ignore[attr-defined]
+        signal = _GRPC_SIGNALS.get(handler_call_details.method)
         return _as_principal(handler, principal, signal, self._counters)
 
 

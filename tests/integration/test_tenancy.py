@@ -85,6 +85,9 @@ async def test_a_token_for_app_a_cannot_write_or_read_app_b(pg_dsn: str) -> None
             assert await get(svc.endpoints.http, A, url) == 404
             assert await get(svc.endpoints.http, ALL, url) == 200
         assert await get(svc.endpoints.http, A, "/api/v1/sessions/sess-a/messages") == 200
+        for path in ("/metrics", "/api/v1/telemetry"):
+            assert await get(svc.endpoints.http, A, path) == 403
+            assert await get(svc.endpoints.http, ALL, path) == 200
 
         async with grpc.aio.insecure_channel(svc.endpoints.grpc) as channel:
             stub = TaskServiceStub(channel)
