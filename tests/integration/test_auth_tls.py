@@ -83,10 +83,16 @@ async def _http(
         return await http.request(method, path, headers=headers, **kw)  # type: ignore[arg-type]
 
 
-async def _stored_sessions(service: Service) -> list[str]:
+async def _stored_sessions(service: Service, ca_file: Path | None = None) -> list[str]:
+    """The stored session ids, read with the right token (over TLS given ``ca_file``)."""
+    if ca_file is None:
+        base, ca = f"http://{service.endpoints.http}", None
+    else:
+        base, ca = f"https://localhost:{service.endpoints.http.rsplit(':', 1)[1]}", str(ca_file)
+
     def read() -> list[str]:
-        with Client(f"http://{service.endpoints.http}", token=TOKEN) as client:
-            return [s.id for s in client.sessions.list(limit=100).items]
+        with Client(base, token=TOKEN, ca_file=ca) as client:
+            return sorted(s.id for s in client.sessions.list(limit=100).items)
 
     return await asyncio.to_thread(read)
 
@@ -270,15 +276,60 @@ async def test_the_sdk_exporters_reach_a_tls_server_with_headers_from_the_enviro
                 results.setdefault((name, headers.endswith(TOKEN)), []).append(result)
                 exporter.shutdown()
 
-        def read() -> list[str]:
-            with Client(
-                f"https://localhost:{http_port}", token=TOKEN, ca_file=str(certs.ca_file)
-            ) as client:
-                return sorted(s.id for s in client.sessions.list(limit=100).items)
-
-        stored = await asyncio.to_thread(read)
+        stored = await _stored_sessions(svc, certs.ca_file)
     assert results[("grpc", False)] == [SpanExportResult.FAILURE] * 2
     assert results[("http", False)] == [SpanExportResult.FAILURE] * 2
     assert results[("grpc", True)] == [SpanExportResult.SUCCESS]
     assert results[("http", True)] == [SpanExportResult.SUCCESS]
     assert stored == ["sdk-grpc-True-True", "sdk-http-True-True"]
+
+
+# --- tasktrace as a sender: pass-through and task-span exporters -------------------
+
+
+async def test_the_pass_through_and_task_span_exporters_reach_a_secured_server(
+    pg_dsn: str, certs: Certs
+) -> None:
+    from tasktrace.exporter.otlp_config import OTLPExporterConfig
+    from tasktrace.exporter.otlp_sink import build_exporter
+    from tests.integration.test_pass_through import pass_through
+
+    tls = f"{{insecure: false, ca_file: {certs.ca_file}}}"
+    headers = f"{{authorization: Bearer {TOKEN}}}"
+    async with running_service(pg_dsn, overrides=[*AUTH, *certs.tls_overrides(mtls=False)]) as b:
+        grpc_port = b.endpoints.grpc.rsplit(":", 1)[1]
+        http_port = b.endpoints.http.rsplit(":", 1)[1]
+        forward = pass_through("otlp/b", f"localhost:{grpc_port}", "traces", tls=tls)
+        forward += [f"exporters.otlp/b.headers={headers}"]
+        async with running_service(pg_dsn, overrides=forward) as a:
+            assert await _grpc_export(a.endpoints.grpc, None) == grpc.StatusCode.OK
+        # shutdown forwarded what was queued
+        assert a.forwarders[0].stats().forwarded == 1
+        assert await _stored_sessions(b, certs.ca_file) == ["sess-two-requests-001"]
+
+        for endpoint, protocol in (
+            (f"localhost:{grpc_port}", "grpc"),
+            (f"https://localhost:{http_port}", "http"),
+        ):
+            results = []
+            for sent_headers in ({}, {"authorization": f"Bearer {TOKEN}"}):
+                config = OTLPExporterConfig.model_validate(
+                    {
+                        "endpoint": endpoint,
+                        "protocol": protocol,
+                        "headers": sent_headers,
+                        "tls": {"insecure": False, "ca_file": str(certs.ca_file)},
+                        "retry_on_failure": {"enabled": False},
+                        "timeout": "5s",
+                    }
+                )
+                exporter = build_exporter(config)
+                spans = _spans(f"sink-{protocol}-{bool(sent_headers)}")
+                results.append(await asyncio.to_thread(exporter.export, spans))
+                exporter.shutdown()
+            assert results == [SpanExportResult.FAILURE, SpanExportResult.SUCCESS], protocol
+        assert await _stored_sessions(b, certs.ca_file) == [
+            "sess-two-requests-001",
+            "sink-grpc-True",
+            "sink-http-True",
+        ]
