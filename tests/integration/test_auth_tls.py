@@ -300,11 +300,18 @@ async def test_the_pass_through_and_task_span_exporters_reach_a_secured_server(
         grpc_port = b.endpoints.grpc.rsplit(":", 1)[1]
         http_port = b.endpoints.http.rsplit(":", 1)[1]
         forward = pass_through("otlp/b", f"localhost:{grpc_port}", "traces", tls=tls)
-        forward += [f"exporters.otlp/b.headers={headers}"]
+        forward += [
+            f"exporters.otlp/b.headers={headers}",
+            f"exporters.otlp_http/b.endpoint=https://localhost:{http_port}",
+            f"exporters.otlp_http/b.headers={headers}",
+            f"exporters.otlp_http/b.tls={tls}",
+            "service.pipelines.traces/passthrough.exporters=[otlp/b, otlp_http/b]",
+        ]
         async with running_service(pg_dsn, overrides=forward) as a:
             assert await _grpc_export(a.endpoints.grpc, None) == grpc.StatusCode.OK
-        # shutdown forwarded what was queued
-        assert a.forwarders[0].stats().forwarded == 1
+        # shutdown forwarded what was queued, over gRPC and HTTP
+        assert [f.stats().forwarded for f in a.forwarders] == [1, 1]
+        assert [f.stats().failed for f in a.forwarders] == [0, 0]
         assert await _stored_sessions(b, certs.ca_file) == ["sess-two-requests-001"]
 
         for endpoint, protocol in (
@@ -333,3 +340,28 @@ async def test_the_pass_through_and_task_span_exporters_reach_a_secured_server(
             "sink-grpc-True",
             "sink-http-True",
         ]
+
+
+def _cli(*argv: str) -> int:
+    from tasktrace.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(list(argv))
+    return int(done.value.code or 0)
+
+
+async def test_the_cli_sends_and_reads_with_a_token_and_a_ca_file(
+    pg_dsn: str, certs: Certs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request = tmp_path / "two-requests.pb"
+    request.write_bytes(fixture("two-requests"))
+    async with running_service(pg_dsn, overrides=[*AUTH, *certs.tls_overrides(mtls=False)]) as svc:
+        url = f"https://localhost:{svc.endpoints.http.rsplit(':', 1)[1]}"
+        tls = ("--endpoint", url, "--ca-file", str(certs.ca_file))
+        monkeypatch.delenv("TASKTRACE_TOKEN", raising=False)
+        assert await asyncio.to_thread(_cli, "send", str(request), *tls) == 1  # 401
+        assert await asyncio.to_thread(_cli, "sessions", *tls) != 0
+        assert await asyncio.to_thread(_cli, "send", str(request), *tls, "--token", TOKEN) == 0
+        monkeypatch.setenv("TASKTRACE_TOKEN", TOKEN)  # read when the parser is built
+        assert await asyncio.to_thread(_cli, "sessions", *tls) == 0
+        assert await _stored_sessions(svc, certs.ca_file) == ["sess-two-requests-001"]
