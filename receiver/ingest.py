@@ -244,16 +244,20 @@ class Ingestor:
     async def _rehome(self, old: str, new: str, plan: WritePlan) -> None:
         """Move an unkeyed session's transcript into the session its key names."""
         loaded = await self._store.load_transcript(old)
-        self._sessions.pop(old, None)
+        moving = self._sessions.pop(old, None)
         self._tails.pop(self._tail_of.pop(old, b""), None)
         for trace_id, stored in list(self._traces.items()):
             if stored.session_id == old:
                 self._traces[trace_id] = StoredTrace(new, True)
         plan.rehomes.append((old, new))
+        target = await self._session(new, keyed=True)
+        # tool runs seen before their results (a trace whose spans came before
+        # the content that tied it to a session) keep their error flags
+        for run in moving.ledger.take_runs() if moving else ():
+            plan.error_flags.extend((new, seq) for seq in target.ledger.on_run(run))
         if loaded is None:
             return
         _, previous = loaded
-        target = await self._session(new, keyed=True)
         chats = [_chat(m) for m in previous]
         for item in merge(target.state, chats, chain_hashes(chats)):
             moved = replace(

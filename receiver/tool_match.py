@@ -2,8 +2,8 @@
 
 The error flag of a tool result often lives only on the tool's own span
 (status ERROR), while the result text reaches the transcript one model call
-later. Runs are matched to results by tool-call id, or, for libraries whose
-tool spans carry no id, by tool name in order. Pure, per session.
+later. Runs are matched to results by tool-call id and tool name (models reuse
+ids), or, for libraries whose tool spans carry no id, by tool name in order. Pure, per session.
 """
 
 from __future__ import annotations
@@ -50,7 +50,15 @@ class ToolLedger:
         return []
 
 
+    def take_runs(self) -> list[ToolRun]:
+        """The runs not paired yet, handed over (a session moving into another)."""
+        runs, self._runs = self._runs, []
+        return runs
+
+
 def _pairs(run: ToolRun, call_id: str, name: str) -> bool:
+    same_name = bool(run.name) and run.name == name
     if run.call_id and call_id:
-        return run.call_id == call_id
-    return bool(run.name) and run.name == name
+        # models reuse call ids within a conversation: an id names a call of one tool
+        return run.call_id == call_id and (same_name or not run.name or not name)
+    return same_name

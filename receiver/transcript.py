@@ -1,8 +1,8 @@
 """Transcript merge: every model call re-sends the whole history; store each message once.
 
 A message's identity is its position-chained content hash: ``c_i = H(c_{i-1},
-key(m_i))``, where ``key`` covers role, text, tool-call names and arguments,
-but not ids or which span carried it (some libraries re-id tool calls in a
+key(m_i))``, where ``key`` covers role, text (not for an assistant message
+that calls tools), tool-call names and arguments, but not ids or which span carried it (some libraries re-id tool calls in a
 duplicate view of the same call). A model call's message list is merged by
 finding the longest prefix whose chain hash the session already knows and
 appending the rest. Re-delivery, out-of-order batches (a later call carries
@@ -26,9 +26,14 @@ _ZERO = b"\x00" * 16
 
 
 def message_key(message: ChatMessage) -> bytes:
-    """What makes two reports of a message the same message."""
+    """What makes two reports of a message the same message.
+
+    An assistant message that calls tools is known by its calls alone: some
+    libraries drop the text that came with the calls when the history is sent
+    again (openai-v2 with the event-style util-genai 0.4), and the same
+    message must not be stored twice."""
     calls = [(c.name, _canonical(c.arguments)) for c in message.tool_calls]
-    text = message.content.strip()
+    text = "" if calls and message.role.value == "assistant" else message.content.strip()
     if message.role.value == "tool":
         text = _canonical(text)
     raw = json.dumps([message.role.value, text, calls], ensure_ascii=False, separators=(",", ":"))
