@@ -1,10 +1,14 @@
 """Query latency with a million tasks stored.
 
 Sessions and tasks are bulk-loaded with COPY straight into the server's schema
-(10 tasks a session; 10% failed), then analysed. Then, one request at a time
-over a kept-alive connection: ``GET /api/v1/sessions/{id}/tasks`` for random
-sessions, and ``GET /api/v1/tasks?status=failed`` (first pages, and pages
-further on by cursor). Target: p99 <= 50 ms.
+(10 tasks a session; 10% failed, each status with its reasons), then
+analysed. Then, one request at a time over a kept-alive connection:
+``GET /api/v1/sessions/{id}/tasks`` for random sessions,
+``GET /api/v1/tasks?status=failed`` (first pages, and pages further on by
+cursor), the search filters (``status_reason``, ``text`` in the description:
+a word in 1 task of 12, one in 1 of 1,000 and one task's own reference;
+``session_prefix`` matching 10 sessions; a combination) and
+``GET /api/v1/traces/{id}/tasks``. Target: p99 <= 50 ms for each.
 
     python bench/query.py [--quick] [--tasks N]
 """
@@ -25,6 +29,19 @@ from common import percentile, print_table, tasktrace_server, write_result
 TARGET_P99_MS = 50.0
 PER_SESSION = 10
 _STATUSES = ["success"] * 6 + ["running"] * 2 + ["pending", "failed", "expired"]
+_REASONS = {
+    "success": ["completed"],
+    "running": ["in_progress", ""],
+    "pending": ["awaiting_user", ""],
+    "failed": ["tool_error", "refused", "escalated", "abandoned"],
+    "expired": ["expired"],
+}
+_ITEMS = ["a table", "a flight", "a hotel", "a taxi", "a refund", "an upgrade", "a seat"]
+_ITEMS += [f"item{k}" for k in range(5)]  # 12 items: each in 1 task of 12
+_LETTERS = random.Random(5)
+#: made-up words, each in 1 task of 1,000 (letters at random, so that their
+#: trigrams are as rare as the words: a real rare word is rare in its parts too)
+_RARE = ["".join(_LETTERS.choices("abcdefghijklmnopqrstuvwxyz", k=7)) for _ in range(1000)]
 _T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -40,8 +57,8 @@ def _copy_rows(dsn: str, tasks: int) -> float:
             for s in range(sessions):
                 copy.write(f"qs-{s:07d}\tsvc-{s % 5}\t40\t40\t39\n")
         columns = (
-            "id, session_id, ord, description, status, progress, message_ids, trace_ids,"
-            " created_at, updated_at"
+            "id, session_id, ord, description, status, status_reason, progress, message_ids,"
+            " trace_ids, created_at, updated_at"
         )
         with cur.copy(f"COPY tasks ({columns}, service) FROM STDIN") as copy:
             chunk: list[str] = []
@@ -52,12 +69,14 @@ def _copy_rows(dsn: str, tasks: int) -> float:
                     if order < PER_SESSION - 1
                     else "running"
                 )
+                reasons = _REASONS[status]
+                reason = reasons[rng.randrange(len(reasons))]
                 at = (_T0 + timedelta(seconds=rng.randrange(30 * 86400))).isoformat()
                 progress = json.dumps([f"step {k}" for k in range(order % 3)])
-                description = f"Book a table for {order + 2} in city {s % 97}"
                 chunk.append(
-                    f"{i:016x}\tqs-{s:07d}\t{order + 1}\t{description}\t{status}\t{progress}\t"
-                    f'["m{i}a", "m{i}b"]\t["{i:032x}"]\t{at}\t{at}\tsvc-{s % 5}\n'
+                    f"{i:016x}\tqs-{s:07d}\t{order + 1}\t{_description(i, rng)}\t{status}\t"
+                    f'{reason}\t{progress}\t["m{i}a", "m{i}b"]\t["{_trace_id(i)}"]\t'
+                    f"{at}\t{at}\tsvc-{s % 5}\n"
                 )
                 if len(chunk) >= 10_000:
                     copy.write("".join(chunk))
@@ -68,6 +87,33 @@ def _copy_rows(dsn: str, tasks: int) -> float:
         conn.execute("ANALYZE sessions")
         conn.execute("ANALYZE tasks")
     return time.perf_counter() - start
+
+
+def _description(i: int, rng: random.Random) -> str:
+    item = _ITEMS[rng.randrange(len(_ITEMS))]
+    rare = _RARE[rng.randrange(len(_RARE))]
+    return f"Book {item} for {i % 7 + 1} in city {i % 97}, {rare}, ref R{i:07d}"
+
+
+def _trace_id(i: int) -> str:
+    return f"{i * 2654435761 % 2**128:032x}"
+
+
+def _searches(rng: random.Random, tasks: int) -> dict[str, tuple[str, dict[str, str]]]:
+    """One request per search kind: (path, query parameters)."""
+    sessions = tasks // PER_SESSION
+    return {
+        "reason": ("/api/v1/tasks", {"status_reason": "escalated"}),
+        "text_common": ("/api/v1/tasks", {"text": _ITEMS[rng.randrange(len(_ITEMS))]}),
+        "text_rare": ("/api/v1/tasks", {"text": _RARE[rng.randrange(len(_RARE))]}),
+        "text_one": ("/api/v1/tasks", {"text": f"R{rng.randrange(tasks):07d}"}),
+        "prefix": ("/api/v1/tasks", {"session_prefix": f"qs-{rng.randrange(sessions // 10):06d}"}),
+        "combined": (
+            "/api/v1/tasks",
+            {"status": "failed", "status_reason": "refused", "text": "refund"},
+        ),
+        "trace": (f"/api/v1/traces/{_trace_id(rng.randrange(tasks))}/tasks", {}),
+    }
 
 
 def _timed(
@@ -87,6 +133,7 @@ def run(
     requests = requests or (200 if quick else 500)
     rng = random.Random(3)
     timings: dict[str, list[float]] = {"session": [], "failed": [], "failed_page": []}
+    timings |= {name: [] for name in _searches(rng, PER_SESSION * 10)}
     with tasktrace_server() as server:
         load_s = _copy_rows(server.dsn(), tasks)
         with httpx.Client(base_url=f"http://{server.http}", timeout=30) as client:
@@ -108,10 +155,21 @@ def run(
                     timings["failed_page"].append(elapsed)
                     if body.get("next_cursor"):
                         cursors.append(body["next_cursor"])
+                for name, (path, params) in _searches(rng, tasks).items():
+                    elapsed, body = _timed(client, path, params)
+                    assert body["items"], (name, params)
+                    timings[name].append(elapsed)
     names = {
         "session": "GET /sessions/{id}/tasks",
         "failed": "GET /tasks?status=failed",
         "failed_page": "GET /tasks?status=failed&cursor= (deeper pages)",
+        "reason": "GET /tasks?status_reason=escalated",
+        "text_common": "GET /tasks?text= (a word in 1 task of 12)",
+        "text_rare": "GET /tasks?text= (a word in 1 task of 1,000)",
+        "text_one": "GET /tasks?text= (one task's reference)",
+        "prefix": "GET /tasks?session_prefix= (10 sessions)",
+        "combined": "GET /tasks?status=failed&status_reason=refused&text=refund",
+        "trace": "GET /traces/{id}/tasks",
     }
     rows = [[names[k], len(v), percentile(v, 50), percentile(v, 99)] for k, v in timings.items()]
     table = print_table(
@@ -120,7 +178,7 @@ def run(
         ["request", "n", "p50 ms", "p99 ms"],
         rows,
     )
-    worst = max(percentile(timings["session"], 99), percentile(timings["failed"], 99))
+    worst = max(percentile(v, 99) for v in timings.values() if v)
     result = {
         "tasks": tasks,
         "load_seconds": load_s,

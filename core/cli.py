@@ -108,11 +108,10 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     _configure_logging(config.service.telemetry.logs.level)
     try:
-        asyncio.run(_run(config, _data_dir(args, config)))
+        return asyncio.run(_run(config, _data_dir(args, config)))
     except Exception as exc:  # start-up failures: one clear line, non-zero exit
         _log.error("tasktrace serve failed: %s", exc, exc_info=_log.isEnabledFor(logging.DEBUG))
         return 1
-    return 0
 
 
 def _configure_logging(level: str) -> None:
@@ -130,7 +129,8 @@ def _tune_gc() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
-async def _run(config: Config, data_dir: Path) -> None:
+async def _run(config: Config, data_dir: Path) -> int:
+    """Serve until SIGINT/SIGTERM (0), or until the embedded store is dead for good (1)."""
     from tasktrace.pipeline import Service
 
     stop = asyncio.Event()
@@ -142,7 +142,18 @@ async def _run(config: Config, data_dir: Path) -> None:
         await service.start()
         _tune_gc()
         _log.info("tasktrace %s ready", __version__)
-        await stop.wait()
+        stopped = asyncio.create_task(stop.wait())
+        failed = asyncio.create_task(service.wait_failed())
+        await asyncio.wait((stopped, failed), return_when=asyncio.FIRST_COMPLETED)
+        for task in (stopped, failed):
+            task.cancel()
+        if failed.done() and not failed.cancelled():
+            _log.error(
+                "the embedded PostgreSQL died and could not be restarted (%s): exiting",
+                failed.result(),
+            )
+            return 1
         _log.info("shutting down")
+        return 0
     finally:
         await service.shutdown()

@@ -13,6 +13,7 @@ import itertools
 import json
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -23,7 +24,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from tasktrace.api import wire
 from tasktrace.client import DEFAULT_ENDPOINT, APIError, Client
-from tasktrace.model import Session, Task, TaskStatus
+from tasktrace.durations import parse_duration
+from tasktrace.model import Session, StatusReason, Task, TaskStatus
 from tasktrace.queries import MAX_LIMIT
 
 PROTOBUF = "application/x-protobuf"
@@ -31,13 +33,31 @@ JSON_TYPE = "application/json"
 
 _DESCRIPTION_WIDTH = 100
 _STATUSES = [s.value for s in TaskStatus]
+_REASONS = [r.value for r in StatusReason]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the query commands to ``subparsers`` (from ``parser.add_subparsers()``)."""
-    p = subparsers.add_parser("tasks", help="list a session's tasks")
-    p.add_argument("session", help="session id")
+    p = subparsers.add_parser(
+        "tasks",
+        help="list tasks: a session's, a trace's, or across sessions",
+        description="Without SESSION, --trace or --span: tasks across sessions, most"
+        " recently updated first, narrowed by the filters.",
+    )
+    p.add_argument("session", nargs="?", help="session id (default: across sessions)")
+    p.add_argument("--trace", metavar="ID", help="the tasks of this trace (32 hex digits)")
+    p.add_argument("--span", metavar="ID", help="the tasks of this span (16 hex digits)")
     p.add_argument("--status", choices=_STATUSES, help="only tasks in this status")
+    p.add_argument("--reason", choices=_REASONS, help="only tasks with this status reason")
+    p.add_argument("--service", help="only tasks of this service")
+    p.add_argument(
+        "--since", type=since_time, help="updated since: an ISO 8601 time, or an age like 2h"
+    )
+    p.add_argument("--text", help="only tasks whose description contains this")
+    p.add_argument("--session-prefix", help="only tasks of sessions whose id starts so")
+    p.add_argument(
+        "--limit", type=int, default=100, help="across sessions: at most this many (default 100)"
+    )
     p.add_argument("--json", action="store_true", help="print a JSON array of all tasks")
     _add_endpoint(p)
     p.set_defaults(func=cmd_tasks)
@@ -73,13 +93,45 @@ def _add_endpoint(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
+    problem = tasks_usage_error(args)
+    if problem:
+        return _fail(problem, code=2)
     try:
         with Client(args.endpoint) as client:
-            tasks = list(client.sessions.iter_tasks(args.session, status=args.status))
+            tasks = _find_tasks(client, args)
     except APIError as exc:
         return _fail(exc)
-    print(_dumps([wire.task_to_json(t) for t in tasks]) if args.json else format_tasks(tasks))
+    except ValueError as exc:  # an id the client refused before sending
+        return _fail(exc, code=2)
+    if args.json:
+        print(_dumps([wire.task_to_json(t) for t in tasks]))
+    else:
+        print(format_tasks(tasks, sessions=not args.session))
     return 0
+
+
+def _find_tasks(client: Client, args: argparse.Namespace) -> list[Task]:
+    if args.session:
+        return list(client.sessions.iter_tasks(args.session, status=args.status))
+    if args.trace or args.span:
+        source = client.traces if args.trace else client.spans
+        found: list[Task] = []
+        cursor: str | None = None
+        while True:  # a trace has few tasks: every page
+            page = source.get_tasks(args.trace or args.span, cursor=cursor)
+            found += page.items
+            if not (cursor := page.next_cursor):
+                return found
+    matching = client.tasks.iter(
+        status=args.status,
+        status_reason=args.reason,
+        service=args.service,
+        since=args.since,
+        text=args.text,
+        session_prefix=args.session_prefix,
+        page_size=min(args.limit, MAX_LIMIT),
+    )
+    return list(itertools.islice(matching, args.limit))
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
@@ -138,6 +190,44 @@ def cmd_send(args: argparse.Namespace) -> int:
 # --- pure helpers --------------------------------------------------------------
 
 
+def tasks_usage_error(args: argparse.Namespace) -> str:
+    """Why the ``tasks`` arguments do not go together, or ``""``."""
+    sources = [n for n, v in (("SESSION", args.session), ("--trace", args.trace),
+                              ("--span", args.span)) if v]  # fmt: skip
+    if len(sources) > 1:
+        return f"give at most one of SESSION, --trace and --span, not {' and '.join(sources)}"
+    across = {
+        "--reason": args.reason,
+        "--service": args.service,
+        "--since": args.since,
+        "--text": args.text,
+        "--session-prefix": args.session_prefix,
+    }
+    given = [name for name, value in across.items() if value]
+    if sources and (given or (args.status and sources[0] != "SESSION")):
+        names = given or ["--status"]
+        return f"{', '.join(names)} filter tasks across sessions; drop {sources[0]}"
+    if args.limit < 1:
+        return "--limit must be at least 1"
+    return ""
+
+
+def since_time(text: str, now: datetime | None = None) -> datetime:
+    """``--since``: an ISO 8601 time (naive is UTC), or an age like ``2h`` / ``30m``
+    before ``now``. Raises ArgumentTypeError."""
+    try:
+        return wire.parse_time(text)
+    except ValueError:
+        pass
+    try:
+        age = parse_duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO 8601 time or an age like 2h, got {text!r}"
+        ) from None
+    return (now or datetime.now(UTC)) - timedelta(seconds=age)
+
+
 def otlp_target(name: str, body: bytes) -> tuple[str, str]:
     """``("traces" | "logs", content type)`` for a captured request file.
     Raises ValueError for a name that is neither ``.pb`` nor ``.json``, or bad JSON."""
@@ -150,15 +240,22 @@ def otlp_target(name: str, body: bytes) -> tuple[str, str]:
     raise ValueError(f"{name}: expected a .pb or .json file")
 
 
-def format_tasks(tasks: Sequence[Task]) -> str:
-    """A compact table: order, status, progress step count, description (one line)."""
+def format_tasks(tasks: Sequence[Task], *, sessions: bool = False) -> str:
+    """A compact table: order, status, its reason, progress step count,
+    description (one line); with ``sessions``, each task's session first."""
     if not tasks:
         return "no tasks"
-    rows = [("#", "STATUS", "STEPS", "DESCRIPTION")]
-    rows += [
-        (str(t.order), t.status.value, str(len(t.progress)), _one_line(t.description))
-        for t in tasks
-    ]
+    head = ("#", "STATUS", "REASON", "STEPS", "DESCRIPTION")
+    rows = [(("SESSION", *head) if sessions else head)]
+    for t in tasks:
+        row = (
+            str(t.order),
+            t.status.value,
+            t.status_reason or "-",
+            str(len(t.progress)),
+            _one_line(t.description),
+        )
+        rows.append((t.session_id, *row) if sessions else row)
     return _table(rows)
 
 

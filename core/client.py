@@ -25,7 +25,7 @@ from urllib.parse import quote
 import httpx
 
 from tasktrace.api import wire
-from tasktrace.model import Message, Session, Task, TaskStatus
+from tasktrace.model import Message, Session, StatusReason, Task, TaskStatus
 from tasktrace.queries import FlushResult, Page, SessionStatus
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
@@ -77,6 +77,8 @@ class Client:
         self._owns_http = http_client is None
         self.sessions = Sessions(self)
         self.tasks = Tasks(self)
+        self.traces = Traces(self)
+        self.spans = Spans(self)
 
     def close(self) -> None:
         if self._owns_http:
@@ -207,14 +209,22 @@ class Tasks:
         service: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        status_reason: StatusReason | str | None = None,
+        text: str | None = None,
+        session_prefix: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
     ) -> Page[Task]:
+        """One page of matching tasks: ``text`` anywhere in the description
+        (case-insensitive), ``session_prefix`` the start of the session id."""
         params: Params = {
             "status": _status(status),
             "service": service,
             "since": wire.format_time(since) if since else None,
             "until": wire.format_time(until) if until else None,
+            "status_reason": None if status_reason is None else StatusReason(status_reason).value,
+            "text": text,
+            "session_prefix": session_prefix,
             "limit": limit,
             "cursor": cursor,
         }
@@ -228,6 +238,9 @@ class Tasks:
         service: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        status_reason: StatusReason | str | None = None,
+        text: str | None = None,
+        session_prefix: str | None = None,
         page_size: int | None = None,
     ) -> Iterator[Task]:
         """Every matching task, following pages."""
@@ -237,10 +250,45 @@ class Tasks:
                 service=service,
                 since=since,
                 until=until,
+                status_reason=status_reason,
+                text=text,
+                session_prefix=session_prefix,
                 limit=page_size,
                 cursor=cursor,
             )
         )
+
+
+class Traces:
+    """``client.traces``: from a trace id (32 hex digits) to its tasks."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def get_tasks(
+        self, trace_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page[Task]:
+        """The tasks whose messages came from the trace, by session and order
+        (each names its session); an empty page when none did."""
+        return _source_tasks(self._client, f"/traces/{quote(trace_id, safe='')}", limit, cursor)
+
+
+class Spans:
+    """``client.spans``: from a span id (16 hex digits) to its tasks."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def get_tasks(
+        self, span_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page[Task]:
+        """The tasks whose messages came from the span; an empty page when none did."""
+        return _source_tasks(self._client, f"/spans/{quote(span_id, safe='')}", limit, cursor)
+
+
+def _source_tasks(client: Client, path: str, limit: int | None, cursor: str | None) -> Page[Task]:
+    data = client._request("GET", f"{path}/tasks", {"limit": limit, "cursor": cursor})
+    return client._decode(_pages(wire.task_from_json), data)
 
 
 def _session(session_id: str) -> str:

@@ -22,6 +22,7 @@ from tasktrace.durations import Duration
 from tasktrace.exporter.otlp_config import OTLPExporterConfig
 from tasktrace.extractor.config import ExtractorConfig
 from tasktrace.model import Signal
+from tasktrace.self_metrics_config import TelemetryMetricsConfig
 
 
 class ConfigError(ValueError):
@@ -45,6 +46,9 @@ class GRPCProtocolConfig(_Strict):
 class HTTPProtocolConfig(_Strict):
     endpoint: str = "127.0.0.1:4318"
     max_request_body_size_mib: int = Field(default=16, ge=1, le=1024)
+    #: ``Host`` header names taken besides the bound address and IP literals (and
+    #: loopback names when bound to loopback); others are refused (DNS rebinding)
+    allowed_hosts: tuple[str, ...] = ()
 
     _check_endpoint = field_validator("endpoint")(lambda v: _host_port(v))
 
@@ -60,6 +64,9 @@ class OTLPReceiverConfig(_Strict):
     session_keys: tuple[str, ...] = ()
     #: how many ingest batches may wait for the store before senders get RESOURCE_EXHAUSTED
     queue_size: int = Field(default=64, ge=1, le=100_000)
+    #: MiB of export requests being decoded, queued or written before senders get
+    #: RESOURCE_EXHAUSTED / 429 (one request is always taken when none is in process)
+    queue_size_mib: int = Field(default=64, ge=1, le=16_384)
 
 
 class ReceiversConfig(_Strict):
@@ -120,6 +127,9 @@ class PostgresExporterConfig(_Strict):
     data_dir: str = ""
     pool_max_size: int = Field(default=8, ge=1, le=256)
     connect_timeout: Duration = 10.0
+    #: how long a request waits for a pooled connection before it is answered
+    #: UNAVAILABLE / 503 (well under an OTLP exporter's 10 s export timeout)
+    acquire_timeout: Duration = 2.0
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -192,6 +202,7 @@ class TelemetryLogsConfig(_Strict):
 
 class TelemetryConfig(_Strict):
     logs: TelemetryLogsConfig = TelemetryLogsConfig()
+    metrics: TelemetryMetricsConfig = TelemetryMetricsConfig()
 
 
 class ServiceConfig(_Strict):
@@ -201,12 +212,27 @@ class ServiceConfig(_Strict):
     telemetry: TelemetryConfig = TelemetryConfig()
 
 
+class UIConfig(_Strict):
+    """The ``/ui`` dashboard. ``trace_url``: a link to a trace in the user's
+    backend, ``{trace_id}`` replaced by the hex trace id (empty: no links)."""
+
+    trace_url: str = ""
+
+    @field_validator("trace_url")
+    @classmethod
+    def _names_the_trace(cls, value: str) -> str:
+        if value and "{trace_id}" not in value:
+            raise ValueError("trace_url must contain {trace_id}")
+        return value
+
+
 class Config(_Strict):
     receivers: ReceiversConfig = ReceiversConfig()
     processors: ProcessorsConfig = ProcessorsConfig()
     exporters: ExportersConfig = ExportersConfig()
     extensions: dict[str, Any] = Field(default_factory=dict)
     service: ServiceConfig = ServiceConfig()
+    ui: UIConfig = UIConfig()
 
     @model_validator(mode="after")
     def _pipelines_name_known_components(self) -> Config:

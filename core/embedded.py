@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,43 @@ class EmbeddedPostgres:
         _log.info("embedded PostgreSQL running in %s", self.data_dir)
         return uri
 
+    def pid(self) -> int | None:
+        """The running server's postmaster pid; None before :meth:`start`."""
+        return None if self._server is None else int(self._server.get_pid())
+
+    def restart(self, settle: float = 10.0) -> str:
+        """Blocking: start the server again after it died (same data dir and
+        socket) and return its libpq URI. Raises if it cannot start.
+
+        A postmaster nobody reaps stays a zombie, which both the package and
+        PostgreSQL take for a live server, so its lock files are removed here,
+        once no process of the old server still works in the data dir (at
+        most ``settle`` seconds: they exit when they notice the postmaster gone)."""
+        if self._server is None:
+            return self.start()
+        old = self._server.get_pid()
+        if not process_alive(old):
+            _wait_until(lambda: not _live_in(self.data_dir), settle)
+            for lock in self._lock_files():
+                if _lock_pid(lock) == old:
+                    lock.unlink(missing_ok=True)
+        # the package keeps one handle per data dir and starts a server only when
+        # the handle is made; this is the step it runs then, under its own lock
+        with self._server._lock:
+            self._server.ensure_postgres_running()
+        uri: str = self._server.get_uri()
+        _log.info("embedded PostgreSQL restarted in %s", self.data_dir)
+        return uri
+
+    def _lock_files(self) -> list[Path]:
+        """The server's lock files: in the data dir, and beside its socket."""
+        locks = [self.data_dir / "postmaster.pid"]
+        info = self._server.get_postmaster_info() if self._server is not None else None
+        socket_dir = getattr(info, "socket_dir", None)
+        if socket_dir is not None:
+            locks.extend(Path(socket_dir).glob(".s.PGSQL.*.lock"))
+        return locks
+
     def stop(self) -> None:
         """Blocking and idempotent: stop the server if this process started it."""
         server, self._server = self._server, None
@@ -60,12 +99,21 @@ def _forget_dead_handles(data_dir: Path) -> None:
         pids = json.loads(handles.read_text())
     except (OSError, ValueError):
         return
-    alive = [pid for pid in pids if isinstance(pid, int) and _alive(pid)]
+    alive = [pid for pid in pids if isinstance(pid, int) and process_alive(pid)]
     if alive != pids:
         handles.write_text(json.dumps(alive))
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """A live process: neither gone nor a zombie (an unreaped exited process)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return _signalable(pid)
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _signalable(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -73,3 +121,32 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _live_in(data_dir: Path) -> list[int]:
+    """Live processes working in ``data_dir`` (every PostgreSQL server process
+    does: it changes into its data directory)."""
+    found = []
+    target = data_dir.resolve()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "cwd").resolve() == target and process_alive(int(entry.name)):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _lock_pid(lock: Path) -> int | None:
+    try:
+        return int(lock.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float, step: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(step)

@@ -257,6 +257,8 @@ class Task:
     extractor: str = ""
     #: a :class:`StatusReason` value, or ``""`` while none applies
     status_reason: str = ""
+    #: when the extractor first produced the task (``created_at`` is when its request was made)
+    extracted_at: datetime | None = None
 
 
 # Task operations, as extractors emit them. Tasks are named by their
@@ -270,6 +272,8 @@ class CreateTask:
     status: TaskStatus = TaskStatus.PENDING
     message_ids: tuple[str, ...] = ()
     reason: str = ""
+    #: a :class:`StatusReason` value; ``""``: the default for ``status``
+    status_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +294,8 @@ class SetStatus:
     order: int
     status: TaskStatus
     reason: str = ""
+    #: a :class:`StatusReason` value; ``""``: the default for ``status``
+    status_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,24 +25,32 @@ from psycopg_pool import AsyncConnectionPool
 
 from tasktrace.api.grpc import add_task_service
 from tasktrace.api.http import add_api_routes
+from tasktrace.api.ops import add_ops_routes
 from tasktrace.config import Config, split_endpoint
 from tasktrace.embedded import EmbeddedPostgres
 from tasktrace.exporter.otlp_forward import OTLPForwarder
 from tasktrace.exporter.otlp_sink import TaskSpanSink
 from tasktrace.exporter.postgres import fetch, migrate, open_pool
 from tasktrace.exporter.read_store import PostgresReads
+from tasktrace.exporter.store_health import Readiness, readiness, task_counts
 from tasktrace.exporter.task_spans import SourceTrace
 from tasktrace.exporter.task_store import PostgresTasks
 from tasktrace.exporter.transcripts import PostgresTranscripts
 from tasktrace.extractor.registry import build_extractor
-from tasktrace.extractor.scheduler import ExtractionScheduler
+from tasktrace.extractor.scheduler import ExtractionScheduler, ExtractionStats
+from tasktrace.host_check import host_check
+from tasktrace.metrics import MetricsSnapshot
 from tasktrace.model import Message, Session, Signal, Task, TaskStatus
-from tasktrace.queries import FlushResult, Page, SessionStatus, TaskFilter
-from tasktrace.receiver.ingest import Ingestor, WritePlan
+from tasktrace.queries import FlushResult, Page, SessionStatus, SourceRef, TaskFilter
+from tasktrace.receiver.ingest import Ingestor, StoreUnavailable, WritePlan
 from tasktrace.receiver.otlp_grpc import add_otlp_services
 from tasktrace.receiver.otlp_http import add_otlp_routes
-from tasktrace.receiver.service import Receiver
+from tasktrace.receiver.service import Counters, Receiver
 from tasktrace.receiver.sessions import is_opted_out
+from tasktrace.receiver.traffic import Traffic
+from tasktrace.self_metrics import OTLPMetricsReporter
+from tasktrace.supervisor import StoreState, StoreSupervisor
+from tasktrace.ui import add_ui_routes
 
 _log = logging.getLogger(__name__)
 
@@ -86,6 +94,11 @@ class TaskQueryService:
     async def tasks(self, flt: TaskFilter, *, limit: int, cursor: str | None = None) -> Page[Task]:
         return await self._reads.tasks(flt, limit=limit, cursor=cursor)
 
+    async def source_tasks(
+        self, source: SourceRef, *, limit: int, cursor: str | None = None
+    ) -> Page[Task]:
+        return await self._reads.source_tasks(source, limit=limit, cursor=cursor)
+
     async def session_status(self, session_id: str) -> SessionStatus:
         return await self._reads.session_status(
             session_id, in_process=self._scheduler.in_process(session_id)
@@ -123,6 +136,7 @@ class Service:
     data_dir: Path
     endpoints: Endpoints = Endpoints()
     _embedded: EmbeddedPostgres | None = None
+    _supervisor: StoreSupervisor | None = None
     _pool: AsyncConnectionPool | None = None
     _sinks: list[TaskSpanSink] = field(default_factory=list)
     _forwarders: list[tuple[OTLPForwarder, frozenset[Signal]]] = field(default_factory=list)
@@ -130,6 +144,7 @@ class Service:
     _receiver: Receiver | None = None
     _grpc: grpc.aio.Server | None = None
     _http: web.AppRunner | None = None
+    _self_metrics: OTLPMetricsReporter | None = None
     _stopped: bool = False
 
     @property
@@ -146,9 +161,12 @@ class Service:
             dsn = await asyncio.to_thread(self._embedded.start)
         await migrate(dsn, pg.schema_name)
         self._pool = open_pool(
-            dsn, pg.schema_name, max_size=pg.pool_max_size, timeout=pg.connect_timeout
+            dsn, pg.schema_name, max_size=pg.pool_max_size, timeout=pg.acquire_timeout
         )
         await self._pool.open(wait=True, timeout=pg.connect_timeout)
+        if self._embedded is not None:
+            self._supervisor = StoreSupervisor(self._embedded, self._store_restarted)
+            self._supervisor.start()
 
         self._sinks = [TaskSpanSink(c) for c in cfg.active_otlp_exporters().values()]
         for sink in self._sinks:
@@ -183,25 +201,92 @@ class Service:
             Ingestor(PostgresTranscripts(self._pool)),
             session_keys=otlp.session_keys,
             queue_size=otlp.queue_size,
+            max_queued_bytes=otlp.queue_size_mib * 1024 * 1024,
             on_commit=self._on_commit,
             forward=self._pass_through if self._forwarders else None,
         )
         await self._receiver.start()
         queries = TaskQueryService(PostgresReads(self._pool), self._scheduler)
         await self._start_listeners(queries)
+        self._self_metrics = OTLPMetricsReporter(
+            cfg.service.telemetry.metrics.readers, self.metrics_snapshot
+        )
+        await self._self_metrics.start()
+
+    @property
+    def store_state(self) -> StoreState:
+        """The store's supervision state (ok / restarting / failed), for readiness:
+        always ok with a DSN, whose server is supervised elsewhere."""
+        return self._supervisor.state if self._supervisor is not None else StoreState.OK
+
+    async def wait_failed(self) -> str:
+        """Returns (the reason) once the embedded store died and could not be
+        restarted; never with a DSN. The CLI then exits non-zero."""
+        if self._supervisor is None:
+            await asyncio.Event().wait()
+        assert self._supervisor is not None
+        return await self._supervisor.wait_failed()
+
+    async def _store_restarted(self, uri: str) -> None:
+        """Point the pool at the restarted server and drop its dead connections."""
+        assert self._pool is not None
+        self._pool.conninfo = uri
+        await self._pool.check()
 
     def _ingest_waiting(self) -> int:
         return self._receiver.waiting() if self._receiver is not None else 0
 
     def telemetry(self) -> dict[str, Any]:
         """The service's own counts: what the receiver took in and kept in part,
-        and each OTLP exporter's queue (task spans, pass-through)."""
+        the store's supervision state, and each OTLP exporter's queue (task
+        spans, pass-through)."""
         receiver = dataclasses.asdict(self._receiver.counters) if self._receiver else {}
+        supervisor = self._supervisor
         return {
             "receiver": receiver,
+            "store": {
+                "state": str(self.store_state),
+                "restarts": supervisor.restarts if supervisor is not None else 0,
+            },
             "task_spans": {s.endpoint: dataclasses.asdict(s.stats()) for s in self._sinks},
             "pass_through": {f.name: dataclasses.asdict(f.stats()) for f in self.forwarders},
+            "sessions_without_content": self._contentless(),
         }
+
+    def _contentless(self) -> dict[str, Any]:
+        """Sessions warned about for sending model calls without message content."""
+        if self._receiver is None:
+            return {"count": 0, "sessions": []}
+        watch = self._receiver.content_watch
+        return {"count": watch.count, "sessions": watch.reported()[-100:]}
+
+    async def metrics_snapshot(self) -> MetricsSnapshot:
+        """The counts behind ``/metrics``: the stages' own, and the store's task counts
+        (left out when the store does not answer)."""
+        tasks = None
+        if self._pool is not None:
+            try:
+                tasks = await task_counts(self._pool)
+            except StoreUnavailable as exc:
+                _log.warning("metrics: task counts unavailable (%s)", exc)
+        receiver = self._receiver
+        return MetricsSnapshot(
+            receiver=dataclasses.replace(receiver.counters) if receiver else Counters(),
+            traffic=receiver.traffic.copy() if receiver else Traffic(),
+            extraction=self._scheduler.stats() if self._scheduler else ExtractionStats(),
+            task_spans={s.endpoint: s.stats() for s in self._sinks},
+            pass_through={f.name: f.stats() for f in self.forwarders},
+            tasks=tasks,
+        )
+
+    async def readiness(self) -> Readiness:
+        """Not ready while the embedded store is being restarted or has failed,
+        else when the store answers with every migration applied."""
+        if self._pool is None:
+            return Readiness(False, "not started")
+        if self.store_state is not StoreState.OK:
+            return Readiness(False, f"embedded postgres {self.store_state}")
+        return await readiness(self._pool)
 
     def _pass_through(self, signal: Signal, body: bytes) -> None:
         for forwarder, signals in self._forwarders:
@@ -237,25 +322,36 @@ class Service:
             _log.info("OTLP/gRPC receiver and task query service listening on %s", grpc_ep)
         if protocols.http is not None:
             limit = protocols.http.max_request_body_size_mib * 1024 * 1024
-            app = web.Application(client_max_size=limit)
+            host, port = split_endpoint(protocols.http.endpoint)
+            app = web.Application(
+                client_max_size=limit,
+                middlewares=[host_check(host, protocols.http.allowed_hosts)],
+            )
             add_otlp_routes(app, self._receiver, max_body_bytes=limit)
             add_api_routes(app, queries, flush_timeout=60.0, telemetry=self.telemetry)
+            add_ops_routes(app, snapshot=self.metrics_snapshot, readiness=self.readiness)
+            add_ui_routes(app, trace_url=self.config.ui.trace_url)
             # OTLP bodies are inflated by the receiver, within its size limit
             self._http = web.AppRunner(
                 app, access_log=None, handle_signals=False, auto_decompress=False
             )
             await self._http.setup()
-            host, port = split_endpoint(protocols.http.endpoint)
             site = web.TCPSite(self._http, host, port, reuse_address=True)
             await site.start()
             http_ep = f"{host}:{_site_port(site)}"
-            _log.info("OTLP/HTTP receiver and query API listening on http://%s", http_ep)
+            _log.info(
+                "OTLP/HTTP receiver, query API, /ui and /metrics listening on http://%s", http_ep
+            )
         self.endpoints = Endpoints(grpc=grpc_ep, http=http_ep)
 
     async def shutdown(self, timeout: float = 15.0) -> None:
         if self._stopped:
             return
         self._stopped = True
+        if self._supervisor is not None:
+            await self._supervisor.stop()
+        if self._self_metrics is not None:
+            await self._self_metrics.shutdown(timeout / 3)
         if self._grpc is not None:
             await self._grpc.stop(grace=min(5.0, timeout / 3))
         if self._http is not None:

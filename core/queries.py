@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
-from tasktrace.model import Message, Session, Task, TaskStatus
+from tasktrace.model import Message, Session, StatusReason, Task, TaskStatus
 
 T = TypeVar("T")
 
@@ -55,10 +55,25 @@ class FlushResult:
 
 @dataclass(frozen=True, slots=True)
 class TaskFilter:
+    """Every field set narrows the search; ``text`` matches anywhere in the
+    description, case-insensitively; ``session_prefix`` the start of the session id."""
+
     status: TaskStatus | None = None
     service: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    status_reason: StatusReason | None = None
+    text: str | None = None
+    session_prefix: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """The trace, or the span, tasks are looked up by: exactly one is set
+    (lower-case hex, 32 digits for a trace id, 16 for a span id)."""
+
+    trace_id: str = ""
+    span_id: str = ""
 
 
 class TaskQueries(Protocol):
@@ -90,6 +105,13 @@ class TaskQueries(Protocol):
 
     async def tasks(self, flt: TaskFilter, *, limit: int, cursor: str | None = None) -> Page[Task]:
         """Tasks across sessions, most recently updated first."""
+        ...
+
+    async def source_tasks(
+        self, source: SourceRef, *, limit: int, cursor: str | None = None
+    ) -> Page[Task]:
+        """The tasks whose messages came from ``source`` (or that list its trace),
+        by session and order; an empty page when none did."""
         ...
 
     async def session_status(self, session_id: str) -> SessionStatus:

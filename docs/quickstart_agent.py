@@ -1,6 +1,8 @@
 """A tiny tool-calling agent, instrumented with opentelemetry-instrumentation-openai-v2.
 
 Reads OPENAI_BASE_URL / OPENAI_API_KEY and OTEL_EXPORTER_OTLP_ENDPOINT from the environment.
+With the pinned libraries (docs/quickstart-requirements.txt) the instrumentation sends the
+messages as OTLP log records and the calls as spans, so both exporters are set up.
 """
 
 from __future__ import annotations
@@ -9,9 +11,12 @@ import json
 import os
 
 from openai import OpenAI
-from opentelemetry import trace
+from opentelemetry import _logs, trace
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -39,9 +44,14 @@ def get_weather(city: str) -> str:
 
 
 def main() -> None:
-    provider = TracerProvider(resource=Resource.create({"service.name": "quickstart-agent"}))
+    resource = Resource.create({"service.name": "quickstart-agent"})
+    provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
+    # the message content travels in log records: without a log exporter tasktrace sees none
+    logs = LoggerProvider(resource=resource)
+    logs.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
+    _logs.set_logger_provider(logs)
     OpenAIInstrumentor().instrument()
     tracer = trace.get_tracer("quickstart")
     client = OpenAI()
@@ -64,6 +74,7 @@ def main() -> None:
                         result = get_weather(**args)
                     history.append({"role": "tool", "tool_call_id": call.id, "content": result})
     provider.shutdown()
+    logs.shutdown()
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from tasktrace.receiver.ingest import StoreUnavailable
+from tasktrace.receiver.ingest import StoreRejected, StoreUnavailable
 
 _log = logging.getLogger(__name__)
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -87,14 +87,39 @@ def open_pool(conninfo: str, schema: str, *, max_size: int, timeout: float) -> A
     )
 
 
+#: SQLSTATE classes of data the server will never take: data exception, integrity
+#: violation, program limit exceeded (https://www.postgresql.org/docs/current/errcodes-appendix.html)
+_REJECTED_CLASSES = ("22", "23", "54")
+#: classes worth a retry: connection exception, insufficient resources, operator
+#: intervention (a shutdown), transaction rollback (serialisation, deadlock)
+_UNAVAILABLE_CLASSES = ("08", "53", "57", "40")
+
+
+def store_error(exc: psycopg.Error) -> Exception | None:
+    """What a database error means to a sender: :class:`StoreRejected` (never
+    retry), :class:`StoreUnavailable` (retry later), or None (a bug: let it raise)."""
+    state = (exc.sqlstate or "")[:2]
+    if state in _REJECTED_CLASSES:
+        return StoreRejected(str(exc))
+    if state in _UNAVAILABLE_CLASSES or (not state and isinstance(exc, psycopg.OperationalError)):
+        return StoreUnavailable(str(exc))
+    return None
+
+
 @asynccontextmanager
 async def connection(pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncConnection]:
-    """A pooled connection; a lost or unreachable server raises StoreUnavailable."""
+    """A pooled connection; a lost or unreachable server raises StoreUnavailable,
+    data it refuses StoreRejected."""
     try:
         async with pool.connection() as conn:
             yield conn
-    except (psycopg.OperationalError, PoolTimeout) as exc:
+    except PoolTimeout as exc:
         raise StoreUnavailable(str(exc)) from exc
+    except psycopg.Error as exc:
+        mapped = store_error(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc
 
 
 async def fetch(

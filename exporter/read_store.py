@@ -24,7 +24,7 @@ from tasktrace.exporter.rows import (
 )
 from tasktrace.exporter.task_store import load_tasks
 from tasktrace.model import Message, Session, Task, TaskStatus
-from tasktrace.queries import BadRequest, NotFound, Page, SessionStatus, TaskFilter
+from tasktrace.queries import BadRequest, NotFound, Page, SessionStatus, SourceRef, TaskFilter
 
 
 def encode_cursor(*key: Any) -> str:
@@ -51,6 +51,20 @@ def _time_key(cursor: str | None) -> tuple[datetime, str] | None:
         return datetime.fromisoformat(at), str(ident)
     except (TypeError, ValueError) as exc:
         raise BadRequest(f"invalid cursor {cursor!r}") from exc
+
+
+def _session_order_key(cursor: str | None) -> tuple[str, int] | None:
+    if not cursor:
+        return None
+    session_id, order = decode_cursor(cursor, 2)
+    if not isinstance(session_id, str) or type(order) is not int or not 0 <= order < 2**31:
+        raise BadRequest(f"invalid cursor {cursor!r}")
+    return session_id, order
+
+
+def like_escape(text: str) -> str:
+    """``text`` matched literally inside a LIKE pattern (``\\`` is the escape)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _int_key(cursor: str | None, default: int) -> int:
@@ -142,6 +156,15 @@ class PostgresReads:
         if flt.until:
             where.append("updated_at < %s")
             params.append(flt.until)
+        if flt.status_reason is not None:
+            where.append("status_reason = %s")
+            params.append(flt.status_reason.value)
+        if flt.text:
+            where.append("description ILIKE %s")
+            params.append(f"%{like_escape(flt.text)}%")
+        if flt.session_prefix:
+            where.append("session_id LIKE %s")
+            params.append(f"{like_escape(flt.session_prefix)}%")
         async with self._connection() as conn:
             tasks = await load_tasks(
                 conn,
@@ -151,6 +174,31 @@ class PostgresReads:
         items = tasks[:limit]
         nxt = encode_cursor(items[-1].updated_at, items[-1].id) if len(tasks) > limit else None
         return Page(tuple(items), nxt)
+
+    async def source_tasks(
+        self, source: SourceRef, *, limit: int, cursor: str | None = None
+    ) -> Page[Task]:
+        if source.trace_id:
+            ids = (
+                "SELECT task_id FROM messages WHERE trace_id = %s AND trace_id <> ''"
+                " AND task_id <> '' UNION SELECT id FROM tasks WHERE trace_ids @> %s::jsonb"
+            )
+            params: list[Any] = [source.trace_id, json.dumps([source.trace_id])]
+        else:
+            ids = "SELECT task_id FROM messages WHERE span_id = %s AND span_id <> ''"
+            params = [source.span_id]
+        where = f"id IN ({ids})"
+        key = _session_order_key(cursor)
+        if key:
+            where += " AND (session_id, ord) > (%s, %s)"
+            params += [key[0], key[1]]
+        async with self._connection() as conn:
+            tasks = await load_tasks(
+                conn, f"{where} ORDER BY session_id, ord LIMIT %s", (*params, limit + 1)
+            )
+        items = tasks[:limit]
+        last = items[-1] if len(tasks) > limit else None
+        return Page(tuple(items), encode_cursor(last.session_id, last.order) if last else None)
 
     async def session_status(self, session_id: str, *, in_process: bool = False) -> SessionStatus:
         rows = await self._fetch(

@@ -15,7 +15,7 @@ MESSAGE_COLUMNS = (
 )
 TASK_COLUMNS = (
     "id, session_id, ord, description, status, progress, preferences, message_ids, trace_ids,"
-    " created_at, updated_at, revision, extractor, status_reason"
+    " created_at, updated_at, revision, extractor, status_reason, extracted_at"
 )
 SESSION_COLUMNS = "id, service, created_at, updated_at, message_count, disabled"
 
@@ -75,12 +75,9 @@ def task_from_row(r: Sequence[Any], history: Sequence[StatusChange] = ()) -> Tas
         revision=r[11],
         extractor=r[12],
         status_reason=r[13],
+        extracted_at=r[14],
         history=tuple(history),
     )
-
-
-def status_reason(task: Task) -> str:
-    return task.history[-1].reason if task.history else ""
 
 
 def history_rows(old: Task | None, new: Task) -> list[tuple[str, datetime, str, str]]:

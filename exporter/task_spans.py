@@ -103,7 +103,7 @@ def task_attributes(
         "tasktrace.task.order": task.order,
         "tasktrace.task.description": task.description,
         "tasktrace.task.status": task.status.value,
-        "tasktrace.task.status_reason": status_reason(task),
+        "tasktrace.task.status_reason": task.status_reason,
         "tasktrace.task.progress": list(task.progress),
         "tasktrace.task.preferences": list(task.preferences),
         "tasktrace.task.progress_count": len(task.progress),
@@ -116,7 +116,13 @@ def task_attributes(
     }
 
 
-def status_reason(task: Task) -> str:
+def _status_text(task: Task) -> str:
+    """The span status description: the task's ``status_reason`` and the words
+    recorded with its current status ("tool_error: assistant: I couldn't ...")."""
+    return ": ".join(p for p in (task.status_reason, _history_reason(task)) if p)
+
+
+def _history_reason(task: Task) -> str:
     """The reason recorded with the task's current status, else ``""``."""
     for change in reversed(task.history):
         if change.status == task.status:
@@ -151,7 +157,7 @@ def _span(
 
 def _status(task: Task) -> Status:
     if task.status is TaskStatus.FAILED:
-        return Status(StatusCode.ERROR, status_reason(task) or None)
+        return Status(StatusCode.ERROR, _status_text(task) or None)
     if task.status is TaskStatus.SUCCESS:
         return Status(StatusCode.OK)
     return Status(StatusCode.UNSET)

@@ -22,7 +22,6 @@ from tasktrace.exporter.rows import (
     TASK_COLUMNS,
     history_rows,
     message_from_row,
-    status_reason,
     task_from_row,
 )
 from tasktrace.model import Message, StatusChange, Task, TaskStatus
@@ -289,10 +288,10 @@ def _new_links(task: Task, before: Task | None) -> list[str]:
 _UPSERT_TASK = (
     "INSERT INTO tasks (id, session_id, ord, description, status, status_reason,"
     " progress, preferences, message_ids, trace_ids,"
-    " created_at, updated_at, revision, extractor, service)"
+    " created_at, updated_at, revision, extractor, service, extracted_at)"
     " VALUES (%s, %s, %s, %s, %s, %s,"
     " %s::jsonb, %s::jsonb, %s::jsonb, %s::jsonb,"
-    " %s, %s, %s, %s, %s)"
+    " %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (id) DO UPDATE SET description = excluded.description,"
     " status = excluded.status, status_reason = excluded.status_reason,"
     " progress = excluded.progress, preferences = excluded.preferences,"
@@ -309,7 +308,7 @@ def _task_params(task: Task, service: str) -> tuple[Any, ...]:
         task.order,
         task.description,
         task.status.value,
-        status_reason(task),
+        task.status_reason,
         json.dumps(task.progress),
         json.dumps(task.preferences),
         json.dumps(task.message_ids),
@@ -319,4 +318,5 @@ def _task_params(task: Task, service: str) -> tuple[Any, ...]:
         task.revision,
         task.extractor,
         service,
+        task.extracted_at or task.updated_at,
     )

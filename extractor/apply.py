@@ -3,17 +3,28 @@
 Pure: data and ``now`` in, new tasks out. Contract of :func:`apply_ops`:
 
 * ``CreateTask`` makes a task with a deterministic id (session id + order); a
-  create for an order that already exists is ignored.
+  create for an order that already exists is ignored. A message belongs to one
+  task: the messages it names leave any other task (with the trace ids only
+  they brought).
 * ``AppendProgress`` appends the step (no de-duplication: a retry shows twice)
   and links its messages.
 * ``SetStatus`` records a ``StatusChange`` only when the status changes; the
-  first history entry is the creation status.
+  first history entry is the creation status. ``Task.status_reason`` follows
+  every status op (also one that keeps the status), made consistent with
+  :func:`~tasktrace.extractor.status_reasons.resolve`; a "not done" reason
+  (refused, escalated, abandoned) makes the status ``failed``.
 * ``AddPreference`` skips exact duplicates; ``key=value`` text replaces an
   earlier preference with the same key, in place.
 * ``LinkMessages`` appends new ids in order (unique) and the trace ids of the
   linked messages found in ``messages``.
 * Every op that changes a task bumps its ``revision`` (so the revision does not
   depend on how the ops were batched) and sets ``updated_at`` to ``now``.
+* Times: a task's ``created_at`` and each ``StatusChange.at`` are the time of
+  the message that caused them (a create's or link's messages; for a status
+  change, the latest message linked to the task so far), ``now`` only when no
+  message time is known (TTL expiry). ``extracted_at`` is ``now`` at creation.
+* A task always starts ``pending``: a create with another status records the
+  ``pending`` entry first, then the create's status.
 * Ops naming an unknown order are ignored.
 """
 
@@ -23,9 +34,10 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tasktrace.extractor.status_reasons import resolve, status_for
 from tasktrace.model import (
     AddPreference,
     AppendProgress,
@@ -34,6 +46,7 @@ from tasktrace.model import (
     Message,
     SetStatus,
     StatusChange,
+    StatusReason,
     Task,
     TaskOp,
     TaskStatus,
@@ -44,11 +57,20 @@ from tasktrace.model import (
 _Changes = dict[str, Any]
 
 _KEYED = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*=")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def task_id(session_id: str, order: int) -> str:
     """Deterministic task id: 16 hex digits of sha256(session id, order)."""
     return hashlib.sha256(f"{session_id}\x00{order}".encode()).hexdigest()[:16]
+
+
+def _message_time(
+    ids: Iterable[str], messages: Mapping[str, Message], fallback: datetime
+) -> datetime:
+    """The time of the latest of ``ids`` in ``messages``; ``fallback`` when none has one."""
+    latest = max((m.time_ns for i in ids if (m := messages.get(i)) is not None), default=0)
+    return _EPOCH + timedelta(microseconds=latest // 1000) if latest > 0 else fallback
 
 
 def _preference_key(text: str) -> str | None:
@@ -99,19 +121,48 @@ def _create(
     extractor: str,
     messages: Mapping[str, Message],
 ) -> Task:
+    status = status_for(op.status, op.status_reason)
+    at = _message_time(op.message_ids, messages, now)
+    history: tuple[StatusChange, ...] = (StatusChange(status, at, op.reason),)
+    if status is not TaskStatus.PENDING:
+        history = (StatusChange(TaskStatus.PENDING, at, "new request"), *history)
     task = Task(
         id=task_id(session_id, op.order),
         session_id=session_id,
         order=op.order,
         description=op.description,
-        status=op.status,
-        created_at=now,
+        status=status,
+        created_at=at,
         updated_at=now,
-        history=(StatusChange(op.status, now, op.reason),),
+        history=history,
         extractor=extractor,
+        extracted_at=now,
+        status_reason=resolve(status, op.status_reason),
     )
     links = _links(task, op.message_ids, messages)
     return replace(task, **links) if links else task
+
+
+def _status(task: Task, op: SetStatus, now: datetime) -> _Changes:
+    status = status_for(op.status, op.status_reason)
+    reason = resolve(status, op.status_reason)
+    changes: _Changes = {} if reason == task.status_reason else {"status_reason": reason}
+    if status is not task.status:
+        change = StatusChange(status, now, op.reason)
+        changes |= {"status": status, "history": (*task.history, change)}
+    return changes
+
+
+def _without(task: Task, ids: set[str], messages: Mapping[str, Message]) -> Task | None:
+    """``task`` without the messages ``ids`` (and the trace ids only they brought);
+    None when it has none of them."""
+    if not ids & set(task.message_ids):
+        return None
+    kept = tuple(m for m in task.message_ids if m not in ids)
+    traces = {messages[m].trace_id for m in kept if m in messages}
+    gone = {messages[m].trace_id for m in ids if m in messages} - traces
+    trace_ids = tuple(t for t in task.trace_ids if t not in gone)
+    return replace(task, message_ids=kept, trace_ids=trace_ids, revision=task.revision + 1)
 
 
 def _changes(task: Task, op: TaskOp, now: datetime, messages: Mapping[str, Message]) -> _Changes:
@@ -121,10 +172,7 @@ def _changes(task: Task, op: TaskOp, now: datetime, messages: Mapping[str, Messa
     if isinstance(op, AppendProgress):
         return {"progress": (*task.progress, op.step), **_links(task, op.message_ids, messages)}
     if isinstance(op, SetStatus):
-        if op.status is task.status:
-            return {}
-        change = StatusChange(op.status, now, op.reason)
-        return {"status": op.status, "history": (*task.history, change)}
+        return _status(task, op, _message_time(task.message_ids, messages, now))
     if isinstance(op, AddPreference):
         return _preference(task, op.text)
     if isinstance(op, LinkMessages):
@@ -147,6 +195,11 @@ def apply_ops(
         current = by_order.get(op.order)
         if isinstance(op, CreateTask):
             if current is None:
+                moved = set(op.message_ids)
+                for order, other in list(by_order.items()):
+                    left = _without(other, moved, messages)
+                    if left is not None:
+                        by_order[order] = replace(left, updated_at=now, extractor=extractor)
                 by_order[op.order] = _create(
                     op, session_id=session_id, now=now, extractor=extractor, messages=messages
                 )
@@ -175,4 +228,8 @@ def expire(
     if idle <= ttl:
         return ()
     reason = f"session idle for {idle:.0f}s (ttl {ttl:.0f}s)"
-    return tuple(SetStatus(t.order, TaskStatus.EXPIRED, reason) for t in tasks if t.status.is_open)
+    return tuple(
+        SetStatus(t.order, TaskStatus.EXPIRED, reason, StatusReason.EXPIRED)
+        for t in tasks
+        if t.status.is_open
+    )

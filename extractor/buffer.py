@@ -101,5 +101,19 @@ class DueQueue:
         """The earliest entry's time (maybe stale, so maybe early); None if empty."""
         return self._heap[0][0] if self._heap else None
 
+    def lag(self, now: float, busy: Container[str] = ()) -> float:
+        """Seconds the longest-overdue session not in ``busy`` has been due; 0 if
+        none is. A session due at once (a flush, ``max_turns`` reached) is due
+        since its last message; one reloaded at start without a time is not counted."""
+        overdue = [0.0]
+        for sid, state in self.states.items():
+            when = self.due(state)
+            if sid in busy or when is None or when > now:
+                continue
+            since = when or state.last_arrival
+            if since:
+                overdue.append(now - since)
+        return max(overdue)
+
     def __len__(self) -> int:
         return len(self.states)

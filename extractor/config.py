@@ -41,7 +41,17 @@ class LLMExtractorConfig(_Strict):
     recent_progress: int = Field(default=3, ge=0, le=50)
 
 
+class ToolRolesConfig(_Strict):
+    """More words (or whole tool names) that give a tool the ``write`` or
+    ``handoff`` role, added to the defaults of ``tasktrace.extractor.tool_roles``;
+    every other tool reads."""
+
+    write: tuple[str, ...] = ()
+    handoff: tuple[str, ...] = ()
+
+
 class ExtractorConfig(_Strict):
     type: Literal["heuristic", "llm"] = "heuristic"
     llm: LLMExtractorConfig = LLMExtractorConfig()
     criteria: CriteriaConfig = CriteriaConfig()
+    tool_roles: ToolRolesConfig = ToolRolesConfig()

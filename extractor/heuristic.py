@@ -63,6 +63,7 @@ from tasktrace.extractor.heuristic_user import (
     tool_names,
     user_ops,
 )
+from tasktrace.extractor.tool_roles import ToolRole, ToolRoles
 from tasktrace.extractor.tool_steps import tool_step
 from tasktrace.model import (
     AddPreference,
@@ -72,13 +73,16 @@ from tasktrace.model import (
     Message,
     Role,
     SetStatus,
+    StatusReason,
     Task,
     TaskOp,
     TaskStatus,
 )
 
+R = StatusReason
+
 #: how many earlier messages a decision may look at; pass at least this many as context
-CONTEXT_MESSAGES = 24
+CONTEXT_MESSAGES = 48
 _EMPTY_RESULT = re.compile(r"^\s*(\[\s*\]|\{\s*\}|null|none|no results?\.?|)\s*$", re.IGNORECASE)
 
 
@@ -86,19 +90,39 @@ _EMPTY_RESULT = re.compile(r"^\s*(\[\s*\]|\{\s*\}|null|none|no results?\.?|)\s*$
 class _Rules:
     success: tuple[re.Pattern[str], ...]
     failure: tuple[re.Pattern[str], ...]
+    roles: ToolRoles
 
     @classmethod
-    def of(cls, criteria: CriteriaConfig) -> _Rules:
+    def of(cls, criteria: CriteriaConfig, roles: ToolRoles) -> _Rules:
         return cls(
             tuple(re.compile(p, re.IGNORECASE) for p in criteria.success_patterns),
             tuple(re.compile(p, re.IGNORECASE) for p in criteria.failure_patterns),
+            roles,
         )
 
 
-def _late_split(msg: Message, view: View, task: Task) -> list[TaskOp]:
-    """Split off a new task when a tool new to ``task`` follows a user request."""
+#: what a decision of ``_settle`` is: a status and its :class:`StatusReason`
+_Settled = tuple[TaskStatus, StatusReason]
+
+
+def _waits_for_change(view: View, task: Task, rules: _Rules) -> bool:
+    """The task asked for a change that is not made, and its last tool call did not
+    fail (after a failed call, the user either retries it or moves on)."""
+    results = last_results(view, task)
+    if not _needs_tool(task, view) or _wrote(results, view, rules):
+        return False
+    failed = any(not h.status.is_open for h in task.history) and not _found(view, task)
+    return not failed
+
+
+def _late_split(msg: Message, view: View, task: Task, rules: _Rules) -> list[TaskOp]:
+    """Split off a new task when a tool new to ``task`` follows a user request,
+    unless the task still waits for the change it asked for (the agent looks
+    things up and then makes the change: one task)."""
     known = tool_names(task)
     if not known or all(c.name in known for c in msg.tool_calls):
+        return []
+    if _waits_for_change(view, task, rules):
         return []
     mine = view.task_messages(task)
     last_call = max((i for i, m in enumerate(mine) if m.tool_calls), default=None)
@@ -114,9 +138,11 @@ def _late_split(msg: Message, view: View, task: Task) -> list[TaskOp]:
     ops: list[TaskOp] = [
         CreateTask(order, describe(start.content), TaskStatus.RUNNING, moved, reason="new tool")
     ]
-    terminal = [h.status for h in task.history if not h.status.is_open]
+    terminal = [h for h in task.history if not h.status.is_open]
     if task.status.is_open and terminal:
-        ops.append(SetStatus(task.order, terminal[-1], "follow-up was a new request"))
+        # the message that reopened it was a new request: back to how it ended
+        last = terminal[-1]
+        ops.append(SetStatus(task.order, last.status, last.reason))
     return ops
 
 
@@ -133,8 +159,8 @@ def _preference_ops(msg: Message, view: View, order: int, task: Task | None) -> 
     return ops
 
 
-def _tool_call_ops(msg: Message, view: View, task: Task) -> list[TaskOp]:
-    ops = _late_split(msg, view, task)
+def _tool_call_ops(msg: Message, view: View, task: Task, rules: _Rules) -> list[TaskOp]:
+    ops = _late_split(msg, view, task, rules)
     order = task.order
     owner: Task | None = task
     if ops and isinstance(ops[0], CreateTask):
@@ -154,7 +180,10 @@ def _tool_call_ops(msg: Message, view: View, task: Task) -> list[TaskOp]:
         AppendProgress(order, tool_step(c.name, c.arguments), (msg.id,)) for c in msg.tool_calls
     ]
     names = ", ".join(c.name for c in msg.tool_calls)
-    ops.append(SetStatus(order, TaskStatus.RUNNING, f"calling {names}"))
+    if any(rules.roles.role(c.name, c.arguments) is ToolRole.HANDOFF for c in msg.tool_calls):
+        ops.append(SetStatus(order, TaskStatus.FAILED, f"handed off: {names}", R.ESCALATED))
+    else:
+        ops.append(SetStatus(order, TaskStatus.RUNNING, f"calling {names}", R.IN_PROGRESS))
     return ops
 
 
@@ -162,29 +191,82 @@ def _matches(patterns: Sequence[re.Pattern[str]], text: str) -> bool:
     return any(p.search(text) for p in patterns)
 
 
-def _settle(msg: Message, view: View, task: Task, rules: _Rules) -> TaskStatus | None:
-    """The status an assistant text reply gives ``task`` (None: unchanged)."""
+def _not_done(text: str) -> StatusReason:
+    """Why an assistant reply that reports no success left the request undone."""
+    statements = " ".join(s for s in re.split(r"(?<=[.!?])\s+", text) if "?" not in s)
+    return R.ESCALATED if cues.ESCALATE.search(statements) else R.REFUSED
+
+
+def _role_of(result: Message, view: View, rules: _Rules) -> ToolRole:
+    for m in reversed(view.window):
+        call = next((c for c in m.tool_calls if c.id == result.tool_call_id), None)
+        if call is not None:
+            return rules.roles.role(call.name, call.arguments)
+    return rules.roles.role(result.tool_name)
+
+
+def _wrote(results: Sequence[Message], view: View, rules: _Rules) -> bool:
+    """A write tool of the task succeeded."""
+    return any(not r.error and _role_of(r, view, rules) is ToolRole.WRITE for r in results)
+
+
+def _asks_more(text: str) -> bool:
+    """The reply asks the user something beyond "anything else?"."""
+    asked = [s for s in re.split(r"(?<=[.!?])\s+", text) if cues.is_question(s)]
+    return any(not cues.ANYTHING_ELSE.search(s) for s in asked)
+
+
+def _settle_results(
+    text: str, results: Sequence[Message], view: View, task: Task, rules: _Rules
+) -> _Settled:
+    """The status a reply gives ``task`` after tool results."""
+    last = results[-1]
+    role = _role_of(last, view, rules)
+    if role is ToolRole.HANDOFF:
+        return TaskStatus.FAILED, R.ESCALATED
+    pending_write = _needs_tool(task, view) and not _wrote(last_results(view, task), view, rules)
+    if pending_write and role is ToolRole.READ:
+        # looked something up for a change not made yet: the change is refused or still to come
+        if cues.FAILURE.search(text) or cues.REFUSAL.search(text):
+            return TaskStatus.FAILED, _not_done(text)
+        if _asks_more(text):
+            return TaskStatus.RUNNING, R.AWAITING_USER
+    if last.error or _EMPTY_RESULT.match(last.content):
+        return TaskStatus.FAILED, R.TOOL_ERROR
+    if cues.FAILURE.search(text):
+        return TaskStatus.FAILED, _not_done(text)
+    return TaskStatus.SUCCESS, R.COMPLETED
+
+
+def _settle(msg: Message, view: View, task: Task, rules: _Rules) -> _Settled | None:
+    """The status (and its reason) an assistant text reply gives ``task`` (None: unchanged)."""
     text = msg.content
     if _matches(rules.failure, text):
-        return TaskStatus.FAILED
+        return TaskStatus.FAILED, R.CRITERIA
     if _matches(rules.success, text):
-        return TaskStatus.SUCCESS
+        return TaskStatus.SUCCESS, R.CRITERIA
     recent = {m.id for m in view.since_user()}
     results = [m for m in last_results(view, task) if m.id in recent]
     if results:
-        last = results[-1]
-        if last.error or cues.FAILURE.search(text) or _EMPTY_RESULT.match(last.content):
-            return TaskStatus.FAILED
-        return TaskStatus.SUCCESS
+        return _settle_results(text, results, view, task, rules)
     if not task.status.is_open:
         return None
+    if task.status_reason == R.AWAITING_USER and not _asks_more(text) and _found(view, task):
+        # it waited on the user after results and now only asks "anything else?"
+        return TaskStatus.SUCCESS, R.COMPLETED
     if cues.is_question(text):
-        return TaskStatus.RUNNING
-    if cues.FAILURE.search(text):
-        return TaskStatus.FAILED
+        return TaskStatus.RUNNING, R.AWAITING_USER
+    if cues.FAILURE.search(text) or cues.ESCALATE.search(text):
+        return TaskStatus.FAILED, _not_done(text)
     if cues.SUCCESS.search(text) or not (task.progress or _needs_tool(task, view)):
-        return TaskStatus.SUCCESS
+        return TaskStatus.SUCCESS, R.COMPLETED
     return None
+
+
+def _found(view: View, task: Task) -> bool:
+    """The task's last tool result returned something without an error."""
+    results = last_results(view, task)
+    return bool(results) and not (results[-1].error or _EMPTY_RESULT.match(results[-1].content))
 
 
 def _needs_tool(task: Task, view: View) -> bool:
@@ -198,11 +280,12 @@ def _assistant_ops(msg: Message, view: View, rules: _Rules) -> list[TaskOp]:
     if task is None:
         return []
     if msg.tool_calls:
-        return _tool_call_ops(msg, view, task)
+        return _tool_call_ops(msg, view, task, rules)
     ops: list[TaskOp] = [LinkMessages(task.order, (msg.id,))]
-    status = _settle(msg, view, task, rules)
-    if status is not None:
-        ops.append(SetStatus(task.order, status, f"assistant: {describe(msg.content)}"))
+    settled = _settle(msg, view, task, rules)
+    if settled is not None:
+        status, why = settled
+        ops.append(SetStatus(task.order, status, f"assistant: {describe(msg.content)}", why))
     return ops
 
 
@@ -225,9 +308,11 @@ def _ops_for(msg: Message, view: View, rules: _Rules) -> list[TaskOp]:
     return []
 
 
-def extract_ops(request: ExtractionInput, criteria: CriteriaConfig) -> tuple[TaskOp, ...]:
+def extract_ops(
+    request: ExtractionInput, criteria: CriteriaConfig, roles: ToolRoles | None = None
+) -> tuple[TaskOp, ...]:
     """The operations for ``request.messages``, given its tasks and context. Pure."""
-    rules = _Rules.of(criteria)
+    rules = _Rules.of(criteria, roles or ToolRoles())
     known = {m.id: m for m in (*request.context, *request.messages)}
     tasks = tuple(sorted(request.tasks, key=lambda t: t.order))
     history = list(request.context)
@@ -253,11 +338,14 @@ class HeuristicExtractor:
 
     name = "heuristic"
 
-    def __init__(self, criteria: CriteriaConfig | None = None) -> None:
+    def __init__(
+        self, criteria: CriteriaConfig | None = None, roles: ToolRoles | None = None
+    ) -> None:
         self._criteria = criteria or CriteriaConfig()
+        self._roles = roles or ToolRoles()
 
     async def extract(self, request: ExtractionInput) -> ExtractionResult:
-        return ExtractionResult(ops=extract_ops(request, self._criteria))
+        return ExtractionResult(ops=extract_ops(request, self._criteria, self._roles))
 
     async def aclose(self) -> None:
         return None

@@ -95,8 +95,21 @@ COMPLAINT = _rx(
 GIVE_UP = _rx(
     r"\b(never ?mind|forget (it|about it)|don'?t bother|cancel (it|that)|stop (it|that))\b"
 )
+#: the user leaves without the request done ("I'll contact customer service", "I'll call back")
+LEAVING = _rx(
+    r"\b(i'?ll|i will|i'?m going to|i am going to|i'?d rather)\s+(just\s+)?(try to\s+)?"
+    r"(contact|call|reach out|talk to|speak (to|with)|go to|visit|ask|get back|come back"
+    r"|try (again )?later|look elsewhere|handle it|do it myself|figure it out)\b"
+    r"|\b(i give up|forget it|not worth it|i'?ll pass)\b"
+)
 #: a standing preference ("from now on", "always", "I prefer")
 STANDING = _rx(r"\b(from now on|always|never|in (the )?future|i prefer|my preference)\b")
+#: a preference meant for every request of the session, not only the current one
+WHOLE_SESSION = _rx(
+    r"\b(from now on|always|never|in (the )?future|every time|throughout|all my"
+    r"|for (the |this |my )?(whole|entire|rest of (the|my)) (trip|journey|stay|holiday|vacation)"
+    r"|for (all|every|each|both) (of )?(my |the )?(flights?|legs?|bookings?|trips?|requests?))\b"
+)
 AFFIRM = _rx(
     r"^\W*(yes|yeah|yep|yup|sure|ok(ay)?|please( do)?|go ahead|do it|of course|absolutely"
     r"|definitely|sounds good|that would be (great|nice|good)|i'?d (like|love) that|why not)\b"
@@ -115,7 +128,11 @@ NEGATE = _rx(r"^\W*(no|nope|nah|not (now|yet|right now)|don'?t|do not|maybe late
 #: a request with effects outside the conversation, which a reply alone cannot carry out
 SIDE_EFFECT = _rx(
     r"\b(book|reserve|buy|purchase|pay|transfer|send|order|rent|schedule|hire|cancel|call|play"
-    r"|stream|cast|set up)\b"
+    r"|stream|cast|set up|change|modify|upgrade|downgrade|refund|remove|switch|adjust|update"
+    r"|add|rebook|exchange)\b"
+    r"|\b(book|reserv|purchas|transferr|sen|order|rent|schedul|hir|cancell?|call|play|stream"
+    r"|chang|modif|upgrad|downgrad|refund|remov|switch|adjust|updat|add|rebook|exchang)"
+    r"(e?s|ed|d|ing|ies|ied|ying|ication|ications|ation|ations|ations)\b"
     r"|\b(make|get|need|want|like) (a |an |the |some |\d+ )?(\w+ )?"
     r"(reservation|appointment|booking|tickets?)\b"
 )
@@ -134,6 +151,18 @@ SUCCESS = _rx(
     r"|has been|have been|on (its|the) way|i (found|have found|see|managed)|found \d+"
     r"|here (is|are)|there (is|are) \d+|your .{0,40} (is|are) )"
 )
+#: the assistant hands the user to a person ("I'll transfer you to a human agent")
+ESCALATE = _rx(
+    r"\b(transfer(ring|red)? you|connect(ing|ed)? you|hand(ing|ed)? (you )?over|escalat\w*"
+    r"|pass(ing|ed)? (you|this) (on|along)|put(ting)? you through)\b[^.?!]{0,60}"
+    r"\b(human|agent|representative|person|specialist|colleague|team|supervisor|manager)"
+)
+#: the assistant declines under a rule ("not allowed", "against our policy")
+REFUSAL = _rx(
+    r"\b(not (allowed|permitted|eligible|possible)|policy|policies|ineligible|cannot be"
+    r"|can'?t be|(unable|not able) to (assist|help|process|do|make|change|modify|cancel)"
+    r"|i'?m afraid|unfortunately|i can(no|'?)t)\b"
+)
 #: the assistant offers a further action ("Would you like me to book it?")
 OFFER = _rx(
     r"\b(would you like( me)? to|do you (want|wish|need)( me)? to|should i|shall i|want me to"
@@ -141,7 +170,10 @@ OFFER = _rx(
     r"\s+(?!help\b|assist\b|do\b|find you anything|be of)(?P<verb>\w+)"
 )
 #: open-ended "anything else?" questions, which offer nothing in particular
-ANYTHING_ELSE = _rx(r"\b(anything|something|any) (else|other|more)\b|\bother help\b|\bneed me\b")
+ANYTHING_ELSE = _rx(
+    r"\b(anything|something|any) (else|other|more)\b|\bother help\b|\bneed me\b"
+    r"|\b(a different|another|any other|some other) (task|thing|request|question)\b"
+)
 
 
 #: an action put as a short question ("So, buy the tickets?")
@@ -155,6 +187,7 @@ _ASKS = _rx(
     r"|(^|[.!]\s+)confirm\b|\b(to confirm|confirming|kindly (confirm|ensure|verify))\b"
     r"|\bis (this|that) (correct|right)\b"
     r"|\bi (just |still )?need (to know|your)\b"
+    r"|\b(i'?ll|i will|i'?d|i would) (first |also )?need (your|the|to know|some|a few|more)\b"
 )
 
 

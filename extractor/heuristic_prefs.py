@@ -183,16 +183,62 @@ def _literal(value: str) -> bool:
     return not (_NUMBER.match(v) or _ISO_DATE.match(v) or _TIME.match(v) or v in ("true", "false"))
 
 
+#: an identifier of one thing of a kind: ``gift_card_7091239``, ``credit_card_42``
+_KIND_ID = re.compile(r"^(?P<kind>[a-z]+(?:_[a-z]+)*)_\d{2,}$", re.IGNORECASE)
+#: an identifier: a code with letters and digits (``H9ZU1C``, ``mia_li_3668``)
+_IDENTIFIER = re.compile(r"^(?=.*\d)(?=.*[a-z])[a-z0-9_\-]{5,}$", re.IGNORECASE)
+#: argument names about who the user is, not what they want
+_WHO = frozenset({"user", "customer", "account", "member", "client", "email", "phone", "dob"})
+_PERSON = re.compile(r"(first|last|full|given|family|middle)_?name$|birth", re.IGNORECASE)
+
+
+def _wanted(key: str, value: str) -> tuple[str, str] | None:
+    """The argument as something the user could want: identifiers are facts, not
+    wishes, except for the kind the user chose (``payment_id=gift_card_7091239``
+    gives ``payment=gift_card``: "pay with my gift card"). None: not a preference."""
+    if _PERSON.search(key):
+        return None
+    if not _IDENTIFIER.match(value):
+        return key, value
+    kind = _KIND_ID.match(value)
+    if kind is None or set(words(key)) & _WHO:
+        return None
+    name = re.sub(r"[._]?id$", "", key.rsplit(".", 1)[-1]) or key
+    return name, kind.group("kind")
+
+
 def stated_preferences(arguments: str, texts: Sequence[tuple[bool, str]]) -> Iterable[str]:
     """``key=value`` for each argument the user stated in ``texts`` (the task's
     messages in conversation order, as ``(said by the user, text)``), unless a
-    literal value was said by the assistant first."""
+    literal value was said by the assistant first. Identifiers are left out,
+    but for the kind of thing the user chose (see :func:`_wanted`)."""
     user = " \n ".join(t for is_user, t in texts if is_user)
-    for key, value in argument_items(arguments):
+    for raw_key, raw_value in argument_items(arguments):
+        wanted = _wanted(raw_key, raw_value)
+        if wanted is None:
+            continue
+        key, value = wanted
         if not value_stated(key, value, user):
             continue
-        if _literal(value):
-            first = next((is_user for is_user, t in texts if value_stated(key, value, t)), True)
-            if not first:
-                continue
+        if _literal(value) and not _chosen(key, value, texts):
+            continue
         yield f"{key}={value}"
+
+
+def _chosen(key: str, value: str, texts: Sequence[tuple[bool, str]]) -> bool:
+    """The user said the value first, or picked it by name among alternatives the
+    assistant asked about ("Economy or business?" - "Economy"); a value the
+    assistant offered alone and the user accepted is the assistant's."""
+    for is_user, text in texts:
+        if not value_stated(key, value, text):
+            continue
+        if is_user:
+            return True
+        asked = [s for s in _SENTENCES.split(text) if "?" in s and value_stated(key, value, s)]
+        if not any(_ALTERNATIVES.search(s) for s in asked):
+            return False
+    return True
+
+
+_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
+_ALTERNATIVES = re.compile(r"\bor\b|,.*,", re.IGNORECASE)

@@ -16,6 +16,7 @@ from tasktrace.model import (
     Message,
     Role,
     SetStatus,
+    StatusReason,
     Task,
     TaskOp,
     TaskStatus,
@@ -135,6 +136,25 @@ def _answers_question(text: str, view: View) -> bool:
     return bool(replies) and cues.is_question(replies[-1]) and bool(cues.CONFIRM.search(text))
 
 
+def _new_action(text: str, view: View, task: Task) -> bool:
+    """The message asks for an action the task's own requests did not name
+    ("Can you put it on?" after a search for films)."""
+    asked = {m.group(0).casefold() for m in cues.ACTION.finditer(text)}
+    said = " ".join(m.content for m in view.task_messages(task) if m.role is Role.USER)
+    named = {m.group(0).casefold() for m in cues.ACTION.finditer(said or task.description)}
+    return bool(asked - named)
+
+
+def _replies(view: View) -> bool:
+    """The assistant's last reply asked the user something for the task (more than
+    "anything else?" and offering no further action): the user's message answers it."""
+    replies = [m.content for m in view.since_user() if m.role is Role.ASSISTANT and m.content]
+    if not replies or cues.offer_phrase(replies[-1]):
+        return False
+    asked = [s for s in re.split(r"(?<=[.!?])\s+", replies[-1]) if cues.is_question(s)]
+    return any(not cues.ANYTHING_ELSE.search(s) for s in asked)
+
+
 def _is_new_request(text: str, view: View, task: Task) -> bool:
     requested = asks_for(text)
     marked = bool(cues.NEW_MARKER.search(text))
@@ -143,11 +163,14 @@ def _is_new_request(text: str, view: View, task: Task) -> bool:
             requested
             and marked
             and not _answers_question(text, view)
+            and not (_replies(view) and not _new_action(text, view, task))
             and not _same_object(text, task)
             and not cues.RETRY.search(text)
         )
     if _accepted_offer(text, view) and task.status is TaskStatus.SUCCESS:
         return True
+    if _replies(view) and not marked and not _new_action(text, view, task):
+        return False
     if not requested or cues.DONE.search(text) or _only_closing(text):
         return False
     if (task.status is TaskStatus.FAILED and not marked) or _corrects(text, view):
@@ -166,6 +189,15 @@ def _standing_preference(text: str) -> str:
         if cues.STANDING.search(sentence):
             return sentence.rstrip(" .!")
     return ""
+
+
+def _session_preferences(tasks: tuple[Task, ...]) -> list[str]:
+    """Preferences of earlier tasks that the user said for the whole session
+    ("I prefer a window seat for the whole trip", "always pay by card"); one said
+    for one request ("I prefer a window seat") stays with that request."""
+    return list(
+        dict.fromkeys(p for t in tasks for p in t.preferences if cues.WHOLE_SESSION.search(p))
+    )
 
 
 def user_ops(msg: Message, view: View) -> list[TaskOp]:
@@ -189,6 +221,7 @@ def user_ops(msg: Message, view: View) -> list[TaskOp]:
             for p in map(_standing_preference, (m.content for m in earlier))
             if p
         ]
+        ops += [AddPreference(order, p) for p in _session_preferences(view.tasks)]
         if standing:
             ops.append(AddPreference(order, standing))
         return ops
@@ -197,8 +230,18 @@ def user_ops(msg: Message, view: View) -> list[TaskOp]:
     ops = [LinkMessages(task.order, (msg.id,))]
     if standing:
         ops.append(AddPreference(task.order, standing))
-    if cues.GIVE_UP.search(text) and task.status.is_open:
-        ops.append(SetStatus(task.order, TaskStatus.FAILED, f"user gave up: {describe(text)}"))
+    if (cues.GIVE_UP.search(text) or cues.LEAVING.search(text)) and task.status.is_open:
+        ops.append(
+            SetStatus(
+                task.order,
+                TaskStatus.FAILED,
+                f"user gave up: {describe(text)}",
+                StatusReason.ABANDONED,
+            )
+        )
+    elif task.status is TaskStatus.RUNNING:
+        # the user answered: the agent is to act now
+        ops.append(SetStatus(task.order, TaskStatus.RUNNING, "", StatusReason.IN_PROGRESS))
     elif cues.COMPLAINT.search(text) and not task.status.is_open:
         ops.append(SetStatus(task.order, TaskStatus.RUNNING, f"reopened: {describe(text)}"))
     elif not task.status.is_open and (

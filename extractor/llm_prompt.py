@@ -49,15 +49,22 @@ Each task has a number, a description, progress steps, user preferences and a st
 - running: the assistant is working on it (calling tools, waiting for the user's confirmation)
 - success: the assistant did what was asked, or the user confirmed it was done
 - failed: it cannot be done (a tool error that was not recovered, a refusal, the user gave up)
+Every status comes with a "status_reason": for pending "none"; for running "in_progress" (the \
+assistant is acting) or "awaiting_user" (it asked the user something); for success "completed"; \
+for failed "tool_error" (the last attempt of a needed tool call failed), "refused" (the \
+assistant declined, e.g. under a policy), "escalated" (handed to a human) or "abandoned" (the \
+user gave up or left); "criteria" when a success or failure criterion below decided it.
 
 You receive the current tasks and the NEW messages, labelled m1, m2, ... Reply with JSON only:
 {"operations": [...]}, where each operation is one of
-- {"op": "create", "description": "...", "reason": "...", "status": "...", "messages": ["m1"]}
+- {"op": "create", "description": "...", "reason": "...", "status": "...", "status_reason": \
+"...", "messages": ["m1"]}
   a new task; new tasks are numbered after the existing ones, in the order you create them
 - {"op": "update_description", "task": 1, "description": "..."}  the user changed what they want
 - {"op": "append_progress", "task": 1, "step": "...", "messages": ["m2", "m3"]}  a tool call or \
 answer that moved the task forward, one short line
-- {"op": "set_status", "task": 1, "reason": "...", "status": "success"}
+- {"op": "set_status", "task": 1, "reason": "...", "status": "success", "status_reason": \
+"completed"}
 - {"op": "add_preference", "task": 1, "text": "..."}  a constraint the user stated (budget, time)
 "messages" lists the labels of the new messages an operation is based on. Only "create" makes \
 a task: the other operations must name a task number that is listed under "Current tasks" or \
@@ -71,12 +78,13 @@ m4 assistant: AZ 611 leaves at 08:10 for $120.
 Answer:
 {"operations": [
  {"op": "create", "description": "Find a cheap morning flight to Rome on May 3", \
-"reason": "the user asked for it", "status": "running", "messages": ["m1"]},
+"reason": "the user asked for it", "status": "running", "status_reason": "in_progress", \
+"messages": ["m1"]},
  {"op": "add_preference", "task": 1, "text": "morning departure"},
  {"op": "append_progress", "task": 1, "step": "searched flights: AZ 611 at 08:10 for $120", \
 "messages": ["m2", "m3", "m4"]},
  {"op": "set_status", "task": 1, "reason": "a matching flight was found and shown", \
-"status": "success"}]}
+"status": "success", "status_reason": "completed"}]}
 """
 
 #: Finished tasks shown at most; open tasks are always shown (up to MAX_OPEN_TASKS).
@@ -245,6 +253,7 @@ def parse_operations(text: str, request: ExtractionInput) -> tuple[TaskOp, ...]:
                     status=TaskStatus(op.status),
                     message_ids=_message_ids(op.messages, ids),
                     reason=op.reason,
+                    status_reason=_status_reason(op.status_reason),
                 )
             )
             known.add(next_order)
@@ -315,5 +324,14 @@ def _task_op(
             order=op.task, step=op.step, message_ids=_message_ids(op.messages, ids)
         )
     if isinstance(op, SetStatusOp):
-        return SetStatus(order=op.task, status=TaskStatus(op.status), reason=op.reason)
+        return SetStatus(
+            order=op.task,
+            status=TaskStatus(op.status),
+            reason=op.reason,
+            status_reason=_status_reason(op.status_reason),
+        )
     return AddPreference(order=op.task, text=op.text)
+
+
+def _status_reason(value: str) -> str:
+    return "" if value == "none" else value

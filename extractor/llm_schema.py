@@ -15,6 +15,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: Statuses the model may set; ``expired`` is decided by time, not by the model.
 OutputStatus = Literal["pending", "running", "success", "failed"]
+#: Why (``tasktrace.model.StatusReason`` without ``expired``, which comes from the TTL);
+#: ``none`` for ``pending``. A reason that does not fit the status is replaced by
+#: the status's default (``tasktrace.extractor.status_reasons``).
+OutputStatusReason = Literal[
+    "none",
+    "completed",
+    "tool_error",
+    "refused",
+    "escalated",
+    "abandoned",
+    "awaiting_user",
+    "in_progress",
+    "criteria",
+]
 
 _LABEL = re.compile(r"^\s*m?\s*(\d+)\s*$", re.IGNORECASE)
 
@@ -52,6 +66,7 @@ class CreateOp(_WithMessages):
     op: Literal["create"]
     description: str = Field(min_length=1, description="what the user asked for, one sentence")
     status: OutputStatus
+    status_reason: OutputStatusReason = "none"
     reason: str
 
 
@@ -71,6 +86,7 @@ class SetStatusOp(_Op):
     op: Literal["set_status"]
     task: int = Field(ge=1)
     status: OutputStatus
+    status_reason: OutputStatusReason = "none"
     reason: str
 
 
@@ -98,7 +114,17 @@ class Operations(BaseModel):
 _DROPPED = frozenset({"discriminator", "title", "default", "minLength"})
 #: Property order is generation order for grammar-constrained servers: the
 #: operation kind first, the reasoning before the status it justifies.
-_ORDER = ("op", "task", "description", "step", "text", "reason", "status", "messages")
+_ORDER = (
+    "op",
+    "task",
+    "description",
+    "step",
+    "text",
+    "reason",
+    "status",
+    "status_reason",
+    "messages",
+)
 
 
 def _portable(node: Any) -> Any:

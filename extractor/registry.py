@@ -10,8 +10,10 @@ from tasktrace.extractor.config import ExtractorConfig
 
 def _heuristic(config: ExtractorConfig) -> Extractor:
     from tasktrace.extractor.heuristic import HeuristicExtractor
+    from tasktrace.extractor.tool_roles import ToolRoles
 
-    return HeuristicExtractor(config.criteria)
+    roles = ToolRoles.extended(config.tool_roles.handoff, config.tool_roles.write)
+    return HeuristicExtractor(config.criteria, roles)
 
 
 def _llm(config: ExtractorConfig) -> Extractor:

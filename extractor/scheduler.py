@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -20,6 +21,7 @@ from tasktrace.exporter.task_store import Commit, PostgresTasks, Snapshot
 from tasktrace.extractor.apply import apply_ops, expire
 from tasktrace.extractor.base import ExtractionFailed, ExtractionInput, Extractor
 from tasktrace.extractor.buffer import DueQueue, backoff
+from tasktrace.extractor.heuristic import CONTEXT_MESSAGES as HEURISTIC_CONTEXT
 from tasktrace.model import Task
 from tasktrace.queries import FlushResult, FlushTimeout, NotFound
 from tasktrace.receiver.ingest import StoreUnavailable
@@ -28,8 +30,9 @@ _log = logging.getLogger(__name__)
 
 #: messages handed to one extractor call; a longer backlog takes several calls
 BATCH_LIMIT = 64
-#: already-processed messages shown to the extractor for context
-CONTEXT_MESSAGES = 24
+#: already-processed messages shown to the extractor for context: as many as the
+#: heuristic's decisions look back, so chunked extraction gives the same tasks
+CONTEXT_MESSAGES = HEURISTIC_CONTEXT
 #: sessions read in one snapshot query and written in one commit transaction
 BATCH_SESSIONS = 32
 
@@ -38,6 +41,19 @@ class TaskConsumer(Protocol):
     """The next stage: receives every committed task change. Must not block."""
 
     async def consume(self, tasks: Sequence[Task], service: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractionStats:
+    """``runs``: extractor calls over a session's batch; ``errors``: failed ones
+    (each retried later); ``lag_seconds``: how long the oldest due session has
+    waited past its due time (0 when none is overdue)."""
+
+    runs: int = 0
+    errors: int = 0
+    buffered_sessions: int = 0
+    in_process: int = 0
+    lag_seconds: float = 0.0
 
 
 class ExtractionScheduler:
@@ -79,6 +95,8 @@ class ExtractionScheduler:
         self._closed = False
         self._opted_out = opted_out or (lambda session_id, service: False)
         self._ingest_waiting = ingest_waiting or (lambda: 0)
+        self._runs = 0
+        self._errors = 0
 
     # --- lifecycle -------------------------------------------------------
 
@@ -116,6 +134,17 @@ class ExtractionScheduler:
 
     def in_process(self, session_id: str) -> bool:
         return session_id in self._running
+
+    def stats(self, now: float | None = None) -> ExtractionStats:
+        """Counts for ``/metrics``; ``now`` is monotonic seconds (default: the clock)."""
+        now = time.monotonic() if now is None else now
+        return ExtractionStats(
+            runs=self._runs,
+            errors=self._errors,
+            buffered_sessions=len(self._queue),
+            in_process=len(self._running),
+            lag_seconds=self._queue.lag(now, self._running),
+        )
 
     async def flush(self, session_id: str, *, timeout: float) -> FlushResult:
         """Extract now and wait until every message stored before the call is processed."""
@@ -182,6 +211,7 @@ class ExtractionScheduler:
             outcomes = await asyncio.gather(
                 *(self._extract(snap) for snap in todo), return_exceptions=True
             )
+            self._runs += len(todo)
             results = [o for o in outcomes if isinstance(o, Commit)]
             moved = await self._store.commit_many(results)
             done = [r for r in results if r.snapshot.session_id not in moved]
@@ -233,6 +263,7 @@ class ExtractionScheduler:
 
     async def _failed(self, sid: str, exc: BaseException) -> None:
         """Leave the session's messages pending and retry it later."""
+        self._errors += 1
         state = self._queue.state(sid)
         state.failures += 1
         state.pending = max(state.pending, 1)

@@ -31,7 +31,7 @@ def _scalar(value: Any) -> str | None:
 
 def argument_items(arguments: str) -> Iterator[tuple[str, str]]:
     """``(key, value)`` pairs of a JSON arguments object; nested values are flattened
-    as ``outer.inner``, lists of scalars joined with commas."""
+    as ``outer.inner`` (also each object of a list), lists of scalars joined with commas."""
     try:
         data = json.loads(arguments) if arguments else {}
     except ValueError:
@@ -50,6 +50,9 @@ def _flatten(prefix: str, data: dict[str, Any]) -> Iterator[tuple[str, str]]:
             items = [s for s in (_scalar(v) for v in value) if s is not None]
             if items and len(items) == len(value):
                 yield name, ", ".join(items)
+            for item in value:
+                if isinstance(item, dict):
+                    yield from _flatten(f"{name}.", item)
         else:
             scalar = _scalar(value)
             if scalar is not None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from tasktrace.model import LogRecord, Span, SpanContent, SpanRole, ToolRun
 from tasktrace.receiver.dialects import dialect_for_log, dialect_for_span
+from tasktrace.receiver.dialects.base import Dialect
 from tasktrace.receiver.sessions import TraceFacts, trace_facts
 from tasktrace.receiver.transcript import ChainCache
 
@@ -48,6 +49,11 @@ class BatchContent:
     unreadable: int = 0
     #: content values that should hold JSON and do not (their spans are read all the same)
     unparsed: int = 0
+    #: trace ids of model-call spans that carried no message text (content capture is off,
+    #: or the content travels in log records, which then clear the session: ContentWatch)
+    empty_calls: list[str] = field(default_factory=list)
+    #: spans and log records by the name of the dialect that claimed them (``none``: no dialect)
+    by_dialect: dict[str, int] = field(default_factory=dict)
 
 
 def read_batch(
@@ -62,6 +68,8 @@ def read_batch(
         if content is None:
             continue
         out.unparsed += content.unparsed
+        if content.role is SpanRole.LLM and not _has_text(content):
+            out.empty_calls.append(span.trace_id)
         if content.role is SpanRole.LLM and content.messages:
             if span.parent_span_id in llm_spans:
                 continue  # a second view of the parent's call (e.g. two instrumentations nested)
@@ -94,6 +102,10 @@ def read_batch(
     return out
 
 
+def _has_text(content: SpanContent) -> bool:
+    return any(m.content for m in content.messages)
+
+
 def merge_batches(batches: Sequence[BatchContent]) -> BatchContent:
     """Several read batches as one, as if each batch's spans came after the
     previous one's: a trace's facts are combined (a later root or last span
@@ -109,6 +121,9 @@ def merge_batches(batches: Sequence[BatchContent]) -> BatchContent:
         out.unclaimed += batch.unclaimed
         out.unreadable += batch.unreadable
         out.unparsed += batch.unparsed
+        out.empty_calls.extend(batch.empty_calls)
+        for name, count in batch.by_dialect.items():
+            out.by_dialect[name] = out.by_dialect.get(name, 0) + count
     _in_conversation_order(out.calls)
     return out
 
@@ -141,6 +156,7 @@ def _call(
 
 def _read_span(span: Span, out: BatchContent) -> SpanContent | None:
     dialect = dialect_for_span(span)
+    _count_dialect(out, dialect)
     if dialect is None:
         out.unclaimed += 1
         return None
@@ -174,8 +190,15 @@ def _group_logs(
 ) -> dict[tuple[str, str], list[LogRecord]]:
     groups: dict[tuple[str, str], list[LogRecord]] = defaultdict(list)
     for record in records:
-        if dialect_for_log(record) is None:
+        dialect = dialect_for_log(record)
+        _count_dialect(out, dialect)
+        if dialect is None:
             out.unclaimed += 1
             continue
         groups[(record.trace_id, record.span_id)].append(record)
     return groups
+
+
+def _count_dialect(out: BatchContent, dialect: Dialect | None) -> None:
+    name = "none" if dialect is None else dialect.name
+    out.by_dialect[name] = out.by_dialect.get(name, 0) + 1

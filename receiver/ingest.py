@@ -58,6 +58,8 @@ class WritePlan:
     messages: list[tuple[Message, bytes]] = field(default_factory=list)
     error_flags: list[tuple[str, int]] = field(default_factory=list)  # (session, seq)
     traces: list[TraceWrite] = field(default_factory=list)
+    #: sessions that got model calls without any message text
+    contentless: set[str] = field(default_factory=set)
 
     @property
     def touched_sessions(self) -> dict[str, int]:
@@ -70,7 +72,7 @@ class WritePlan:
 
 class TranscriptStore(Protocol):
     """What ingest needs from storage. Every method may raise
-    :class:`StoreUnavailable`."""
+    :class:`StoreUnavailable` or :class:`StoreRejected`."""
 
     async def load_traces(self, trace_ids: Sequence[str]) -> dict[str, StoredTrace]: ...
 
@@ -95,6 +97,11 @@ class TranscriptStore(Protocol):
 
 class StoreUnavailable(Exception):
     """The store cannot take the batch now; the sender should retry."""
+
+
+class StoreRejected(Exception):
+    """The store refuses the batch's data (a value out of range, too large for an
+    index): it never will take it, so the sender must not retry it."""
 
 
 @dataclass(slots=True)
@@ -158,6 +165,7 @@ class Ingestor:
             await self._merge_call(call, sid, batch.traces[call.trace_id], plan)
         for trace_id in batch.traces:
             await session_of(trace_id)
+        plan.contentless.update(sessions[trace_id] for trace_id in batch.empty_calls)
         flagged: set[tuple[str, int]] = set()
         for tool in batch.tool_spans:
             flagged.update(await self._record_tool(tool, sessions[tool.trace_id], plan))

@@ -26,10 +26,15 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from tasktrace.model import AttrValue, LogRecord, Span, SpanEvent, SpanKind, StatusCode
-from tasktrace.receiver.otlp_wire import LogsRequest, TraceRequest
+from tasktrace.receiver.otlp_wire import ArrayValue, KeyValueList, LogsRequest, TraceRequest
 
 #: the largest string value kept from an attribute; longer ones are cut (and counted by the caller)
 MAX_VALUE_CHARS = 4 * 1024 * 1024
+#: the latest timestamp taken (nanoseconds, fits a signed 64-bit column); OTLP's
+#: fixed64 allows later ones, which are refused with the request
+MAX_TIME_NS = 2**63 - 1
+#: arrays and kvlists nested deeper than this in one value are cut (None, counted)
+MAX_VALUE_DEPTH = 64
 
 
 class DecodeFailed(ValueError):
@@ -38,10 +43,13 @@ class DecodeFailed(ValueError):
 
 @dataclass(slots=True)
 class DecodeProblems:
-    """Values kept in part: not UTF-8 (decoded with U+FFFD), or cut at ``MAX_VALUE_CHARS``."""
+    """Values kept in part: not UTF-8 (decoded with U+FFFD), cut at
+    ``MAX_VALUE_CHARS``, or nested past ``MAX_VALUE_DEPTH``."""
 
     invalid_utf8: int = 0
     cut_values: int = 0
+    #: arrays or kvlists nested past MAX_VALUE_DEPTH, replaced by None
+    deep_values: int = 0
 
 
 def parse_trace_request(data: bytes, *, json_body: bool = False) -> Any:
@@ -69,6 +77,8 @@ def _parse(message: Any, data: bytes, json_body: bool, *path: str) -> None:
         document = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise DecodeFailed(f"malformed OTLP/JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise DecodeFailed("malformed OTLP/JSON: nested too deep to parse") from exc
     if not isinstance(document, dict):
         raise DecodeFailed("malformed OTLP/JSON: the top level must be an object")
     for item in _walk(document, path):
@@ -76,10 +86,40 @@ def _parse(message: Any, data: bytes, json_body: bool, *path: str) -> None:
         for sub in item.get("links") or ():
             if isinstance(sub, dict):
                 _hex_ids_to_base64(sub)
+    _clip_deep_values(document)
     try:
-        json_format.ParseDict(document, message, ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError) as exc:
+        json_format.ParseDict(
+            document, message, ignore_unknown_fields=True, max_recursion_depth=_JSON_DEPTH
+        )
+    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
         raise DecodeFailed(f"malformed OTLP/JSON: {exc}") from exc
+
+
+_NESTED_KEYS = ("kvlistValue", "kvlist_value", "arrayValue", "array_value")
+#: messages around the deepest value kept: request, resource, scope, span, key-value,
+#: then three per AnyValue level (AnyValue, KeyValueList, KeyValue), with room to spare
+_JSON_DEPTH = 8 + 3 * (MAX_VALUE_DEPTH + 2)
+
+
+def _clip_deep_values(document: dict[str, Any]) -> None:
+    """Empty every AnyValue nested more than one level past ``MAX_VALUE_DEPTH``
+    (in place), so that protobuf's JSON parser takes the request and
+    :func:`any_value` cuts (and counts) just the deep values. Iterative: the
+    document may be nested far deeper than Python's stack."""
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, list):
+            stack.extend((item, depth) for item in node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        if any(key in node for key in _NESTED_KEYS):
+            depth += 1
+            if depth > MAX_VALUE_DEPTH + 1:
+                node.clear()
+                continue
+        stack.extend((child, depth) for child in node.values())
 
 
 def _walk(document: dict[str, Any], path: tuple[str, ...]) -> Iterator[dict[str, Any]]:
@@ -111,8 +151,11 @@ def _hex_ids_to_base64(item: dict[str, Any]) -> None:
 # --- protobuf to model ----------------------------------------------------
 
 
-def any_value(value: AnyValue, problems: DecodeProblems | None = None) -> AttrValue:
-    """Convert an OTLP AnyValue to plain Python (kvlist -> dict, array -> list)."""
+def any_value(value: AnyValue, problems: DecodeProblems | None = None, depth: int = 0) -> AttrValue:
+    """Convert an OTLP AnyValue to plain Python (kvlist -> dict, array -> list).
+
+    An array or kvlist nested deeper than :data:`MAX_VALUE_DEPTH` becomes None
+    (counted in ``problems``); the rest of the span is kept."""
     which = value.WhichOneof("value")
     if which == "string_value":
         raw: str | bytes = value.string_value  # bytes from protobuf, str from OTLP/JSON
@@ -130,13 +173,30 @@ def any_value(value: AnyValue, problems: DecodeProblems | None = None) -> AttrVa
         return bool(value.bool_value)
     if which == "double_value":
         return float(value.double_value)
-    if which == "array_value":
-        return [any_value(v, problems) for v in value.array_value.values]
-    if which == "kvlist_value":
-        return attributes(value.kvlist_value.values, problems)
+    if which in ("array_value", "kvlist_value"):
+        if depth >= MAX_VALUE_DEPTH:
+            if problems is not None:
+                problems.deep_values += 1
+            return None
+        if which == "array_value":
+            items = _nested(value.array_value, ArrayValue).values
+            return [any_value(v, problems, depth + 1) for v in items]
+        pairs = _nested(value.kvlist_value, KeyValueList).values
+        return {kv.key: any_value(kv.value, problems, depth + 1) for kv in pairs}
     if which == "bytes_value":
         return bytes(value.bytes_value)
     return None
+
+
+def _nested(raw: Any, message_class: Any) -> Any:
+    """A nested array or kvlist: parsed here from its bytes (protobuf, see
+    :mod:`.otlp_wire`), or the message itself (OTLP/JSON)."""
+    if not isinstance(raw, bytes):
+        return raw
+    try:
+        return message_class.FromString(raw)
+    except DecodeError as exc:
+        raise DecodeFailed(f"malformed OTLP protobuf: {exc}") from exc
 
 
 def _replaced(raw: bytes, problems: DecodeProblems | None) -> str:
@@ -173,15 +233,19 @@ def iter_spans(request: Any, problems: DecodeProblems | None = None) -> Iterator
                     parent_span_id=_hex(span.parent_span_id),
                     name=span.name,
                     kind=_span_kind(span.kind),
-                    start_ns=span.start_time_unix_nano,
-                    end_ns=span.end_time_unix_nano,
+                    start_ns=_time(span.start_time_unix_nano, "start_time_unix_nano"),
+                    end_ns=_time(span.end_time_unix_nano, "end_time_unix_nano"),
                     attributes=attributes(span.attributes, problems),
                     resource=resource,
                     scope=scope,
                     status_code=_status_code(span.status.code),
                     status_message=span.status.message,
                     events=tuple(
-                        SpanEvent(e.name, e.time_unix_nano, attributes(e.attributes, problems))
+                        SpanEvent(
+                            e.name,
+                            _time(e.time_unix_nano, "event time_unix_nano"),
+                            attributes(e.attributes, problems),
+                        )
                         for e in span.events
                     ),
                 )
@@ -197,7 +261,9 @@ def iter_log_records(request: Any, problems: DecodeProblems | None = None) -> It
                 attrs = attributes(record.attributes, problems)
                 event_name = record.event_name or _str(attrs.get("event.name"))
                 yield LogRecord(
-                    time_ns=record.time_unix_nano or record.observed_time_unix_nano,
+                    time_ns=_time(
+                        record.time_unix_nano or record.observed_time_unix_nano, "time_unix_nano"
+                    ),
                     event_name=event_name,
                     body=any_value(record.body, problems),
                     trace_id=_hex(record.trace_id),
@@ -206,6 +272,13 @@ def iter_log_records(request: Any, problems: DecodeProblems | None = None) -> It
                     resource=resource,
                     scope=scope,
                 )
+
+
+def _time(value: int, field: str) -> int:
+    """A timestamp the store can hold; a later one will never be taken (INVALID_ARGUMENT)."""
+    if value > MAX_TIME_NS:
+        raise DecodeFailed(f"{field} {value} is past the latest supported time (2^63-1 ns)")
+    return value
 
 
 def _span_kind(raw: int) -> SpanKind:

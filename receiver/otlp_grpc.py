@@ -15,7 +15,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from tasktrace.model import Signal
-from tasktrace.receiver.ingest import StoreUnavailable
+from tasktrace.receiver.ingest import StoreRejected, StoreUnavailable
 from tasktrace.receiver.otlp_decode import DecodeFailed
 from tasktrace.receiver.service import (
     RETRY_AFTER,
@@ -67,20 +67,26 @@ async def _export(
 ) -> Accepted:
     try:
         return await export(request)
-    except DecodeFailed as exc:
+    except (DecodeFailed, StoreRejected) as exc:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-    except (Overloaded, StoreUnavailable) as exc:
+    except Overloaded as exc:
+        context.set_trailing_metadata(retry_trailers(str(exc), code_pb2.RESOURCE_EXHAUSTED))
+        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"try again later: {exc}")
+    except StoreUnavailable as exc:
         context.set_trailing_metadata(retry_trailers(str(exc)))
         await context.abort(grpc.StatusCode.UNAVAILABLE, f"try again later: {exc}")
+    except Exception:
+        _log.exception("export failed")
+        await context.abort(grpc.StatusCode.INTERNAL, "internal error (logged by the server)")
     raise AssertionError("context.abort raises")
 
 
-def retry_trailers(message: str) -> tuple[tuple[str, bytes], ...]:
+def retry_trailers(message: str, code: int = code_pb2.UNAVAILABLE) -> tuple[tuple[str, bytes], ...]:
     """The ``RetryInfo`` where each SDK looks for it: in the status details
     (the collector, Go and Java exporters) and on its own in
     ``google.rpc.retryinfo-bin`` (the Python exporter reads only that one)."""
     info = error_details_pb2.RetryInfo(retry_delay=Duration(seconds=int(RETRY_AFTER)))
-    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message)
+    status = status_pb2.Status(code=code, message=message)
     status.details.add().Pack(info)
     return (
         ("grpc-status-details-bin", status.SerializeToString()),

@@ -2,26 +2,26 @@
 
 Answers per https://opentelemetry.io/docs/specs/otlp/#otlphttp-response:
 the response message in the request's encoding; 400 for data that will
-never parse, 413 over the size limit, 503 with ``Retry-After`` when the sender
-should retry.
+never be taken, 413 over the size limit, 429 with ``Retry-After`` when too many
+bytes are in process (checked on ``Content-Length`` before the body is read),
+503 with ``Retry-After`` while the store is unavailable.
 """
 
 from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 from google.protobuf import json_format
 from google.rpc import status_pb2
 
 from tasktrace.model import Signal
-from tasktrace.receiver.ingest import StoreUnavailable
+from tasktrace.receiver.ingest import StoreRejected, StoreUnavailable
 from tasktrace.receiver.otlp_decode import DecodeFailed
 from tasktrace.receiver.service import (
     RETRY_AFTER,
-    Accepted,
     Overloaded,
     Receiver,
     export_response,
@@ -33,10 +33,10 @@ JSON = "application/json"
 
 def add_otlp_routes(app: web.Application, receiver: Receiver, *, max_body_bytes: int) -> None:
     async def traces(request: web.Request) -> web.Response:
-        return await _handle(request, receiver.export_traces, "traces", max_body_bytes)
+        return await _handle(request, receiver, "traces", max_body_bytes)
 
     async def logs(request: web.Request) -> web.Response:
-        return await _handle(request, receiver.export_logs, "logs", max_body_bytes)
+        return await _handle(request, receiver, "logs", max_body_bytes)
 
     app.router.add_post("/v1/traces", traces)
     app.router.add_post("/v1/logs", logs)
@@ -44,33 +44,63 @@ def add_otlp_routes(app: web.Application, receiver: Receiver, *, max_body_bytes:
 
 async def _handle(
     request: web.Request,
-    export: Callable[..., Awaitable[Accepted]],
+    receiver: Receiver,
     signal: Signal,
     max_body_bytes: int,
 ) -> web.Response:
+    """Answer one export request; one refused before decoding is counted ``invalid``."""
+    answer = await _read_and_export(request, receiver, signal, max_body_bytes)
+    if isinstance(answer, _Refused):
+        receiver.traffic.record("http", signal, "invalid", {})
+        return answer.response
+    return answer
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    response: web.Response
+
+
+async def _read_and_export(
+    request: web.Request,
+    receiver: Receiver,
+    signal: Signal,
+    max_body_bytes: int,
+) -> web.Response | _Refused:
     content_type = request.content_type
     if content_type not in (PROTOBUF, JSON):
-        return _error(415, f"unsupported content type {content_type!r}; use {PROTOBUF} or {JSON}")
+        return _Refused(
+            _error(415, f"unsupported content type {content_type!r}; use {PROTOBUF} or {JSON}")
+        )
     as_json = content_type == JSON
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if encoding not in ("", "identity", "gzip"):
-        return _error(415, f"unsupported content encoding {encoding!r}; use gzip", as_json)
+        return _Refused(
+            _error(415, f"unsupported content encoding {encoding!r}; use gzip", as_json)
+        )
+    if request.content_length and not receiver.has_room(request.content_length):
+        receiver.traffic.record("http", signal, "overloaded", {})
+        return _error(429, "try again later: too many bytes in process", as_json, retry=True)
     try:
         body = await request.read()  # the server runs with auto_decompress off
     except web.HTTPRequestEntityTooLarge:
-        return _error(413, f"body over the {max_body_bytes} byte limit", as_json)
+        return _Refused(_error(413, f"body over the {max_body_bytes} byte limit", as_json))
     if encoding == "gzip":
         try:
             body = gunzip(body, max_body_bytes)
         except BodyTooLarge:
-            return _error(413, f"decompressed body over the {max_body_bytes} byte limit", as_json)
+            message = f"decompressed body over the {max_body_bytes} byte limit"
+            return _Refused(_error(413, message, as_json))
         except zlib.error as exc:
-            return _error(400, f"bad gzip body: {exc}", as_json)
+            return _Refused(_error(400, f"bad gzip body: {exc}", as_json))
+    export = receiver.export_traces if signal == "traces" else receiver.export_logs
     try:
-        accepted = await export(body, json_body=as_json)
-    except DecodeFailed as exc:
+        accepted = await export(body, json_body=as_json, protocol="http")
+    except (DecodeFailed, StoreRejected) as exc:
         return _error(400, str(exc), as_json)
-    except (Overloaded, StoreUnavailable) as exc:
+    except Overloaded as exc:
+        return _error(429, f"try again later: {exc}", as_json, retry=True)
+    except StoreUnavailable as exc:
         return _error(503, f"try again later: {exc}", as_json, retry=True)
     answer = export_response(signal, accepted)
     if as_json:

@@ -8,6 +8,11 @@ must then keep the rest of the span. These classes are the installed
 declared ``bytes`` (the same wire format), so the request always parses and
 :mod:`.otlp_decode` decodes each value itself. (It also spares a validation
 pass over every value: the history a model call re-sends is most of the bytes.)
+
+``AnyValue.array_value`` and ``kvlist_value`` are declared ``bytes`` too (the
+same wire format as an embedded message): protobuf's parser refuses a whole
+request nested deeper than 100 messages, so nested values are parsed one level
+at a time by :mod:`.otlp_decode`, which cuts only a value past its depth limit.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from opentelemetry.proto.logs.v1 import logs_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
+_AS_BYTES = ("string_value", "array_value", "kvlist_value")
 _FILES = (common_pb2, resource_pb2, trace_pb2, logs_pb2, trace_service_pb2, logs_service_pb2)
 
 
@@ -34,8 +40,9 @@ def _build_pool() -> descriptor_pool.DescriptorPool:
         for message in file.message_type:
             if message.name == "AnyValue":
                 for field in message.field:
-                    if field.name == "string_value":
+                    if field.name in _AS_BYTES:
                         field.type = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
+                        field.ClearField("type_name")
         pool.Add(file)
     return pool
 
@@ -50,3 +57,6 @@ def _message_class(name: str) -> Any:
 #: ``ExportTraceServiceRequest`` / ``ExportLogsServiceRequest`` with byte string values
 TraceRequest = _message_class("opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest")
 LogsRequest = _message_class("opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest")
+#: the nested values of an ``AnyValue``, parsed from its bytes one level at a time
+ArrayValue = _message_class("opentelemetry.proto.common.v1.ArrayValue")
+KeyValueList = _message_class("opentelemetry.proto.common.v1.KeyValueList")

@@ -6,9 +6,16 @@ Protocol front ends (gRPC, HTTP) call :meth:`Receiver.export_traces` /
 
 - :class:`~tasktrace.receiver.otlp_decode.DecodeFailed`: the data will never
   parse (INVALID_ARGUMENT / 400);
-- :class:`Overloaded`: the ingest queue is full (UNAVAILABLE / 503, retry);
+- :class:`Overloaded`: the ingest queue is full, by count or by bytes
+  (RESOURCE_EXHAUSTED / 429, retry);
 - :class:`~tasktrace.receiver.ingest.StoreUnavailable`: the store is down
-  (UNAVAILABLE / 503, retry).
+  (UNAVAILABLE / 503, retry);
+- :class:`~tasktrace.receiver.ingest.StoreRejected`: the store refuses the
+  request's data (INVALID_ARGUMENT / 400).
+
+Queued batches share one transaction; if it fails for anything but an
+unavailable store, each batch is written again alone, so that one request's bad
+data fails only that request.
 
 A call returns only once its batch is committed: what was acknowledged is durable.
 It returns what was :class:`Accepted`, for the answer (:func:`export_response`).
@@ -34,7 +41,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from tasktrace.model import Signal, Span
 from tasktrace.receiver import otlp_decode
 from tasktrace.receiver.batch import BatchContent, merge_batches, read_batch
-from tasktrace.receiver.ingest import Ingestor, WritePlan
+from tasktrace.receiver.content_watch import CAPTURE_HINT, ContentWatch
+from tasktrace.receiver.ingest import Ingestor, StoreUnavailable, WritePlan
+from tasktrace.receiver.traffic import Traffic
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -87,8 +96,16 @@ class _Read:
     raw: bytes
 
 
+@dataclass(slots=True)
+class _Tally:
+    """What one request turned out to hold, for :meth:`Receiver._tally`."""
+
+    read: _Read | None = None
+    dropped: int = 0
+
+
 class Overloaded(Exception):
-    """Too many batches are waiting for the store; the sender should retry later."""
+    """Too many batches, or bytes, are waiting for the store; the sender should retry later."""
 
 
 @dataclass(slots=True)
@@ -100,10 +117,16 @@ class Counters:
     unclaimed: int = 0
     unreadable: int = 0
     rejected_batches: int = 0
+    #: requests refused before decoding because the bytes in process were at the limit
+    rejected_bytes: int = 0
     store_failures: int = 0
+    #: shared writes that failed for bad data and were written again batch by batch
+    split_writes: int = 0
     #: attribute values kept in part: not UTF-8 (decoded with U+FFFD), or cut at 4 Mi characters
     invalid_utf8: int = 0
     cut_values: int = 0
+    #: arrays or kvlists nested past the depth limit, replaced by None; the span is kept
+    deep_values: int = 0
     #: message JSON (e.g. ``gen_ai.input.messages``) that did not parse; the span is kept
     unparsed_json: int = 0
 
@@ -115,8 +138,10 @@ class Receiver:
         *,
         session_keys: Sequence[str] = (),
         queue_size: int = 64,
+        max_queued_bytes: int = 64 * 1024 * 1024,
         on_commit: Callable[[WritePlan], None] | None = None,
         forward: Forward | None = None,
+        content_grace: float = 10.0,
     ) -> None:
         self._ingestor = ingestor
         self._keys = tuple(session_keys)
@@ -128,8 +153,12 @@ class Receiver:
         self._worker: asyncio.Task[None] | None = None
         self._reader: ThreadPoolExecutor | None = ThreadPoolExecutor(1, "otlp-read")
         self.counters = Counters()
+        self.traffic = Traffic()
         self._pending = 0
+        self._max_bytes = max_queued_bytes
+        self._bytes = 0
         self._last_overload_log = 0.0
+        self.content_watch = ContentWatch(grace=content_grace)
 
     async def start(self) -> None:
         if self._worker is None:
@@ -154,10 +183,20 @@ class Receiver:
         """Export requests being decoded, queued or written: senders waiting on us."""
         return self._pending
 
-    async def export_traces(self, data: bytes, *, json_body: bool = False) -> Accepted:
-        with self._in_process():
+    def has_room(self, size: int) -> bool:
+        """Whether a request of ``size`` bytes would be taken now. One request is
+        always taken when none is in process, so any request within the size
+        limit gets through eventually."""
+        return self._bytes == 0 or self._bytes + size <= self._max_bytes
+
+    async def export_traces(
+        self, data: bytes, *, json_body: bool = False, protocol: str = "grpc"
+    ) -> Accepted:
+        """``protocol`` (``grpc``, ``http``) labels the request in :attr:`traffic`."""
+        with self._tally(protocol, "traces") as tally, self._in_process(len(data)):
             read = await self._off_loop(self._read_traces, data, json_body)
             rejected = read.items - read.batch.items  # spans without valid ids
+            tally.read, tally.dropped = read, rejected
             self.counters.spans += read.items
             self.counters.unreadable += rejected
             await self._submit(read)
@@ -167,9 +206,12 @@ class Receiver:
             return Accepted()
         return Accepted(rejected, f"{rejected} spans without a valid trace id and span id")
 
-    async def export_logs(self, data: bytes, *, json_body: bool = False) -> Accepted:
-        with self._in_process():
+    async def export_logs(
+        self, data: bytes, *, json_body: bool = False, protocol: str = "grpc"
+    ) -> Accepted:
+        with self._tally(protocol, "logs") as tally, self._in_process(len(data)):
             read = await self._off_loop(self._read_logs, data, json_body)
+            tally.read = read
             self.counters.log_records += read.items
             await self._submit(read)
         if self._forward is not None:
@@ -177,13 +219,40 @@ class Receiver:
         return Accepted()
 
     @contextlib.contextmanager
-    def _in_process(self) -> Iterator[None]:
-        """Counts an export request for :meth:`waiting` until it is answered."""
+    def _tally(self, protocol: str, signal: Signal) -> Iterator[_Tally]:
+        """Records the request in :attr:`traffic` once answered, by how it ended."""
+        tally = _Tally()
+        result = "accepted"
+        try:
+            yield tally
+        except otlp_decode.DecodeFailed:
+            result = "invalid"
+            raise
+        except Overloaded:
+            result = "overloaded"
+            raise
+        except StoreUnavailable:
+            result = "unavailable"
+            raise
+        finally:
+            by_dialect = tally.read.batch.by_dialect if tally.read is not None else {}
+            self.traffic.record(protocol, signal, result, by_dialect, tally.dropped)
+
+    @contextlib.contextmanager
+    def _in_process(self, size: int) -> Iterator[None]:
+        """Counts an export request and its bytes until it is answered; refuses
+        it (:class:`Overloaded`) before any decoding if the bytes would pass the limit."""
+        if not self.has_room(size):
+            self.counters.rejected_bytes += 1
+            self._log_overload()
+            raise Overloaded(f"over {self._max_bytes} bytes of requests in process")
         self._pending += 1
+        self._bytes += size
         try:
             yield
         finally:
             self._pending -= 1
+            self._bytes -= size
 
     async def _off_loop(
         self, read: Callable[[bytes, bool], _T], data: bytes, json_body: bool
@@ -221,6 +290,7 @@ class Receiver:
         batch = read.batch
         self.counters.invalid_utf8 += read.problems.invalid_utf8
         self.counters.cut_values += read.problems.cut_values
+        self.counters.deep_values += read.problems.deep_values
         self.counters.unclaimed += batch.unclaimed
         self.counters.unreadable += batch.unreadable
         self.counters.unparsed_json += batch.unparsed
@@ -239,43 +309,83 @@ class Receiver:
 
     async def _drain(self) -> None:
         while True:
-            group = [await self._queue.get()]
+            try:
+                first = await asyncio.wait_for(self._queue.get(), self.content_watch.grace)
+            except TimeoutError:  # idle: content-less sessions still come due
+                self._report_contentless()
+                continue
+            group = [first]
             # batches that queued up meanwhile share one transaction: the round
             # trips to the store, not the CPU, bound how many batches/s go through
             items = group[0][0].items
             while items < MERGE_ITEMS and len(group) < MERGE_BATCHES and not self._queue.empty():
                 group.append(self._queue.get_nowait())
                 items += group[-1][0].items
-            batch = group[0][0] if len(group) == 1 else merge_batches([b for b, _ in group])
-            futures = [future for _, future in group]
             try:
-                plan = await self._ingestor.ingest(batch)
-            except Exception as exc:
-                self.counters.store_failures += len(group)
-                for future in futures:
-                    if not future.done():
-                        future.set_exception(exc)
-            else:
-                self.counters.batches += len(group)
-                self.counters.messages += len(plan.messages)
-                for future in futures:
-                    if not future.done():
-                        future.set_result(plan)
-                if self._on_commit is not None:
-                    try:
-                        self._on_commit(plan)
-                    except Exception:
-                        _log.exception("commit listener failed")
+                await self._write_group(group)
             finally:
                 for _ in group:
                     self._queue.task_done()
+
+    async def _write_group(
+        self, group: Sequence[tuple[BatchContent, asyncio.Future[WritePlan]]]
+    ) -> None:
+        """Write the batches in one transaction; if it fails for anything but an
+        unavailable store, write each again alone, so only the bad one fails."""
+        batch = group[0][0] if len(group) == 1 else merge_batches([b for b, _ in group])
+        try:
+            plan = await self._ingestor.ingest(batch)
+        except StoreUnavailable as exc:
+            self._failed(group, exc)
+        except Exception as exc:
+            if len(group) == 1:
+                self._failed(group, exc)
+                return
+            self.counters.split_writes += 1
+            _log.warning(
+                "a shared write of %d batches failed (%s): writing each alone", len(group), exc
+            )
+            for one in group:
+                await self._write_group([one])
+        else:
+            self.counters.batches += len(group)
+            self.counters.messages += len(plan.messages)
+            for _, future in group:
+                if not future.done():
+                    future.set_result(plan)
+            if self._on_commit is not None:
+                try:
+                    self._on_commit(plan)
+                except Exception:
+                    _log.exception("commit listener failed")
+            with_text = {m.session_id for m, _ in plan.messages if m.content}
+            self.content_watch.observe(plan.contentless, with_text, time.monotonic())
+            self._report_contentless()
+
+    def _failed(
+        self, group: Sequence[tuple[BatchContent, asyncio.Future[WritePlan]]], exc: Exception
+    ) -> None:
+        self.counters.store_failures += len(group)
+        for _, future in group:
+            if not future.done():
+                future.set_exception(exc)
+
+    def _report_contentless(self) -> None:
+        for sid in self.content_watch.due(time.monotonic()):
+            _log.warning(
+                "session %s received LLM spans without message content, so no tasks: %s",
+                sid,
+                CAPTURE_HINT,
+            )
 
     def _log_overload(self) -> None:
         now = time.monotonic()
         if now - self._last_overload_log > 10:
             self._last_overload_log = now
             _log.warning(
-                "ingest queue full: refusing batches (%d so far)", self.counters.rejected_batches
+                "ingest queue full: refusing requests (%d by count, %d by bytes so far)",
+                self.counters.rejected_batches,
+                self.counters.rejected_bytes,
             )
 
 

@@ -19,6 +19,7 @@ from tasktrace.api.wire import check_timeout
 from tasktrace.proto.tasktrace.v1 import tasks_pb2 as pb
 from tasktrace.proto.tasktrace.v1 import tasks_pb2_grpc
 from tasktrace.queries import BadRequest, FlushTimeout, NotFound, TaskQueries
+from tasktrace.receiver.ingest import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ def _status_errors(method: _Method[Req, Resp]) -> _Method[Req, Resp]:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
         except FlushTimeout as exc:
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, str(exc))
+        except StoreUnavailable:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the store is unavailable")
         except Exception:
             log.exception("query %s failed", method.__name__)
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
@@ -107,6 +110,17 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
             cursor=request.cursor or None,
         )
         return codec.page_to_pb(page, pb.ListTasksResponse, codec.task_to_pb)
+
+    @_status_errors
+    async def ListTraceTasks(
+        self, request: pb.ListTraceTasksRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListTraceTasksResponse:
+        page = await self._queries.source_tasks(
+            codec.source_from_pb(request),
+            limit=codec.limit_from_pb(request.limit),
+            cursor=request.cursor or None,
+        )
+        return codec.page_to_pb(page, pb.ListTraceTasksResponse, codec.task_to_pb)
 
     @_status_errors
     async def GetSessionStatus(

@@ -1,9 +1,11 @@
 """The query API over HTTP JSON, mounted under ``/api/v1`` on the OTLP/HTTP app.
 
 Handlers only translate: query parameters in (:mod:`tasktrace.api.wire`),
-:class:`~tasktrace.queries.TaskQueries` call, JSON out. Errors are answered
+:class:`~tasktrace.queries.TaskQueries` call, JSON out. A query parameter a
+route does not know is a 400 that lists the known ones. Errors are answered
 as ``{"error": "..."}`` with 400 (BadRequest), 404 (NotFound), 504
-(FlushTimeout) or 500 (anything else, logged).
+(FlushTimeout), 503 with ``Retry-After`` (the store is unavailable) or 500
+(anything else, logged).
 """
 
 from __future__ import annotations
@@ -15,13 +17,26 @@ from typing import Any
 from aiohttp import web
 
 from tasktrace.api import wire
-from tasktrace.queries import BadRequest, FlushTimeout, NotFound, TaskQueries
+from tasktrace.queries import BadRequest, FlushTimeout, NotFound, SourceRef, TaskQueries
+from tasktrace.receiver.ingest import StoreUnavailable
 
 PREFIX = "/api/v1"
 
 log = logging.getLogger(__name__)
 
 _Handler = Callable[[web.Request], Awaitable[Any]]
+
+_PAGE = ("limit", "cursor")
+#: the query parameters each route knows (a route not listed knows none)
+_PARAMS: dict[str, tuple[str, ...]] = {
+    "/sessions": (*_PAGE, "status"),
+    "/sessions/{id}/messages": _PAGE,
+    "/sessions/{id}/tasks": (*_PAGE, "status"),
+    "/sessions/{id}/flush": ("timeout",),
+    "/tasks": (*wire.TASK_FILTER_PARAMS, *_PAGE),
+    "/traces/{id}/tasks": _PAGE,
+    "/spans/{id}/tasks": _PAGE,
+}
 
 
 def add_api_routes(
@@ -42,6 +57,8 @@ def add_api_routes(
         ("GET", "/sessions/{id}/status", api.session_status),
         ("POST", "/sessions/{id}/flush", api.flush),
         ("GET", "/tasks", api.tasks),
+        ("GET", "/traces/{id}/tasks", api.trace_tasks),
+        ("GET", "/spans/{id}/tasks", api.span_tasks),
     ]
     if telemetry is not None:
         read = telemetry
@@ -51,14 +68,18 @@ def add_api_routes(
 
         routes.append(("GET", "/telemetry", counts))
     for method, path, handler in routes:
-        app.router.add_route(method, PREFIX + path, _json_errors(handler))
+        app.router.add_route(method, PREFIX + path, _json_errors(handler, _PARAMS.get(path, ())))
 
 
-def _json_errors(handler: _Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """Wrap a handler returning a JSON-able value into one answering JSON, errors included."""
+def _json_errors(
+    handler: _Handler, known: tuple[str, ...] = ()
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Wrap a handler returning a JSON-able value into one answering JSON, errors
+    included; a query parameter not in ``known`` is a BadRequest."""
 
     async def wrapped(request: web.Request) -> web.Response:
         try:
+            wire.check_known_params(request.query, known)
             return web.json_response(await handler(request))
         except BadRequest as exc:
             return _error(400, exc)
@@ -66,6 +87,9 @@ def _json_errors(handler: _Handler) -> Callable[[web.Request], Awaitable[web.Res
             return _error(404, exc)
         except FlushTimeout as exc:
             return _error(504, exc)
+        except StoreUnavailable as exc:
+            log.warning("query %s %s: store unavailable: %s", request.method, request.path, exc)
+            return _error(503, "the store is unavailable; try again later", retry_after=2)
         except Exception:
             log.exception("query %s %s failed", request.method, request.path)
             return _error(500, "internal error")
@@ -73,8 +97,11 @@ def _json_errors(handler: _Handler) -> Callable[[web.Request], Awaitable[web.Res
     return wrapped
 
 
-def _error(status: int, error: Exception | str) -> web.Response:
-    return web.json_response({"error": str(error) or type(error).__name__}, status=status)
+def _error(status: int, error: Exception | str, *, retry_after: int = 0) -> web.Response:
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return web.json_response(
+        {"error": str(error) or type(error).__name__}, status=status, headers=headers
+    )
 
 
 class _Api:
@@ -123,6 +150,21 @@ class _Api:
         q = request.query
         page = await self._queries.tasks(
             wire.parse_task_filter(q),
+            limit=wire.parse_limit(q.get("limit")),
+            cursor=wire.parse_cursor(q.get("cursor")),
+        )
+        return wire.page_to_json(page, wire.task_to_json)
+
+    async def trace_tasks(self, request: web.Request) -> wire.JSON:
+        return await self._source_tasks(request, SourceRef(trace_id=request.match_info["id"]))
+
+    async def span_tasks(self, request: web.Request) -> wire.JSON:
+        return await self._source_tasks(request, SourceRef(span_id=request.match_info["id"]))
+
+    async def _source_tasks(self, request: web.Request, source: SourceRef) -> wire.JSON:
+        q = request.query
+        page = await self._queries.source_tasks(
+            wire.check_source(source),
             limit=wire.parse_limit(q.get("limit")),
             cursor=wire.parse_cursor(q.get("cursor")),
         )

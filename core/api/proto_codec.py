@@ -15,10 +15,10 @@ from typing import Any, Protocol, TypeVar, cast
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from tasktrace.api.wire import check_limit, check_task_filter
+from tasktrace.api.wire import check_limit, check_source, check_task_filter, parse_status_reason
 from tasktrace.model import Message, Role, Session, StatusChange, Task, TaskStatus, ToolCall
 from tasktrace.proto.tasktrace.v1 import tasks_pb2 as pb
-from tasktrace.queries import BadRequest, FlushResult, Page, SessionStatus, TaskFilter
+from tasktrace.queries import BadRequest, FlushResult, Page, SessionStatus, SourceRef, TaskFilter
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -106,6 +106,10 @@ def task_to_pb(task: Task) -> pb.Task:
             )
             for c in task.history
         ],
+        status_reason=task.status_reason,
+        revision=task.revision,
+        extractor=task.extractor,
+        extracted_at=_opt_timestamp(task.extracted_at),
     )
 
 
@@ -178,6 +182,10 @@ def task_from_pb(msg: pb.Task) -> Task:
             StatusChange(_STATUS_FROM_PB[c.status], from_timestamp(c.at), c.reason)
             for c in msg.history
         ),
+        status_reason=msg.status_reason,
+        revision=msg.revision,
+        extractor=msg.extractor,
+        extracted_at=from_timestamp(msg.extracted_at) if msg.HasField("extracted_at") else None,
     )
 
 
@@ -237,5 +245,13 @@ def task_filter_from_pb(request: pb.ListTasksRequest) -> TaskFilter:
             service=request.service or None,
             since=from_timestamp(request.since) if request.HasField("since") else None,
             until=from_timestamp(request.until) if request.HasField("until") else None,
+            status_reason=parse_status_reason(request.status_reason),
+            text=request.text or None,
+            session_prefix=request.session_prefix or None,
         )
     )
+
+
+def source_from_pb(request: pb.ListTraceTasksRequest) -> SourceRef:
+    """The trace or span of a ListTraceTasks request; raises BadRequest."""
+    return check_source(SourceRef(trace_id=request.trace_id, span_id=request.span_id))

@@ -14,11 +14,20 @@ The ``parse_*`` helpers validate query parameters and raise
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from tasktrace.model import Message, Role, Session, StatusChange, Task, TaskStatus, ToolCall
+from tasktrace.model import (
+    Message,
+    Role,
+    Session,
+    StatusChange,
+    StatusReason,
+    Task,
+    TaskStatus,
+    ToolCall,
+)
 from tasktrace.queries import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -26,6 +35,7 @@ from tasktrace.queries import (
     FlushResult,
     Page,
     SessionStatus,
+    SourceRef,
     TaskFilter,
 )
 
@@ -34,6 +44,10 @@ JSON = dict[str, Any]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _STATUSES = ", ".join(s.value for s in TaskStatus)
+_REASONS = ", ".join(r.value for r in StatusReason)
+_HEX = frozenset("0123456789abcdef")
+#: the longest ``text`` / ``session_prefix`` filter accepted
+MAX_FILTER_LENGTH = 200
 
 
 # --- time ------------------------------------------------------------------
@@ -80,12 +94,16 @@ def task_to_json(task: Task) -> JSON:
         "order": task.order,
         "description": task.description,
         "status": task.status.value,
+        "status_reason": task.status_reason,
         "progress": list(task.progress),
         "preferences": list(task.preferences),
         "message_ids": list(task.message_ids),
         "trace_ids": list(task.trace_ids),
         "created_at": format_time(task.created_at),
         "updated_at": format_time(task.updated_at),
+        "extracted_at": _opt_time(task.extracted_at),
+        "revision": task.revision,
+        "extractor": task.extractor,
         "history": [
             {"status": c.status.value, "at": format_time(c.at), "reason": c.reason}
             for c in task.history
@@ -153,6 +171,7 @@ def task_from_json(data: Mapping[str, Any]) -> Task:
         status=TaskStatus(data["status"]),
         created_at=parse_time(data["created_at"]),
         updated_at=parse_time(data["updated_at"]),
+        extracted_at=_opt_parse(data.get("extracted_at")),
         progress=tuple(data.get("progress", ())),
         preferences=tuple(data.get("preferences", ())),
         message_ids=tuple(data.get("message_ids", ())),
@@ -161,6 +180,9 @@ def task_from_json(data: Mapping[str, Any]) -> Task:
             StatusChange(TaskStatus(c["status"]), parse_time(c["at"]), c.get("reason", ""))
             for c in data.get("history", ())
         ),
+        status_reason=str(data.get("status_reason", "")),
+        revision=int(data.get("revision", 1)),
+        extractor=str(data.get("extractor", "")),
     )
 
 
@@ -267,23 +289,69 @@ def parse_cursor(text: str | None) -> str | None:
     return text or None
 
 
+def parse_status_reason(text: str | None) -> StatusReason | None:
+    """The ``status_reason`` filter; absent or empty means no filter."""
+    if not text:
+        return None
+    try:
+        return StatusReason(text.lower())
+    except ValueError:
+        raise BadRequest(f"status_reason must be one of {_REASONS}, got {text!r}") from None
+
+
+#: the query parameters ``GET /tasks`` knows
+TASK_FILTER_PARAMS = (
+    "status", "status_reason", "service", "text", "session_prefix", "since", "until"
+)  # fmt: skip
+
+
 def parse_task_filter(params: Mapping[str, str]) -> TaskFilter:
-    """``status``, ``service``, ``since``, ``until`` from query parameters."""
+    """The :data:`TASK_FILTER_PARAMS` from query parameters."""
     return check_task_filter(
         TaskFilter(
             status=parse_status(params.get("status")),
             service=params.get("service") or None,
             since=parse_time_param("since", params.get("since")),
             until=parse_time_param("until", params.get("until")),
+            status_reason=parse_status_reason(params.get("status_reason")),
+            text=params.get("text") or None,
+            session_prefix=params.get("session_prefix") or None,
         )
     )
 
 
 def check_task_filter(flt: TaskFilter) -> TaskFilter:
-    """``flt`` itself, or BadRequest when ``since`` is after ``until``."""
+    """``flt`` itself, or BadRequest when ``since`` is after ``until`` or a
+    text filter is longer than MAX_FILTER_LENGTH."""
     if flt.since and flt.until and flt.since > flt.until:
         raise BadRequest("since must not be after until")
+    for name in ("text", "session_prefix"):
+        value = getattr(flt, name)
+        if value and len(value) > MAX_FILTER_LENGTH:
+            raise BadRequest(f"{name} must be at most {MAX_FILTER_LENGTH} characters")
     return flt
+
+
+def check_known_params(params: Mapping[str, str], known: Sequence[str]) -> None:
+    """BadRequest naming the unknown parameters and listing the ``known`` ones."""
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        listed = ", ".join(known) if known else "none"
+        raise BadRequest(f"unknown query parameter {', '.join(unknown)}; known: {listed}")
+
+
+def check_source(source: SourceRef) -> SourceRef:
+    """``source`` with its id in lower case; BadRequest unless exactly one id is
+    set and it is a 32-digit (trace) or 16-digit (span) hex string."""
+    if bool(source.trace_id) == bool(source.span_id):
+        raise BadRequest("give either a trace id or a span id")
+    name, value, digits = (
+        ("trace id", source.trace_id, 32) if source.trace_id else ("span id", source.span_id, 16)
+    )
+    value = value.lower()
+    if len(value) != digits or not set(value) <= _HEX or value == "0" * digits:
+        raise BadRequest(f"{name} must be {digits} hex digits, not all zero, got {value!r}")
+    return SourceRef(value, "") if source.trace_id else SourceRef("", value)
 
 
 def check_timeout(timeout: float | None, maximum: float) -> float:

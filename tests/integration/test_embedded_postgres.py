@@ -18,6 +18,7 @@ import pytest
 from psycopg import sql
 
 from tasktrace.embedded import EmbeddedPostgres
+from tasktrace.exporter.postgres import migrate
 from tests.support.otlp_traffic import export_grpc, fixture, session_of, transcript
 from tests.support.ports import free_port
 from tests.support.processes import postgres_pids
@@ -135,3 +136,28 @@ async def test_the_service_stores_transcripts_in_an_external_postgres_by_dsn(
         )
         cur = await conn.execute(query, (session_of("two-requests"),))
         assert await cur.fetchone() == (7,)
+
+
+async def test_debian_postgres_ships_pg_trgm_for_the_description_search_index(
+    external_cluster: tuple[str, Path],
+) -> None:
+    dsn, _ = external_cluster
+    for schema in ("t_search_a", "t_search_b"):  # the second finds the extension installed
+        assert 3 in await migrate(dsn, schema)
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        cur = await conn.execute(
+            "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+            " WHERE e.extname = 'pg_trgm'"
+        )
+        assert await cur.fetchall() == [("tasktrace_ext",)]
+        cur = await conn.execute(
+            "SELECT schemaname FROM pg_indexes WHERE indexname = 'tasks_description_trgm_idx'"
+            " ORDER BY 1"
+        )
+        assert await cur.fetchall() == [("t_search_a",), ("t_search_b",)]
+        # dropping a tasktrace schema leaves the extension, and the other schema's index
+        await conn.execute("DROP SCHEMA t_search_a CASCADE")
+        cur = await conn.execute(
+            "SELECT count(*) FROM pg_indexes WHERE indexname = 'tasks_description_trgm_idx'"
+        )
+        assert await cur.fetchone() == (1,)

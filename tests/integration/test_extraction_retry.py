@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.genai_chat import chat_request, numbered_turns
 from tests.support.llm_stub import LLMStub, llm_overrides, running_stub
@@ -50,6 +51,8 @@ async def test_failed_extractions_keep_messages_pending_and_retry_until_the_llm_
     assert "LLM endpoint failed" in failed["last_error"]
     assert "500" in failed["last_error"]
     assert await task_list(http, "retry-1") == []
+    runs, errors = await extraction_counts(http)
+    assert errors >= 3 and runs == errors, "every failed run is counted in /metrics"
 
     stub.failing = False
     done = await wait_for_status(http, "retry-1", caught_up, timeout=5)
@@ -60,6 +63,15 @@ async def test_failed_extractions_keep_messages_pending_and_retry_until_the_llm_
     assert [t["description"] for t in tasks] == [t.user for t in turns]
     # every call, failed or not, asked about the same new messages
     assert {tuple(call) for call in stub.calls} == {tuple(t.user for t in turns)}
+    runs, errors_after = await extraction_counts(http)
+    assert runs > errors_after >= errors
+
+
+async def extraction_counts(http: httpx.AsyncClient) -> tuple[float, float]:
+    """``tasktrace_extraction_runs_total`` and ``..._errors_total`` from ``/metrics``."""
+    text = (await http.get("/metrics")).text
+    values = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    return values["tasktrace_extraction_runs_total"], values["tasktrace_extraction_errors_total"]
 
 
 async def test_messages_arriving_during_failures_are_extracted_with_the_backlog(

@@ -52,9 +52,11 @@ def shipped_versions() -> list[int]:
     return [version for version, _, _ in migrations()]
 
 
-def test_the_shipped_migrations_are_numbered_from_one_without_gaps() -> None:
+def test_the_shipped_migrations_start_at_one_and_ascend_once_each() -> None:
+    # gaps are allowed: numbers are handed out to parallel branches, and the
+    # runner applies every version not applied yet
     versions = shipped_versions()
-    assert versions == list(range(1, len(versions) + 1))
+    assert versions[0] == 1 and versions == sorted(set(versions))
 
 
 async def test_migrate_on_a_fresh_schema_applies_every_migration(pg_dsn: str, schema: str) -> None:

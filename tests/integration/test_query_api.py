@@ -583,8 +583,8 @@ async def test_cli_tasks_prints_a_table(base_url: str, capsys: pytest.CaptureFix
     code = await asyncio.to_thread(run_cli, "tasks", "s1", "--endpoint", base_url)
     lines = capsys.readouterr().out.splitlines()
     assert code == 0
-    assert lines[0].split() == ["#", "STATUS", "STEPS", "DESCRIPTION"]
-    assert lines[3].split() == ["3", "failed", "2", "task", "3", "of", "s1"]
+    assert lines[0].split() == ["#", "STATUS", "REASON", "STEPS", "DESCRIPTION"]
+    assert lines[3].split() == ["3", "failed", "-", "2", "task", "3", "of", "s1"]
     assert len(lines) == 8
 
 

@@ -45,6 +45,7 @@ ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 TASK_KEYS = {
     "id", "session_id", "order", "description", "status", "progress", "preferences",
     "message_ids", "trace_ids", "created_at", "updated_at", "history",
+    "status_reason", "revision", "extractor", "extracted_at",
 }  # fmt: skip
 MESSAGE_KEYS = {
     "id", "session_id", "seq", "role", "content", "tool_calls", "tool_call_id",

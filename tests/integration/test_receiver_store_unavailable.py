@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -37,8 +38,6 @@ from tests.support.otlp_traffic import (
 )
 from tests.support.service import running_service
 
-#: how long a request waits for a pooled connection before it is answered UNAVAILABLE
-CONNECT_TIMEOUT = 2.0
 DEADLINE = 30.0
 
 
@@ -66,8 +65,8 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 @pytest.fixture
 async def service(store: Store) -> AsyncIterator[Service]:
-    overrides = [f"exporters.postgres.connect_timeout={CONNECT_TIMEOUT}s"]
-    async with running_service(store.dsn, overrides=overrides) as running:
+    # the default wait for a pooled connection (exporters.postgres.acquire_timeout)
+    async with running_service(store.dsn) as running:
         yield running
 
 
@@ -173,3 +172,36 @@ async def test_the_sdk_otlp_exporter_retries_until_the_store_is_back(
         "are you retrying?",
         "ok",
     ]
+
+
+async def test_during_an_outage_senders_are_refused_fast_and_the_query_api_answers_503(
+    store: Store, service: Service
+) -> None:
+    """With the default pool wait, 8 concurrent senders each get UNAVAILABLE well
+    under the SDK's 10 s export timeout; the query API answers 503 with
+    ``Retry-After`` while the store is down and right after, never 500."""
+    grpc_ep, http_ep = service.endpoints.grpc, service.endpoints.http
+    assert (await export_grpc(grpc_ep, fixture("two-requests"))).code is grpc.StatusCode.OK
+    await store.stop()
+
+    async def timed_export() -> tuple[grpc.StatusCode, float]:
+        started = time.monotonic()
+        answer = await export_grpc(grpc_ep, fixture("three-tools"), timeout=10.0)
+        return answer.code, time.monotonic() - started
+
+    answers = await asyncio.gather(*(timed_export() for _ in range(8)))
+    assert {code for code, _ in answers} == {grpc.StatusCode.UNAVAILABLE}
+    assert max(took for _, took in answers) < 5.0
+    async with httpx.AsyncClient(base_url=f"http://{http_ep}", timeout=10.0) as http:
+        during = await http.get("/api/v1/sessions")
+        assert during.status_code == 503, during.text
+        assert during.headers["Retry-After"] == "2"
+        await store.start()
+        statuses = []
+
+        async def answered() -> bool:
+            statuses.append((await http.get("/api/v1/sessions")).status_code)
+            return statuses[-1] == 200
+
+        await until(answered, "the query API to answer again")
+    assert set(statuses) <= {503, 200}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -102,16 +102,26 @@ def _completion(content: str) -> dict[str, object]:
 async def running_stub(stub: LLMStub | None = None) -> AsyncIterator[LLMStub]:
     """Serve ``stub`` on 127.0.0.1 port 0; ``stub.base_url`` is its ``/v1`` URL."""
     stub = stub or LLMStub()
+    async with serve_completions(stub._complete) as stub.base_url:
+        try:
+            yield stub
+        finally:
+            stub.release()
+
+
+@asynccontextmanager
+async def serve_completions(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[str]:
+    """Serve ``handler`` as ``/v1/chat/completions`` on 127.0.0.1 port 0; yields the ``/v1`` URL."""
     app = web.Application()
-    app.router.add_post("/v1/chat/completions", stub._complete)
+    app.router.add_post("/v1/chat/completions", handler)
     runner = web.AppRunner(app, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     host, port = runner.addresses[0][:2]
-    stub.base_url = f"http://{host}:{port}/v1"
     try:
-        yield stub
+        yield f"http://{host}:{port}/v1"
     finally:
-        stub.release()
         await runner.cleanup()

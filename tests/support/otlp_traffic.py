@@ -138,3 +138,51 @@ def chat_request(
     resource_spans.resource.attributes.extend(to_key_values({"service.name": "bad-input-test"}))
     resource_spans.scope_spans.add().spans.append(span)
     return request
+
+
+def _length_delimited(field: int, payload: bytes) -> bytes:
+    return _varint(field << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def deep_array_value(depth: int) -> bytes:
+    """An ``AnyValue`` holding arrays nested ``depth`` deep around a string, as
+    wire bytes (built without protobuf, which refuses to nest past 100)."""
+    value = _length_delimited(1, b"leaf")  # AnyValue.string_value
+    for _ in range(depth):
+        array = _length_delimited(1, value)  # ArrayValue.values
+        value = _length_delimited(5, array)  # AnyValue.array_value
+    return value
+
+
+def with_attribute_bytes(request: ExportTraceServiceRequest, key: str, value: bytes) -> bytes:
+    """``request`` serialised with one more attribute on its first span, whose
+    ``AnyValue`` is given as wire bytes."""
+    span = request.resource_spans[0].scope_spans[0].spans[0]
+    extra = _length_delimited(9, _length_delimited(1, key.encode()) + _length_delimited(2, value))
+    # fields of a message may come in any order, and a repeated field's items
+    # concatenate: append the attribute to the span's bytes, then rebuild the nesting
+    span_bytes = span.SerializeToString() + extra
+    scope = request.resource_spans[0].scope_spans[0]
+    scope_rest = type(scope)(scope=scope.scope, schema_url=scope.schema_url).SerializeToString()
+    scope_bytes = scope_rest + b"".join(
+        _length_delimited(2, s.SerializeToString() if s is not span else span_bytes)
+        for s in scope.spans
+    )
+    resource = request.resource_spans[0]
+    resource_bytes = _length_delimited(1, resource.resource.SerializeToString()) + b"".join(
+        _length_delimited(2, s.SerializeToString() if s is not scope else scope_bytes)
+        for s in resource.scope_spans
+    )
+    return b"".join(
+        _length_delimited(1, r.SerializeToString() if r is not resource else resource_bytes)
+        for r in request.resource_spans
+    )

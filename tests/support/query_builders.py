@@ -19,6 +19,9 @@ def make_task(
     description: str = "",
     progress: tuple[str, ...] = (),
     updated_at: datetime | None = None,
+    status_reason: str = "",
+    revision: int = 1,
+    extractor: str = "",
 ) -> Task:
     created = T0 + timedelta(minutes=order)
     return Task(
@@ -37,6 +40,9 @@ def make_task(
             StatusChange(TaskStatus.PENDING, created, "asked"),
             StatusChange(status, created + timedelta(seconds=30), "seen"),
         ),
+        status_reason=status_reason,
+        revision=revision,
+        extractor=extractor,
     )
 
 

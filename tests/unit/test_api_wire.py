@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tasktrace.api import proto_codec, wire
-from tasktrace.model import Role, Session, TaskStatus, ToolCall
+from tasktrace.model import Role, Session, StatusReason, TaskStatus, ToolCall
 from tasktrace.proto.tasktrace.v1 import tasks_pb2 as pb
 from tasktrace.queries import (
     DEFAULT_LIMIT,
@@ -17,6 +17,7 @@ from tasktrace.queries import (
     FlushResult,
     Page,
     SessionStatus,
+    SourceRef,
     TaskFilter,
 )
 from tests.support.query_builders import T0, T0_NS, make_message, make_session, make_task
@@ -40,8 +41,9 @@ def test_times_are_iso_8601_utc_with_microseconds_and_a_z() -> None:
 def test_a_task_becomes_the_promised_json_object() -> None:
     data = wire.task_to_json(make_task(1, status=TaskStatus.FAILED, progress=("searched",)))
     assert set(data) == {
-        "id", "session_id", "order", "description", "status", "progress", "preferences",
-        "message_ids", "trace_ids", "created_at", "updated_at", "history",
+        "id", "session_id", "order", "description", "status", "status_reason", "progress",
+        "preferences", "message_ids", "trace_ids", "created_at", "updated_at", "extracted_at",
+        "history", "revision", "extractor",
     }  # fmt: skip
     assert data["status"] == "failed"
     assert data["progress"] == ["searched"]
@@ -52,6 +54,22 @@ def test_a_task_becomes_the_promised_json_object() -> None:
 def test_a_task_survives_the_json_round_trip() -> None:
     task = make_task(3, status=TaskStatus.SUCCESS, progress=("a", "b"))
     assert wire.task_from_json(through_json(wire.task_to_json(task))) == task
+
+
+def test_status_reason_revision_and_extractor_travel_in_json_and_protobuf() -> None:
+    task = make_task(
+        1, status=TaskStatus.FAILED, status_reason="tool_error", revision=7, extractor="heuristic"
+    )
+    data = wire.task_to_json(task)
+    assert (data["status_reason"], data["revision"], data["extractor"]) == (
+        "tool_error", 7, "heuristic"
+    )  # fmt: skip
+    assert wire.task_from_json(through_json(data)) == task
+    encoded = pb.Task.FromString(proto_codec.task_to_pb(task).SerializeToString())
+    assert (encoded.status_reason, encoded.revision, encoded.extractor) == (
+        "tool_error", 7, "heuristic"
+    )  # fmt: skip
+    assert proto_codec.task_from_pb(encoded) == task
 
 
 def test_a_message_survives_the_json_round_trip_with_its_tool_calls() -> None:
@@ -135,6 +153,47 @@ def test_task_filter_reads_status_service_and_times() -> None:
     )
 
 
+def test_task_filter_reads_status_reason_text_and_session_prefix() -> None:
+    flt = wire.parse_task_filter(
+        {"status_reason": "Escalated", "text": "window seat", "session_prefix": "shop-"}
+    )
+    assert flt == TaskFilter(
+        status_reason=StatusReason.ESCALATED, text="window seat", session_prefix="shop-"
+    )
+    assert wire.parse_task_filter({"status_reason": "", "text": ""}) == TaskFilter()
+
+
+def test_an_unknown_status_reason_or_an_overlong_text_is_a_bad_request() -> None:
+    with pytest.raises(BadRequest, match="status_reason must be one of completed, tool_error"):
+        wire.parse_task_filter({"status_reason": "done"})
+    with pytest.raises(BadRequest, match="text must be at most"):
+        wire.parse_task_filter({"text": "x" * (wire.MAX_FILTER_LENGTH + 1)})
+
+
+def test_unknown_query_parameters_are_named_with_the_known_ones() -> None:
+    wire.check_known_params({"limit": "1"}, ("limit", "cursor"))
+    with pytest.raises(BadRequest) as info:
+        wire.check_known_params({"trace_id": "x", "limit": "1", "a": ""}, ("limit", "cursor"))
+    assert str(info.value) == "unknown query parameter a, trace_id; known: limit, cursor"
+    with pytest.raises(BadRequest, match="known: none"):
+        wire.check_known_params({"x": "1"}, ())
+
+
+def test_a_source_is_one_trace_or_span_id_in_lower_case_hex() -> None:
+    trace = "0AF7651916CD43DD8448EB211C80319C"
+    assert wire.check_source(SourceRef(trace_id=trace)) == SourceRef(trace_id=trace.lower())
+    assert wire.check_source(SourceRef(span_id="B7AD6B7169203331")).span_id == "b7ad6b7169203331"
+    for bad, error in [
+        (SourceRef(), "either a trace id or a span id"),
+        (SourceRef(trace_id=trace, span_id="b7ad6b7169203331"), "either a trace id"),
+        (SourceRef(trace_id="b7ad6b7169203331"), "trace id must be 32 hex digits"),
+        (SourceRef(span_id="z" * 16), "span id must be 16 hex digits"),
+        (SourceRef(span_id="0" * 16), "not all zero"),
+    ]:
+        with pytest.raises(BadRequest, match=error):
+            wire.check_source(bad)
+
+
 def test_a_naive_time_parameter_is_taken_as_utc() -> None:
     assert wire.parse_time_param("since", "2026-11-23T19:00") == datetime(
         2026, 11, 23, 19, tzinfo=UTC
@@ -205,6 +264,16 @@ def test_protobuf_requests_read_unspecified_as_no_filter_and_zero_as_default_lim
         status=TaskStatus.FAILED, service="shop", since=T0
     )
     assert proto_codec.task_filter_from_pb(pb.ListTasksRequest()) == TaskFilter()
+    search = pb.ListTasksRequest(status_reason="refused", text="refund", session_prefix="s-")
+    assert proto_codec.task_filter_from_pb(search) == TaskFilter(
+        status_reason=StatusReason.REFUSED, text="refund", session_prefix="s-"
+    )
+    with pytest.raises(BadRequest, match="status_reason must be one of"):
+        proto_codec.task_filter_from_pb(pb.ListTasksRequest(status_reason="nope"))
+    span = pb.ListTraceTasksRequest(span_id="B7AD6B7169203331")
+    assert proto_codec.source_from_pb(span) == SourceRef(span_id="b7ad6b7169203331")
+    with pytest.raises(BadRequest, match="either a trace id or a span id"):
+        proto_codec.source_from_pb(pb.ListTraceTasksRequest())
     assert proto_codec.limit_from_pb(0) == DEFAULT_LIMIT
     with pytest.raises(BadRequest, match="limit"):
         proto_codec.limit_from_pb(MAX_LIMIT + 1)

@@ -122,3 +122,48 @@ def test_expire_sets_open_tasks_expired_once_the_session_is_idle_past_the_ttl() 
     assert [(op.order, op.status) for op in ops if isinstance(op, SetStatus)] == [
         (1, TaskStatus.EXPIRED)
     ]
+
+
+def _at(seconds: int) -> int:
+    return int((T0 + timedelta(seconds=seconds)).timestamp()) * 1_000_000_000
+
+
+TIMED = {
+    f"u{i}": Message(id=f"u{i}", session_id="s", seq=i, role=Role.USER, time_ns=_at(10 * i))
+    for i in range(1, 4)
+}
+
+
+def apply_timed(tasks: tuple[Task, ...], *ops: TaskOp) -> tuple[Task, ...]:
+    return apply_ops(tasks, ops, session_id="s", now=T1, extractor="heuristic", messages=TIMED)
+
+
+def test_created_at_and_status_times_are_the_causing_message_times_not_the_extraction_time() -> (
+    None
+):
+    (task,) = apply_timed((), CreateTask(1, "book a flight", message_ids=("u1",)))
+    (task,) = apply_timed(
+        (task,), LinkMessages(1, ("u2",)), SetStatus(1, TaskStatus.SUCCESS, "booked")
+    )
+    assert task.created_at == T0 + timedelta(seconds=10)
+    assert task.extracted_at == T1 and task.updated_at == T1
+    assert [(h.status, h.at) for h in task.history] == [
+        (TaskStatus.PENDING, T0 + timedelta(seconds=10)),
+        (TaskStatus.SUCCESS, T0 + timedelta(seconds=20)),
+    ]
+
+
+def test_a_task_created_running_still_starts_with_a_pending_entry() -> None:
+    (task,) = apply_timed(
+        (), CreateTask(1, "find a hotel", TaskStatus.RUNNING, ("u3",), "new tool")
+    )
+    assert [(h.status, h.reason) for h in task.history] == [
+        (TaskStatus.PENDING, "new request"),
+        (TaskStatus.RUNNING, "new tool"),
+    ]
+    assert {h.at for h in task.history} == {T0 + timedelta(seconds=30)}
+
+
+def test_status_changes_without_any_message_time_fall_back_to_now() -> None:
+    (task,) = apply((created(),), SetStatus(1, TaskStatus.EXPIRED, "idle"))
+    assert task.history[-1].at == T1

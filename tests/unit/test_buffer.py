@@ -145,3 +145,22 @@ def test_a_flush_makes_a_session_due_now_even_with_an_idle_deadline_ahead() -> N
     queue.state("s").forced = True
     queue.schedule("s")
     assert queue.pop_due(100.5, limit=10) == ["s"]
+
+
+def test_lag_is_how_long_the_most_overdue_idle_session_has_waited() -> None:
+    queue = DueQueue(max_turns=16, idle_timeout=8.0)
+    for sid, arrival in (("a", 100.0), ("b", 95.0), ("c", 119.0)):
+        state = queue.state(sid)
+        state.pending, state.last_arrival = 1, arrival
+        queue.schedule(sid)
+    assert queue.lag(120.0) == pytest.approx(17.0)  # b: due at 103
+    assert queue.lag(120.0, busy={"b"}) == pytest.approx(12.0)
+    assert queue.lag(90.0) == 0.0
+
+
+def test_lag_of_a_session_due_at_once_counts_from_its_last_message() -> None:
+    queue = DueQueue(max_turns=2, idle_timeout=8.0)
+    state = queue.state("a")
+    state.pending, state.last_arrival = 2, 50.0
+    queue.schedule("a")
+    assert queue.lag(53.0) == pytest.approx(3.0)

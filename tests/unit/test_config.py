@@ -320,3 +320,15 @@ def test_config_check_in_process_exits_non_zero_for_a_bad_override(
         main(["config", "check", str(SHIPPED), "--set", "exporters.otlp.bogus=1"])
     assert exited.value.code == 1
     assert "unknown key 'exporters.otlp.bogus'" in capsys.readouterr().err
+
+
+# --- ui -----------------------------------------------------------------------
+
+
+def test_a_ui_trace_url_must_name_the_trace_id() -> None:
+    assert "trace_url must contain {trace_id}" in config_error("ui.trace_url=http://jaeger/x")
+    config = load_config(
+        None, overrides=["ui.trace_url=http://jaeger:16686/trace/{trace_id}"], environ={}
+    )
+    assert config.ui.trace_url == "http://jaeger:16686/trace/{trace_id}"
+    assert load_config(None, environ={}).ui.trace_url == ""

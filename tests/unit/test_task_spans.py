@@ -24,6 +24,7 @@ def make_task(
     revision: int = 1,
     progress: tuple[str, ...] = (),
     task_id: str = "task-1",
+    status_reason: str = "",
 ) -> Task:
     return Task(
         id=task_id,
@@ -38,6 +39,7 @@ def make_task(
         history=(StatusChange(TaskStatus.PENDING, AT), StatusChange(status, AT, reason)),
         revision=revision,
         extractor="heuristic",
+        status_reason=status_reason,
     )
 
 
@@ -137,11 +139,13 @@ def test_span_status_is_error_with_the_reason_only_when_the_task_failed() -> Non
         )
         codes[status] = span.status.status_code
 
-    failed_task = make_task(status=TaskStatus.FAILED, reason="no seats left")
+    failed_task = make_task(
+        status=TaskStatus.FAILED, reason="no seats left", status_reason="tool_error"
+    )
     (failed,) = task_spans(failed_task, sources=[TURN_1], source_service="a")
     assert [s for s, code in codes.items() if code is StatusCode.ERROR] == [TaskStatus.FAILED]
-    assert failed.status.description == "no seats left"
-    assert (failed.attributes or {})["tasktrace.task.status_reason"] == "no seats left"
+    assert failed.status.description == "tool_error: no seats left"
+    assert (failed.attributes or {})["tasktrace.task.status_reason"] == "tool_error"
     assert codes[TaskStatus.SUCCESS] is StatusCode.OK
 
 

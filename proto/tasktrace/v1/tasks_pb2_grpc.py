@@ -55,6 +55,11 @@ class TaskServiceStub:
                 request_serializer=tasktrace_dot_v1_dot_tasks__pb2.ListTasksRequest.SerializeToString,
                 response_deserializer=tasktrace_dot_v1_dot_tasks__pb2.ListTasksResponse.FromString,
                 _registered_method=True)
+        self.ListTraceTasks = channel.unary_unary(
+                '/tasktrace.v1.TaskService/ListTraceTasks',
+                request_serializer=tasktrace_dot_v1_dot_tasks__pb2.ListTraceTasksRequest.SerializeToString,
+                response_deserializer=tasktrace_dot_v1_dot_tasks__pb2.ListTraceTasksResponse.FromString,
+                _registered_method=True)
         self.GetSessionStatus = channel.unary_unary(
                 '/tasktrace.v1.TaskService/GetSessionStatus',
                 request_serializer=tasktrace_dot_v1_dot_tasks__pb2.GetSessionStatusRequest.SerializeToString,
@@ -98,6 +103,13 @@ class TaskServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListTraceTasks(self, request, context):
+        """The tasks whose messages came from a trace (or one span of it), by session and order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetSessionStatus(self, request, context):
         """Extraction progress of one session.
         """
@@ -134,6 +146,11 @@ def add_TaskServiceServicer_to_server(servicer, server):
                     servicer.ListTasks,
                     request_deserializer=tasktrace_dot_v1_dot_tasks__pb2.ListTasksRequest.FromString,
                     response_serializer=tasktrace_dot_v1_dot_tasks__pb2.ListTasksResponse.SerializeToString,
+            ),
+            'ListTraceTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTraceTasks,
+                    request_deserializer=tasktrace_dot_v1_dot_tasks__pb2.ListTraceTasksRequest.FromString,
+                    response_serializer=tasktrace_dot_v1_dot_tasks__pb2.ListTraceTasksResponse.SerializeToString,
             ),
             'GetSessionStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSessionStatus,
@@ -254,6 +271,33 @@ class TaskService:
             '/tasktrace.v1.TaskService/ListTasks',
             tasktrace_dot_v1_dot_tasks__pb2.ListTasksRequest.SerializeToString,
             tasktrace_dot_v1_dot_tasks__pb2.ListTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTraceTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tasktrace.v1.TaskService/ListTraceTasks',
+            tasktrace_dot_v1_dot_tasks__pb2.ListTraceTasksRequest.SerializeToString,
+            tasktrace_dot_v1_dot_tasks__pb2.ListTraceTasksResponse.FromString,
             options,
             channel_credentials,
             insecure,
