@@ -9,16 +9,18 @@ per conversation, the task lists: count, order, descriptions, statuses and the
 number of progress steps. Prints the share of conversations whose task lists
 agree across all libraries, every difference, and per library the transcript
 counts (users, tool calls, tool results, failed results) that explain most of
-them; writes ``bench/results/crosslib-<name>.json``.
+them. With ``--labels`` (the labeled JSONL the replays were made from) it
+also scores each library's tasks as ``tasktrace eval`` does, so the eval
+numbers can be compared per library. Writes ``bench/results/crosslib-<name>.json``.
 
     python bench/crosslib.py REPLAY_DIR [REPLAY_DIR ...] [--libs a,b] [--limit N]
+        [--labels DATASET.jsonl ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -27,6 +29,7 @@ from pathlib import Path
 
 from common import write_result
 
+from tasktrace.dataset import LabeledConversation, load_conversations
 from tasktrace.eval_client import EvalClient
 from tasktrace.evaluation import eval_config, scratch_database
 from tasktrace.model import Message, Role, Task
@@ -37,6 +40,7 @@ from tasktrace.receiver.otlp_decode import (
     parse_logs_request,
     parse_trace_request,
 )
+from tasktrace.scoring import ConversationScore, aggregate, score_conversation
 
 DEFAULT_LIBS = (
     "openai-v2-latest-span",
@@ -58,6 +62,8 @@ class Outcome:
     tasks: tuple[TaskView, ...]
     #: users, assistant tool calls, tool results, failed tool results
     counts: tuple[int, int, int, int]
+    #: the eval score against the labels, when the conversation has them
+    score: ConversationScore | None = None
 
 
 def task_views(tasks: Sequence[Task]) -> tuple[TaskView, ...]:
@@ -100,7 +106,11 @@ def session_candidates(conversation: str, exports: Sequence[tuple[str, bytes]]) 
 
 
 async def replay_library(
-    folder: Path, conversations: Sequence[str], dsn: str, scratch: Path
+    folder: Path,
+    conversations: Sequence[str],
+    dsn: str,
+    scratch: Path,
+    labels: Mapping[str, LabeledConversation],
 ) -> dict[str, Outcome]:
     """Send every conversation of ``folder`` (in order, each flushed before the
     next) into a fresh service; their outcomes by conversation id."""
@@ -114,7 +124,11 @@ async def replay_library(
             await client.send(files[conv])
             session_id, _ = await client.flush_first(session_candidates(conv, files[conv]))
             messages, tasks = await client.read(session_id)
-            outcomes[conv] = Outcome(session_id, task_views(tasks), transcript_counts(messages))
+            label = labels.get(conv)
+            score = score_conversation(label, messages, tasks) if label else None
+            outcomes[conv] = Outcome(
+                session_id, task_views(tasks), transcript_counts(messages), score
+            )
     return outcomes
 
 
@@ -157,7 +171,41 @@ def totals(outcomes: Mapping[str, Outcome]) -> dict[str, int]:
     }
 
 
-async def run(folders: Sequence[Path], libs: Sequence[str], limit: int | None) -> dict[str, object]:
+#: the eval numbers compared across libraries
+EVAL_KEYS = (
+    "segmentation_f1",
+    "status_balanced_accuracy",
+    "progress_attribution",
+    "preference_recall",
+    "preference_precision",
+)
+
+
+def eval_numbers(outcomes: Mapping[str, Outcome]) -> dict[str, float]:
+    """One library's eval numbers over its labeled conversations."""
+    scores = [o.score for o in outcomes.values() if o.score is not None]
+    if not scores:
+        return {}
+    summary = aggregate(scores, by_source=False).to_dict()
+    return {key: round(float(summary[key]), 4) for key in EVAL_KEYS}
+
+
+def eval_spread(numbers: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """Per eval number, the largest difference between two libraries."""
+    rows = [n for n in numbers.values() if n]
+    return (
+        {k: round(max(r[k] for r in rows) - min(r[k] for r in rows), 4) for k in EVAL_KEYS}
+        if rows
+        else {}
+    )
+
+
+async def run(
+    folders: Sequence[Path],
+    libs: Sequence[str],
+    limit: int | None,
+    labels: Mapping[str, LabeledConversation],
+) -> dict[str, object]:
     by_lib: dict[str, dict[str, Outcome]] = {lib: {} for lib in libs}
     conversations: list[str] = []
     async with scratch_database(None) as (dsn, scratch):
@@ -169,10 +217,13 @@ async def run(folders: Sequence[Path], libs: Sequence[str], limit: int | None) -
             conversations.extend(convs)
             for lib in present:
                 started = time.perf_counter()
-                by_lib[lib].update(await replay_library(folder / lib, convs, dsn, scratch))
+                by_lib[lib].update(await replay_library(folder / lib, convs, dsn, scratch, labels))
                 print(f"{folder.name}/{lib}: {len(convs)} in {time.perf_counter() - started:.0f}s")
     same, differ = compare({k: v for k, v in by_lib.items() if v}, conversations)
+    evals = {lib: eval_numbers(out) for lib, out in by_lib.items() if out}
     return {
+        "eval": evals,
+        "eval_spread": eval_spread(evals),
         "totals": {lib: totals(out) for lib, out in by_lib.items() if out},
         "replays": [f.name for f in folders],
         "libraries": [lib for lib in libs if by_lib[lib]],
@@ -186,12 +237,20 @@ async def run(folders: Sequence[Path], libs: Sequence[str], limit: int | None) -
 def _print(result: Mapping[str, object]) -> None:
     for lib, sums in result["totals"].items():  # type: ignore[attr-defined]
         print(f"{lib:22s} " + " ".join(f"{k}={v}" for k, v in sums.items()))
+    for lib, numbers in result["eval"].items():  # type: ignore[attr-defined]
+        print(f"eval {lib:17s} " + " ".join(f"{k}={v:.3f}" for k, v in numbers.items()))
+    if result["eval_spread"]:
+        spread = result["eval_spread"].items()  # type: ignore[attr-defined]
+        print("eval spread (max - min) " + " ".join(f"{k}={v:.3f}" for k, v in spread))
     print(
         f"identical task lists: {result['identical']} of {result['conversations']}"
         f" ({result['identical_percent']}%) over {', '.join(result['libraries'])}"  # type: ignore[arg-type]
     )
     for diff in result["differences"]:  # type: ignore[attr-defined]
-        print(f"- {diff['conversation']}" + (f" (missing: {diff['missing']})" if diff["missing"] else ""))
+        print(
+            f"- {diff['conversation']}"
+            + (f" (missing: {diff['missing']})" if diff["missing"] else "")
+        )
         for lib, got in diff["libraries"].items():
             tasks = "; ".join(f"{d[:40]!r} {s} {n}" for d, s, n in got["tasks"])
             print(f"    {lib:22s} u/c/r/e={got['users_calls_results_errors']} {tasks}")
@@ -203,8 +262,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--libs", default=",".join(DEFAULT_LIBS))
     parser.add_argument("--limit", type=int, default=None, help="first N conversations per folder")
     parser.add_argument("--name", default="", help="result name (default: the folder names)")
+    parser.add_argument(
+        "--labels", nargs="*", type=Path, default=[], help="labeled JSONL the replays came from"
+    )
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args.replays, args.libs.split(","), args.limit))
+    labels = {c.id: c for path in args.labels for c in load_conversations(path)}
+    result = asyncio.run(run(args.replays, args.libs.split(","), args.limit, labels))
     _print(result)
     name = args.name or "-".join(f.name for f in args.replays)
     print(f"wrote {write_result(f'crosslib-{name}', result)}")

@@ -8,6 +8,8 @@ ids), or, for libraries whose tool spans carry no id, by tool name in order. Pur
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 
 from tasktrace.model import Message, Role, ToolRun
@@ -49,7 +51,6 @@ class ToolLedger:
         del self._runs[: -self.max_pending]
         return []
 
-
     def take_runs(self) -> list[ToolRun]:
         """The runs not paired yet, handed over (a session moving into another)."""
         runs, self._runs = self._runs, []
@@ -62,3 +63,22 @@ def _pairs(run: ToolRun, call_id: str, name: str) -> bool:
         # models reuse call ids within a conversation: an id names a call of one tool
         return run.call_id == call_id and (same_name or not run.name or not name)
     return same_name
+
+
+_ERROR_TEXT = re.compile(r"\s*(error|exception)\b\s*:", re.IGNORECASE)
+
+
+def reports_error(text: str) -> bool:
+    """Whether a tool result's own text says the call failed: ``Error: ...``,
+    or a JSON object whose only key is ``error``. A library with no tool spans
+    (the bare OpenLLMetry instrumentation) carries no other sign of it."""
+    if _ERROR_TEXT.match(text):
+        return True
+    stripped = text.strip()
+    if not stripped.startswith("{"):
+        return False
+    try:
+        value = json.loads(stripped)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and list(value) == ["error"]
