@@ -208,6 +208,7 @@ async def run(
 ) -> dict[str, object]:
     by_lib: dict[str, dict[str, Outcome]] = {lib: {} for lib in libs}
     conversations: list[str] = []
+    sets: dict[str, list[str]] = {}
     async with scratch_database(None) as (dsn, scratch):
         for folder in folders:
             present = [lib for lib in libs if (folder / lib).is_dir()]
@@ -215,15 +216,23 @@ async def run(
                 continue
             convs = sorted(conversation_files(folder / present[0]))[:limit]
             conversations.extend(convs)
+            sets[folder.name] = convs
             for lib in present:
                 started = time.perf_counter()
                 by_lib[lib].update(await replay_library(folder / lib, convs, dsn, scratch, labels))
                 print(f"{folder.name}/{lib}: {len(convs)} in {time.perf_counter() - started:.0f}s")
     same, differ = compare({k: v for k, v in by_lib.items() if v}, conversations)
-    evals = {lib: eval_numbers(out) for lib, out in by_lib.items() if out}
+    evals = {
+        name: {
+            lib: eval_numbers({c: out[c] for c in convs if c in out})
+            for lib, out in by_lib.items()
+            if out
+        }
+        for name, convs in sets.items()
+    }
     return {
         "eval": evals,
-        "eval_spread": eval_spread(evals),
+        "eval_spread": {name: eval_spread(numbers) for name, numbers in evals.items()},
         "totals": {lib: totals(out) for lib, out in by_lib.items() if out},
         "replays": [f.name for f in folders],
         "libraries": [lib for lib in libs if by_lib[lib]],
@@ -237,11 +246,11 @@ async def run(
 def _print(result: Mapping[str, object]) -> None:
     for lib, sums in result["totals"].items():  # type: ignore[attr-defined]
         print(f"{lib:22s} " + " ".join(f"{k}={v}" for k, v in sums.items()))
-    for lib, numbers in result["eval"].items():  # type: ignore[attr-defined]
-        print(f"eval {lib:17s} " + " ".join(f"{k}={v:.3f}" for k, v in numbers.items()))
-    if result["eval_spread"]:
-        spread = result["eval_spread"].items()  # type: ignore[attr-defined]
-        print("eval spread (max - min) " + " ".join(f"{k}={v:.3f}" for k, v in spread))
+    for name, by_lib in result["eval"].items():  # type: ignore[attr-defined]
+        for lib, numbers in by_lib.items():
+            print(f"eval {name} {lib:22s} " + " ".join(f"{k}={v:.3f}" for k, v in numbers.items()))
+        spread = result["eval_spread"][name].items()  # type: ignore[index]
+        print(f"eval {name} spread (max - min)   " + " ".join(f"{k}={v:.3f}" for k, v in spread))
     print(
         f"identical task lists: {result['identical']} of {result['conversations']}"
         f" ({result['identical_percent']}%) over {', '.join(result['libraries'])}"  # type: ignore[arg-type]

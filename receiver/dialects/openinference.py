@@ -128,7 +128,7 @@ def history_window(attributes: Mapping[str, AttrValue]) -> tuple[int, list[ChatM
     one, its role first. Such a history starts at its first message whose role
     is left; what is before it is dropped rather than read half."""
     fields = _fields(attributes, _INPUT)
-    if 0 in fields or not fields:
+    if not fields or "role" in fields.get(0, {}):
         return 0, flattened_messages(attributes, _INPUT)
     start = min((i for i, f in fields.items() if "role" in f), default=max(fields) + 1)
     messages = (_message(fields[index]) for index in sorted(fields) if index >= start)

@@ -224,3 +224,17 @@ def test_a_whole_history_starts_at_zero() -> None:
     )
     assert content.history_start == 0
     assert [m.content for m in content.messages] == ["hello"]
+
+
+def test_a_history_whose_first_message_lost_its_role_starts_after_it() -> None:
+    content = read(
+        make_span(
+            {
+                "llm.input_messages.0.message.content": "policy",
+                "llm.input_messages.1.message.role": "user",
+                "llm.input_messages.1.message.content": "hello",
+            }
+        )
+    )
+    assert content.history_start == 1
+    assert [(m.role, m.content) for m in content.messages] == [(Role.USER, "hello")]
