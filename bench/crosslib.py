@@ -161,6 +161,22 @@ def compare(
     return same, differ
 
 
+def identical_to_reference(
+    by_lib: Mapping[str, Mapping[str, Outcome]], conversations: Sequence[str]
+) -> dict[str, float]:
+    """Per library, the % of conversations whose task list is the reference's
+    (the first library's)."""
+    reference = next(iter(by_lib.values()), {})
+    shares: dict[str, float] = {}
+    for lib, out in list(by_lib.items())[1:]:
+        same = sum(
+            c in out and c in reference and out[c].tasks == reference[c].tasks
+            for c in conversations
+        )
+        shares[lib] = round(100 * same / max(len(conversations), 1), 2)
+    return shares
+
+
 def totals(outcomes: Mapping[str, Outcome]) -> dict[str, int]:
     """Tasks and transcript counts of one library, summed over its conversations."""
     sums = [sum(o.counts[i] for o in outcomes.values()) for i in range(4)]
@@ -238,6 +254,9 @@ async def run(
         "libraries": [lib for lib in libs if by_lib[lib]],
         "conversations": len(conversations),
         "identical": len(same),
+        "identical_to_reference_percent": identical_to_reference(
+            {k: v for k, v in by_lib.items() if v}, conversations
+        ),
         "identical_percent": round(100 * len(same) / max(len(conversations), 1), 2),
         "differences": differ,
     }
@@ -255,6 +274,9 @@ def _print(result: Mapping[str, object]) -> None:
         f"identical task lists: {result['identical']} of {result['conversations']}"
         f" ({result['identical_percent']}%) over {', '.join(result['libraries'])}"  # type: ignore[arg-type]
     )
+    reference = result["libraries"][0]  # type: ignore[index]
+    for lib, share in result["identical_to_reference_percent"].items():  # type: ignore[attr-defined]
+        print(f"identical to {reference}: {lib:22s} {share}%")
     for diff in result["differences"]:  # type: ignore[attr-defined]
         print(
             f"- {diff['conversation']}"
