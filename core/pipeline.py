@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import ipaddress
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from psycopg_pool import AsyncConnectionPool
 from tasktrace.api.grpc import add_task_service
 from tasktrace.api.http import add_api_routes
 from tasktrace.api.ops import add_ops_routes
+from tasktrace.auth import Authenticator
+from tasktrace.auth_guard import AuthCounters, GRPCAuthInterceptor, http_auth
 from tasktrace.config import Config, split_endpoint
 from tasktrace.embedded import EmbeddedPostgres
 from tasktrace.exporter.otlp_forward import OTLPForwarder
@@ -41,7 +44,14 @@ from tasktrace.extractor.scheduler import ExtractionScheduler, ExtractionStats
 from tasktrace.host_check import host_check
 from tasktrace.metrics import MetricsSnapshot
 from tasktrace.model import Message, Session, Signal, Task, TaskStatus
-from tasktrace.queries import FlushResult, Page, SessionStatus, SourceRef, TaskFilter
+from tasktrace.queries import (
+    FlushResult,
+    Page,
+    SessionStatus,
+    SourceRef,
+    TaskFilter,
+    TaskQueries,
+)
 from tasktrace.receiver.ingest import Ingestor, StoreUnavailable, WritePlan
 from tasktrace.receiver.otlp_grpc import add_otlp_services
 from tasktrace.receiver.otlp_http import add_otlp_routes
@@ -50,6 +60,7 @@ from tasktrace.receiver.sessions import is_opted_out
 from tasktrace.receiver.traffic import Traffic
 from tasktrace.self_metrics import OTLPMetricsReporter
 from tasktrace.supervisor import StoreState, StoreSupervisor
+from tasktrace.tenant_queries import TenantQueries
 from tasktrace.ui import add_ui_routes
 
 _log = logging.getLogger(__name__)
@@ -145,6 +156,7 @@ class Service:
     _grpc: grpc.aio.Server | None = None
     _http: web.AppRunner | None = None
     _self_metrics: OTLPMetricsReporter | None = None
+    _auth: AuthCounters = field(default_factory=AuthCounters)
     _stopped: bool = False
 
     @property
@@ -206,7 +218,8 @@ class Service:
             forward=self._pass_through if self._forwarders else None,
         )
         await self._receiver.start()
-        queries = TaskQueryService(PostgresReads(self._pool), self._scheduler)
+        reads = PostgresReads(self._pool)
+        queries = TenantQueries(TaskQueryService(reads, self._scheduler), reads.session_services)
         await self._start_listeners(queries)
         self._self_metrics = OTLPMetricsReporter(
             cfg.service.telemetry.metrics.readers, self.metrics_snapshot
@@ -251,6 +264,7 @@ class Service:
             "task_spans": {s.endpoint: dataclasses.asdict(s.stats()) for s in self._sinks},
             "pass_through": {f.name: dataclasses.asdict(f.stats()) for f in self.forwarders},
             "sessions_without_content": self._contentless(),
+            "auth": dataclasses.asdict(self._auth),
         }
 
     def _contentless(self) -> dict[str, Any]:
@@ -304,29 +318,43 @@ class Service:
             if count:
                 self._scheduler.notify(session_id, count)
 
-    async def _start_listeners(self, queries: TaskQueryService) -> None:
+    async def _start_listeners(self, queries: TaskQueries) -> None:
         assert self._receiver is not None
         protocols = self.config.receivers.otlp.protocols
         grpc_ep = http_ep = ""
         if protocols.grpc is not None:
             limit = protocols.grpc.max_recv_msg_size_mib * 1024 * 1024
+            auth = self.config.authenticator_config("grpc")
             self._grpc = grpc.aio.server(
-                options=[("grpc.max_receive_message_length", limit), ("grpc.so_reuseport", 0)]
+                options=[("grpc.max_receive_message_length", limit), ("grpc.so_reuseport", 0)],
+                interceptors=[GRPCAuthInterceptor(Authenticator(auth), self._auth)] if auth else [],
             )
             add_otlp_services(self._grpc, self._receiver)
             add_task_service(self._grpc, queries, flush_timeout=60.0)
             host, port = split_endpoint(protocols.grpc.endpoint)
-            bound = self._grpc.add_insecure_port(f"{_bracket(host)}:{port}")
+            _warn_if_open(host, "gRPC", auth is not None)
+            address, tls = f"{_bracket(host)}:{port}", protocols.grpc.tls
+            try:
+                if tls is not None:
+                    bound = self._grpc.add_secure_port(address, tls.grpc_credentials())
+                else:
+                    bound = self._grpc.add_insecure_port(address)
+            except RuntimeError:  # its message only says to turn on gRPC's debug log
+                raise OSError(
+                    f"cannot listen on {host}:{port} for OTLP/gRPC: address in use or not available"
+                ) from None
             await self._grpc.start()
             grpc_ep = f"{host}:{bound}"
             _log.info("OTLP/gRPC receiver and task query service listening on %s", grpc_ep)
         if protocols.http is not None:
             limit = protocols.http.max_request_body_size_mib * 1024 * 1024
             host, port = split_endpoint(protocols.http.endpoint)
-            app = web.Application(
-                client_max_size=limit,
-                middlewares=[host_check(host, protocols.http.allowed_hosts)],
-            )
+            auth = self.config.authenticator_config("http")
+            _warn_if_open(host, "HTTP", auth is not None)
+            middlewares = [host_check(host, protocols.http.allowed_hosts)]
+            if auth is not None:
+                middlewares.append(http_auth(Authenticator(auth), self._auth, max_body_bytes=limit))
+            app = web.Application(client_max_size=limit, middlewares=middlewares)
             add_otlp_routes(app, self._receiver, max_body_bytes=limit)
             add_api_routes(app, queries, flush_timeout=60.0, telemetry=self.telemetry)
             add_ops_routes(app, snapshot=self.metrics_snapshot, readiness=self.readiness)
@@ -336,11 +364,21 @@ class Service:
                 app, access_log=None, handle_signals=False, auto_decompress=False
             )
             await self._http.setup()
-            site = web.TCPSite(self._http, host, port, reuse_address=True)
+            http_tls = protocols.http.tls
+            site = web.TCPSite(
+                self._http,
+                host,
+                port,
+                reuse_address=True,
+                ssl_context=http_tls.ssl_context() if http_tls is not None else None,
+            )
             await site.start()
             http_ep = f"{host}:{_site_port(site)}"
+            scheme = "https" if http_tls is not None else "http"
             _log.info(
-                "OTLP/HTTP receiver, query API, /ui and /metrics listening on http://%s", http_ep
+                "OTLP/HTTP receiver, query API, /ui and /metrics listening on %s://%s",
+                scheme,
+                http_ep,
             )
         self.endpoints = Endpoints(grpc=grpc_ep, http=http_ep)
 
@@ -379,6 +417,28 @@ class Service:
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.shutdown()
+
+
+def _warn_if_open(host: str, listener: str, authenticated: bool) -> None:
+    """Warn when a listener is reachable beyond this machine and takes anyone."""
+    if authenticated or _is_loopback(host):
+        return
+    _log.warning(
+        "the %s listener is bound to %s without an authenticator: anyone who can reach it "
+        "can write spans and read every transcript; set "
+        "receivers.otlp.protocols.<grpc|http>.auth.authenticator (see 'Securing tasktrace')",
+        listener,
+        host,
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _bracket(host: str) -> str:

@@ -8,9 +8,12 @@ The config loader sets ``protocol`` from the component type (see
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+import grpc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tasktrace.durations import Duration
@@ -44,9 +47,38 @@ class _Strict(BaseModel):
 
 class TLSConfig(_Strict):
     """``insecure`` unset means: plaintext for ``http://`` and bare ``host:port``
-    endpoints, TLS for ``https://``."""
+    endpoints, TLS for ``https://``. ``ca_file`` (PEM) verifies the server
+    instead of the system roots; ``cert_file`` + ``key_file`` are the client
+    certificate for a server that asks for one (mTLS)."""
 
     insecure: bool | None = None
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+
+    @model_validator(mode="after")
+    def _pair(self) -> TLSConfig:
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("tls.cert_file and tls.key_file go together")
+        return self
+
+    def grpc_credentials(self) -> grpc.ChannelCredentials:
+        """Channel credentials from the configured files (system roots without ``ca_file``)."""
+        return grpc.ssl_channel_credentials(
+            root_certificates=_read(self.ca_file),
+            private_key=_read(self.key_file),
+            certificate_chain=_read(self.cert_file),
+        )
+
+    def ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.ca_file or None)
+        if self.cert_file:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+
+def _read(name: str) -> bytes | None:
+    return Path(name).read_bytes() if name else None
 
 
 class RetryConfig(_Strict):

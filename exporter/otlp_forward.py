@@ -88,7 +88,7 @@ class GRPCTransport:
         if config.insecure:
             self._channel = grpc.aio.insecure_channel(config.url)
         else:
-            self._channel = grpc.aio.secure_channel(config.url, grpc.ssl_channel_credentials())
+            self._channel = grpc.aio.secure_channel(config.url, config.tls.grpc_credentials())
         self._metadata = tuple((k.lower(), v) for k, v in config.headers.items())
         gzipped = config.compression == "gzip"
         self._compression = grpc.Compression.Gzip if gzipped else grpc.Compression.NoCompression
@@ -125,6 +125,7 @@ class HTTPTransport:
         if self._gzip:
             self._headers["Content-Encoding"] = "gzip"
         self._session: aiohttp.ClientSession | None = None
+        self._ssl = None if config.insecure else config.tls.ssl_context()
 
     async def prepare(self, body: bytes) -> bytes:
         if not self._gzip:
@@ -133,7 +134,9 @@ class HTTPTransport:
 
     async def send(self, signal: Signal, body: bytes, timeout: float) -> Attempt:
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=self._ssl) if self._ssl else None
+            )
         try:
             async with self._session.post(
                 self._urls[signal],

@@ -18,8 +18,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 import grpc
+import requests
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
     OTLPSpanExporter as GRPCSpanExporter,
 )
@@ -70,17 +72,38 @@ def build_exporter(config: OTLPExporterConfig) -> SpanExporter:
         return GRPCSpanExporter(
             endpoint=config.url,
             insecure=config.insecure,
+            credentials=None if config.insecure else config.tls.grpc_credentials(),
             headers=headers,
             timeout=config.export_deadline,
             compression=grpc.Compression.Gzip if gzip else grpc.Compression.NoCompression,
             retryable_error_codes=no_retry,
         )
+    tls = config.tls
     return HTTPSpanExporter(
         endpoint=config.url,
         headers=headers,
+        certificate_file=tls.ca_file or None,
+        client_certificate_file=tls.cert_file or None,
+        client_key_file=tls.key_file or None,
+        session=_PinnedCA(tls.ca_file) if tls.ca_file else None,
         timeout=config.export_deadline,
         compression=HTTPCompression.Gzip if gzip else HTTPCompression.NoCompression,
     )
+
+
+class _PinnedCA(requests.Session):
+    """A session that verifies with ``ca_file`` whatever the environment says:
+    plain ``requests`` lets ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` replace a
+    session's CA file, which would make ``tls.ca_file`` a no-op on such hosts."""
+
+    def __init__(self, ca_file: str) -> None:
+        super().__init__()
+        self._ca_file = ca_file
+
+    def merge_environment_settings(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        settings: dict[str, Any] = super().merge_environment_settings(*args, **kwargs)
+        settings["verify"] = self._ca_file
+        return settings
 
 
 class Every:

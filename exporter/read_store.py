@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
@@ -199,6 +200,13 @@ class PostgresReads:
         items = tasks[:limit]
         last = items[-1] if len(tasks) > limit else None
         return Page(tuple(items), encode_cursor(last.session_id, last.order) if last else None)
+
+    async def session_services(self, session_ids: Sequence[str]) -> dict[str, str]:
+        """The ``service.name`` of each of these sessions that exists."""
+        rows = await self._fetch(
+            "SELECT id, service FROM sessions WHERE id = ANY(%s)", (list(session_ids),)
+        )
+        return {r[0]: r[1] for r in rows}
 
     async def session_status(self, session_id: str, *, in_process: bool = False) -> SessionStatus:
         rows = await self._fetch(

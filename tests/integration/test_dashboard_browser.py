@@ -1,10 +1,13 @@
 """The ``/ui`` dashboard in a real headless Chromium (Debian's, driven by
 playwright), over a real tasktrace and Postgres holding sessions made from the
 captured fixtures: task rows, statuses and progress render, a click on a task
-highlights its messages, failed tasks are listed. Screenshots go to docs/images/."""
+highlights its messages, failed tasks are listed. Screenshots go to a temporary
+folder, or to docs/images/ with ``TASKTRACE_SCREENSHOTS=docs/images`` (how the
+README's were made), so a test run leaves the checkout as it was."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,6 @@ from tests.support.service import running_service
 from tests.support.session_api import flush, send_turn
 
 CHROMIUM = Path("/usr/bin/chromium")
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 CONVERSATIONS = ("three-tools", "tool-error", "preference", "two-requests")
 TRACE_URL = "http://jaeger.example:16686/trace/{trace_id}"
 
@@ -46,6 +48,13 @@ async def page() -> AsyncIterator[Any]:
             await browser.close()
 
 
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    """Where the screenshots go: ``TASKTRACE_SCREENSHOTS`` (relative to the repo), else tmp."""
+    chosen = os.environ.get("TASKTRACE_SCREENSHOTS")
+    return Path(__file__).resolve().parents[2] / chosen if chosen else tmp_path
+
+
 async def loaded(page: Any, url: str) -> None:
     """Open ``url`` and wait for the page to say it rendered (no fixed sleep)."""
     await page.evaluate("document.body && delete document.body.dataset.loaded")
@@ -54,7 +63,7 @@ async def loaded(page: Any, url: str) -> None:
 
 
 async def test_the_dashboard_shows_sessions_tasks_and_highlights_a_tasks_messages(
-    pg_dsn: str, page: Any
+    pg_dsn: str, page: Any, images: Path
 ) -> None:
     overrides = [f"ui.trace_url={TRACE_URL}"]
     async with running_service(pg_dsn, overrides=overrides) as service:
@@ -73,7 +82,7 @@ async def test_the_dashboard_shows_sessions_tasks_and_highlights_a_tasks_message
         rows = page.locator("#sessions tr.session-row")
         assert await rows.count() == len(CONVERSATIONS)
         assert await page.locator("#sessions .counts .status").count() > 0
-        await page.screenshot(path=str(IMAGES / "ui-sessions.png"), full_page=True)
+        await page.screenshot(path=str(images / "ui-sessions.png"), full_page=True)
 
         sid = session_of("two-requests")
         assert len(tasks[sid]) >= 2, "a session with two tasks shows which messages are whose"
@@ -84,13 +93,13 @@ async def test_the_dashboard_shows_sessions_tasks_and_highlights_a_tasks_message
         marked = await message_ids(page, ".message.highlight")
         assert marked == set(chosen["message_ids"]) and marked, "exactly the task's messages"
         assert await message_ids(page, ".message:not(.highlight)"), "the others stay plain"
-        await page.screenshot(path=str(IMAGES / "ui-session.png"), full_page=True)
+        await page.screenshot(path=str(images / "ui-session.png"), full_page=True)
 
         failed = [t for ts in tasks.values() for t in ts if t["status"] == "failed"]
         assert failed, "the tool-error fixture makes a failed task"
         await loaded(page, f"{base}/ui#/failed")
         assert await page.locator("#failed tr.failed-row").count() == len(failed)
-        await page.screenshot(path=str(IMAGES / "ui-failed.png"), full_page=True)
+        await page.screenshot(path=str(images / "ui-failed.png"), full_page=True)
 
 
 async def check_session(page: Any, expected: list[dict[str, Any]]) -> None:

@@ -12,13 +12,16 @@ import httpx
 import pytest
 
 from tasktrace.pipeline import Service
-from tests.support.phoenix import get_spans
+from tests.support.phoenix import filter_spans, get_spans
 from tests.support.service import running_service
 from tests.unit.dialect_helpers import FIXTURES, load_spans
 
 pytestmark = pytest.mark.phoenix
 
 TIMEOUT = 60.0
+README = Path(__file__).resolve().parents[2] / "README.md"
+# the README's filter: Phoenix nests dotted attribute keys
+PHOENIX_FILTER = 'attributes["tasktrace"]["task"]["status"] == "failed"'
 
 
 async def read_back(base_url: str, attributes: dict[str, str], count: int) -> list[dict[str, Any]]:
@@ -107,3 +110,54 @@ async def ids_in_phoenix(
         if wanted <= ids or time.monotonic() > deadline:
             return ids
         await asyncio.sleep(0.25)
+
+
+async def test_the_readmes_phoenix_filter_finds_the_failed_task_and_its_source_trace(
+    pg_dsn: str, phoenix: str
+) -> None:
+    assert f"`{PHOENIX_FILTER}`" in README.read_text()
+    fixture = FIXTURES / "openinference" / "tool-error.pb"
+    source_traces = {span.trace_id for span in load_spans(fixture)}
+    overrides = [
+        f"exporters.otlp_http/phoenix.endpoint={phoenix}",
+        "service.pipelines.traces.exporters=[postgres, otlp_http/phoenix]",
+    ]
+    async with running_service(pg_dsn, overrides=overrides) as service:
+        flushed = await send_and_flush(service, fixture, "sess-tool-error-003")
+        task_id = flushed["tasks"][0]["id"]
+        await read_back(phoenix, {"tasktrace.task.id": task_id}, 1)
+
+    found = await asyncio.to_thread(filter_spans, phoenix, "tasktrace", PHOENIX_FILTER)
+    mine = [s for s in found if s["attributes"]["tasktrace"]["task"]["id"] == task_id]
+    assert mine, f"the filter found {len(found)} spans, none of task {task_id}"
+    assert all(s["attributes"]["tasktrace"]["task"]["status"] == "failed" for s in found)
+    # no span links in Phoenix: the source trace ids are the way back
+    assert set(mine[0]["attributes"]["tasktrace"]["source"]["trace_ids"]) <= source_traces
+    flat = 'attributes["tasktrace.task.status"] == "failed"'
+    flat_found = await asyncio.to_thread(filter_spans, phoenix, "tasktrace", flat)
+    assert [s for s in flat_found if s["attributes"]["tasktrace"]["task"]["id"] == task_id] == []
+
+
+async def test_each_task_span_carries_its_own_tasks_revision(pg_dsn: str, phoenix: str) -> None:
+    """Two tasks of one session, changed a different number of times: each span
+    shows its task's revision as the API reports it, not a session-wide count."""
+    fixture = FIXTURES / "openinference" / "two-requests.pb"
+    source_traces = {span.trace_id for span in load_spans(fixture)}
+    overrides = [
+        f"exporters.otlp_http/phoenix.endpoint={phoenix}",
+        "service.pipelines.traces.exporters=[postgres, otlp_http/phoenix]",
+    ]
+    async with running_service(pg_dsn, overrides=overrides) as service:
+        flushed = await send_and_flush(service, fixture, "sess-two-requests-001")
+        revisions = {t["id"]: t["revision"] for t in flushed["tasks"]}
+        spans = await read_back(phoenix, {"session.id": "sess-two-requests-001"}, len(revisions))
+
+    assert len(revisions) == 2 and len(set(revisions.values())) == 2, revisions
+    latest: dict[str, int] = {}
+    # this fixture's spans only (other tests send the same session from other libraries)
+    for span in (
+        s for s in spans if set(s["attributes"]["tasktrace.source.trace_ids"]) <= source_traces
+    ):
+        task_id = span["attributes"]["tasktrace.task.id"]
+        latest[task_id] = max(latest.get(task_id, 0), span["attributes"]["tasktrace.task.revision"])
+    assert latest == revisions

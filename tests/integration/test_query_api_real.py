@@ -337,6 +337,26 @@ async def test_grpc_answers_the_same_data_as_http(
     )
 
 
+async def test_grpc_tasks_carry_status_reason_revision_extractor_and_extracted_at(
+    http: httpx.AsyncClient, stub: TaskServiceStub
+) -> None:
+    answer = await stub.GetSessionTasks(pb.GetSessionTasksRequest(session_id=BILLING))
+    over_http = (await get_json(http, f"/sessions/{BILLING}/tasks"))["items"]
+
+    assert len(answer.items) == len(over_http) == 4
+    for task, json_task in zip(answer.items, over_http, strict=True):
+        assert task.HasField("extracted_at")
+        assert task.extracted_at.ToDatetime() >= task.created_at.ToDatetime()
+        assert (task.status_reason, task.revision, task.extractor) == (
+            json_task["status_reason"],
+            json_task["revision"],
+            json_task["extractor"],
+        )
+        assert task.extractor == "heuristic"
+    assert [t.status_reason for t in answer.items][:3] == ["completed"] * 3
+    assert max(task.revision for task in answer.items) > 1  # not the placeholder
+
+
 async def test_grpc_flush_of_an_extracted_session_processes_nothing_and_returns_its_tasks(
     stub: TaskServiceStub,
 ) -> None:

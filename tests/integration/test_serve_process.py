@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -21,6 +22,8 @@ from tests.support.ports import free_port
 from tests.support.processes import is_live, live_descendants, postgres_pids
 from tests.support.serve_process import TASKTRACE, ServeProcess, start_serve, stop_leftover_postgres
 
+# gRPC's C core writing to stderr itself, e.g. "I1204 17:47:07.62 8177 fork_posix.cc:71]"
+C_CORE_LINE = re.compile(r"^[IWE]\d{4} .*\.cc:\d+\]", re.MULTILINE)
 START_DEADLINE = 30.0
 STOP_DEADLINE = 20.0
 
@@ -40,10 +43,13 @@ async def serving(tmp_path: Path) -> AsyncIterator[tuple[ServeProcess, float]]:
         stop_leftover_postgres(data_dir)
 
 
-def run_serve(data_dir: Path, http_ep: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def run_serve(
+    data_dir: Path, http_ep: str, *extra: str, grpc_ep: str = ""
+) -> subprocess.CompletedProcess[str]:
     """``tasktrace serve`` that is expected to exit by itself (a start-up failure)."""
     argv = [str(TASKTRACE), "serve", "--data-dir", str(data_dir)]
-    argv += ["--grpc-endpoint", f"127.0.0.1:{free_port()}", "--http-endpoint", http_ep]
+    grpc_ep = grpc_ep or f"127.0.0.1:{free_port()}"
+    argv += ["--grpc-endpoint", grpc_ep, "--http-endpoint", http_ep]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKTRACE_")}
     return subprocess.run(
         [*argv, *extra], capture_output=True, text=True, timeout=120, check=False, env=env
@@ -70,6 +76,7 @@ async def test_serve_answers_then_stops_cleanly_on_a_signal(
         assert output.count(f"listening on {served.grpc}") == 1, output
         assert output.count(f"listening on http://{served.http}") == 1, output
         assert "Traceback" not in output
+        assert not C_CORE_LINE.search(output), output
 
 
 async def test_serve_start_up_output_is_free_of_library_noise(tmp_path: Path) -> None:
@@ -100,17 +107,27 @@ def test_serve_with_an_unknown_config_key_exits_before_binding_a_port(tmp_path: 
     assert not data_dir.exists(), "no PostgreSQL should have been started"
 
 
-def test_serve_on_a_taken_port_exits_non_zero_and_stops_its_postgres(tmp_path: Path) -> None:
+@pytest.mark.parametrize("listener", ["http", "grpc"])
+def test_serve_on_a_taken_port_exits_non_zero_with_one_error_line_and_stops_its_postgres(
+    tmp_path: Path, listener: str
+) -> None:
     data_dir = tmp_path / "data"
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-
-        result = run_serve(data_dir, f"127.0.0.1:{taken.getsockname()[1]}")
+        port = taken.getsockname()[1]
+        if listener == "http":
+            result = run_serve(data_dir, f"127.0.0.1:{port}")
+        else:
+            result = run_serve(data_dir, f"127.0.0.1:{free_port()}", grpc_ep=f"127.0.0.1:{port}")
 
     assert result.returncode == 1, result.stderr
-    assert "tasktrace serve failed" in result.stderr
+    errors = [line for line in result.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1, result.stderr
+    assert "tasktrace serve failed" in errors[0] and str(port) in errors[0]
+    assert "address in use" in errors[0] or "address already in use" in errors[0]
     assert "Traceback" not in result.stderr
+    assert not C_CORE_LINE.search(result.stderr), result.stderr
     assert postgres_pids(data_dir) == []
 
 

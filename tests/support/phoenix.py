@@ -158,3 +158,37 @@ def get_spans(
         cursor = body.get("next_cursor") or ""
         if not cursor:
             return spans
+
+
+_FILTERED_SPANS = """
+query ($filter: String!) {
+  projects { edges { node { name
+    spans(first: 1000, filterCondition: $filter) {
+      edges { node { name context { traceId spanId } attributes } }
+    }
+  } } }
+}
+"""
+
+
+def filter_spans(base_url: str, project: str, condition: str) -> list[dict[str, Any]]:
+    """Spans of ``project`` matching a filter condition as typed into Phoenix's UI
+    (its GraphQL ``filterCondition``), each ``{name, context, attributes}`` with
+    the attributes decoded. Raises ``RuntimeError`` on a GraphQL error (a filter
+    Phoenix rejects)."""
+    body = json.dumps({"query": _FILTERED_SPANS, "variables": {"filter": condition}}).encode()
+    request = urllib.request.Request(
+        f"{base_url}/graphql", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        answer = json.load(response)
+    if answer.get("errors"):
+        raise RuntimeError(f"Phoenix rejected {condition!r}: {answer['errors']}")
+    spans = []
+    for edge in answer["data"]["projects"]["edges"]:
+        if edge["node"]["name"] != project:
+            continue
+        for span in edge["node"]["spans"]["edges"]:
+            node = span["node"]
+            spans.append({**node, "attributes": json.loads(node["attributes"])})
+    return spans

@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,13 +52,22 @@ class ServeProcess:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-async def start_serve(data_dir: Path, log: Path, overrides: Sequence[str] = ()) -> ServeProcess:
-    """Start ``tasktrace serve --data-dir data_dir`` and wait until its API answers."""
+async def start_serve(
+    data_dir: Path | None,
+    log: Path,
+    overrides: Sequence[str] = (),
+    env_extra: Mapping[str, str] | None = None,
+) -> ServeProcess:
+    """Start ``tasktrace serve --data-dir data_dir`` (no ``--data-dir`` when None:
+    the default) and wait until its API answers."""
     http, grpc = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
-    args = ["serve", "--data-dir", str(data_dir), "--http-endpoint", http, "--grpc-endpoint", grpc]
+    args = ["serve", "--http-endpoint", http, "--grpc-endpoint", grpc]
+    if data_dir is not None:
+        args += ["--data-dir", str(data_dir)]
     for item in overrides:
         args += ["--set", item]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TASKTRACE_", "OPENAI_"))}
+    env.update(env_extra or {})
     with log.open("ab") as out:
         process = await asyncio.create_subprocess_exec(
             str(TASKTRACE), *args, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, env=env

@@ -134,6 +134,23 @@ def test_set_overrides_a_dotted_path_with_a_yaml_value() -> None:
     assert config.receivers.otlp.protocols.http is None
 
 
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ("exporters.postgres.dsnn=x", "--set exporters.postgres.dsnn=x: unknown key"),
+        ("exporters.postgres.pool_max_size=0", "--set exporters.postgres.pool_max_size=0: "),
+        ("exporters.otlp/x.endpont=y", "--set exporters.otlp/x.endpont=y: unknown key"),
+    ],
+)
+def test_a_bad_set_is_reported_as_that_set_not_as_the_default_config(
+    item: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, overrides=["processors.tasktrace.buffer.max_turns=3", item], environ={})
+    assert str(caught.value).startswith(expected)
+    assert "default config" not in str(caught.value)
+
+
 def test_set_keeps_the_slash_of_a_component_id() -> None:
     config = load_config(
         None,
