@@ -130,7 +130,7 @@ def eval_config(
 
 
 @asynccontextmanager
-async def _database(dsn: str | None) -> AsyncIterator[tuple[str, Path]]:
+async def scratch_database(dsn: str | None) -> AsyncIterator[tuple[str, Path]]:
     """``(dsn, scratch dir)``: the given DSN, or an embedded PostgreSQL of its own."""
     with tempfile.TemporaryDirectory(prefix="tasktrace-eval-") as scratch:
         if dsn:
@@ -169,7 +169,7 @@ async def evaluate(
     encode = encoder(dialect)
     conversations = load_conversations(path)[:limit]
     started = time.perf_counter()
-    async with _database(dsn) as (uri, scratch):
+    async with scratch_database(dsn) as (uri, scratch):
         config = eval_config(uri, extractor=extractor, overrides=overrides, environ=environ)
         schema = config.exporters.postgres.schema_name
         try:

@@ -152,7 +152,9 @@ class SpanContent:
     ``messages`` is the model call's input history followed by its output, in
     conversation order. ``output_count`` says how many of them are output.
     ``unparsed`` counts content values that should hold JSON and do not parse
-    (what the rest of the span holds is read all the same).
+    (what the rest of the span holds is read all the same). ``history_start``
+    is where ``messages[0]`` stood in the call's history: above 0 when the
+    library dropped the oldest messages (a span attribute limit).
     """
 
     role: SpanRole
@@ -163,6 +165,7 @@ class SpanContent:
     input_tokens: int = 0
     output_tokens: int = 0
     unparsed: int = 0
+    history_start: int = 0
 
 
 # --- Sessions and transcripts ---------------------------------------------

@@ -18,8 +18,14 @@ from typing import Protocol
 from tasktrace.model import ChatMessage, Message, Role
 from tasktrace.receiver.batch import BatchContent, Call, ToolSpan
 from tasktrace.receiver.sessions import TraceFacts
-from tasktrace.receiver.tool_match import ToolLedger
-from tasktrace.receiver.transcript import NewMessage, TranscriptState, chain_hashes, merge
+from tasktrace.receiver.tool_match import ToolLedger, reports_error
+from tasktrace.receiver.transcript import (
+    NewMessage,
+    TranscriptState,
+    chain_hashes,
+    merge,
+    window_chains,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,8 +215,12 @@ class Ingestor:
     async def _link_by_history(self, calls: Iterable[Call]) -> str:
         """An unkeyed trace whose calls continue a session's transcript
         from its very end belongs to that session (libraries that start a
-        new trace per model call and record no session id)."""
-        chains = [c for call in calls for c in call.chains]
+        new trace per model call and record no session id).
+
+        Only a call's input counts: a continuation re-sends the session's end
+        as history, while a new conversation that shares the opening of one
+        (the same first message, the same first answer) only repeats it."""
+        chains = [c for call in calls for c in call.chains[: _input_count(call)]]
         if not chains:
             return ""
         found = {c: self._tails[c] for c in chains if c in self._tails}
@@ -252,16 +262,20 @@ class Ingestor:
     async def _rehome(self, old: str, new: str, plan: WritePlan) -> None:
         """Move an unkeyed session's transcript into the session its key names."""
         loaded = await self._store.load_transcript(old)
-        self._sessions.pop(old, None)
+        moving = self._sessions.pop(old, None)
         self._tails.pop(self._tail_of.pop(old, b""), None)
         for trace_id, stored in list(self._traces.items()):
             if stored.session_id == old:
                 self._traces[trace_id] = StoredTrace(new, True)
         plan.rehomes.append((old, new))
+        target = await self._session(new, keyed=True)
+        # tool runs seen before their results (a trace whose spans came before
+        # the content that tied it to a session) keep their error flags
+        for run in moving.ledger.take_runs() if moving else ():
+            plan.error_flags.extend((new, seq) for seq in target.ledger.on_run(run))
         if loaded is None:
             return
         _, previous = loaded
-        target = await self._session(new, keyed=True)
         chats = [_chat(m) for m in previous]
         for item in merge(target.state, chats, chain_hashes(chats)):
             moved = replace(
@@ -273,17 +287,20 @@ class Ingestor:
 
     async def _merge_call(self, call: Call, sid: str, facts: TraceFacts, plan: WritePlan) -> None:
         entry = await self._session(sid, keyed=bool(facts.session_key))
-        added = merge(entry.state, call.content.messages, call.chains)
+        chains = call.chains
+        if call.content.history_start:
+            chains = window_chains(entry.state, call.content.messages, call.content.history_start)
+        added = merge(entry.state, call.content.messages, chains)
         if not added:
             return
-        outputs_from = len(call.content.messages) - call.content.output_count
+        outputs_from = _input_count(call)
         for item in added:
             at = call.end_ns if item.index >= outputs_from else call.start_ns
             message = self._message(
                 sid, item, item.message, call.trace_id, call.span_id, at, call.content.model
             )
             error = entry.ledger.on_message(message)
-            if error:
+            if error or (message.role is Role.TOOL and reports_error(message.content)):
                 message = _with_error(message)
             plan.messages.append((message, item.chain))
         self._touch(plan, sid, entry, facts, call.end_ns)
@@ -362,6 +379,11 @@ class Ingestor:
         if len(self._tails) > 4 * self._max_sessions:
             self._tails.clear()
             self._tail_of.clear()
+
+
+def _input_count(call: Call) -> int:
+    """How many of a call's messages are its input (history), not its output."""
+    return len(call.content.messages) - call.content.output_count
 
 
 def _chat(message: Message) -> ChatMessage:

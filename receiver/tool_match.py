@@ -2,12 +2,14 @@
 
 The error flag of a tool result often lives only on the tool's own span
 (status ERROR), while the result text reaches the transcript one model call
-later. Runs are matched to results by tool-call id, or, for libraries whose
-tool spans carry no id, by tool name in order. Pure, per session.
+later. Runs are matched to results by tool-call id and tool name (models reuse
+ids), or, for libraries whose tool spans carry no id, by tool name in order. Pure, per session.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 
 from tasktrace.model import Message, Role, ToolRun
@@ -49,8 +51,34 @@ class ToolLedger:
         del self._runs[: -self.max_pending]
         return []
 
+    def take_runs(self) -> list[ToolRun]:
+        """The runs not paired yet, handed over (a session moving into another)."""
+        runs, self._runs = self._runs, []
+        return runs
+
 
 def _pairs(run: ToolRun, call_id: str, name: str) -> bool:
+    same_name = bool(run.name) and run.name == name
     if run.call_id and call_id:
-        return run.call_id == call_id
-    return bool(run.name) and run.name == name
+        # models reuse call ids within a conversation: an id names a call of one tool
+        return run.call_id == call_id and (same_name or not run.name or not name)
+    return same_name
+
+
+_ERROR_TEXT = re.compile(r"\s*(error|exception)\b\s*:", re.IGNORECASE)
+
+
+def reports_error(text: str) -> bool:
+    """Whether a tool result's own text says the call failed: ``Error: ...``,
+    or a JSON object whose only key is ``error``. A library with no tool spans
+    (the bare OpenLLMetry instrumentation) carries no other sign of it."""
+    if _ERROR_TEXT.match(text):
+        return True
+    stripped = text.strip()
+    if not stripped.startswith("{"):
+        return False
+    try:
+        value = json.loads(stripped)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and list(value) == ["error"]

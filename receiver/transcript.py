@@ -1,9 +1,10 @@
 """Transcript merge: every model call re-sends the whole history; store each message once.
 
 A message's identity is its position-chained content hash: ``c_i = H(c_{i-1},
-key(m_i))``, where ``key`` covers role, text, tool-call names and arguments,
-but not ids or which span carried it (some libraries re-id tool calls in a
-duplicate view of the same call). A model call's message list is merged by
+key(m_i))``, where ``key`` covers role, text (not for an assistant message
+that calls tools), tool-call names and arguments, but not ids or which span
+carried it (some libraries re-id tool calls in a duplicate view of the same
+call). A model call's message list is merged by
 finding the longest prefix whose chain hash the session already knows and
 appending the rest. Re-delivery, out-of-order batches (a later call carries
 all earlier history) and streaming duplicates all reduce to "prefix known".
@@ -26,9 +27,14 @@ _ZERO = b"\x00" * 16
 
 
 def message_key(message: ChatMessage) -> bytes:
-    """What makes two reports of a message the same message."""
+    """What makes two reports of a message the same message.
+
+    An assistant message that calls tools is known by its calls alone: some
+    libraries drop the text that came with the calls when the history is sent
+    again (openai-v2 with the event-style util-genai 0.4), and the same
+    message must not be stored twice."""
     calls = [(c.name, _canonical(c.arguments)) for c in message.tool_calls]
-    text = message.content.strip()
+    text = "" if calls and message.role.value == "assistant" else message.content.strip()
     if message.role.value == "tool":
         text = _canonical(text)
     raw = json.dumps([message.role.value, text, calls], ensure_ascii=False, separators=(",", ":"))
@@ -43,6 +49,17 @@ def chain_hashes(messages: Sequence[ChatMessage], start: bytes = _ZERO) -> list[
         prev = hashlib.blake2b(prev + message_key(message), digest_size=16).digest()
         out.append(prev)
     return out
+
+
+def window_chains(
+    state: TranscriptState, messages: Sequence[ChatMessage], start: int
+) -> list[bytes]:
+    """The chains of a history that lost its first ``start`` messages (a library
+    dropped them to an attribute limit): continued from the chain of the stored
+    message at seq ``start - 1``, since a session stores its history once, in
+    order. Chained from zero when the session has no such message."""
+    before = next((chain for chain, seq in state.chains.items() if seq == start - 1), _ZERO)
+    return chain_hashes(messages, before)
 
 
 class ChainCache:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from tasktrace.model import AttrValue, ChatMessage, Role, SpanContent, SpanRole, ToolCall
@@ -215,19 +216,22 @@ def llm_content(
     input_tokens: int = 0,
     output_tokens: int = 0,
     unparsed: int = 0,
+    history_start: int = 0,
 ) -> SpanContent:
     """An LLM :class:`SpanContent` from a call's input and output messages.
 
     ``system`` (the ``gen_ai.system_instructions`` text) is put first unless the
-    input already holds a system message (OpenLIT sends both)."""
-    return _content(
-        _history(inputs, system),
+    input already holds a system message (OpenLIT sends both) or lost its start
+    (``history_start`` above 0)."""
+    content = _content(
+        _history(inputs, "" if history_start else system),
         tidy(outputs),
         model=model,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         unparsed=unparsed,
     )
+    return replace(content, history_start=history_start) if history_start else content
 
 
 def _history(inputs: Sequence[ChatMessage], system: str) -> tuple[ChatMessage, ...]:

@@ -75,7 +75,7 @@ DIALECT = OpenInferenceDialect()
 
 def _read_llm(span: Span) -> SpanContent:
     attrs = span.attributes
-    inputs = flattened_messages(attrs, _INPUT)
+    start, inputs = history_window(attrs)
     outputs = flattened_messages(attrs, _OUTPUT)
     system = ""
     raw_input = structured(attrs.get("input.value"))
@@ -95,6 +95,7 @@ def _read_llm(span: Span) -> SpanContent:
         output_tokens=as_int(
             first_attr(attrs, "llm.token_count.completion", "gen_ai.usage.output_tokens")
         ),
+        history_start=start,
     )
 
 
@@ -114,6 +115,27 @@ def _read_tool(span: Span) -> ToolRun:
 def flattened_messages(attributes: Mapping[str, AttrValue], prefix: str) -> list[ChatMessage]:
     """The messages flattened under ``prefix`` (``llm.input_messages.``), in index
     order; not yet grouped into turns (:func:`~._parts.llm_content` does that)."""
+    fields = _fields(attributes, prefix)
+    messages = (_message(fields[index]) for index in sorted(fields))
+    return [message for message in messages if message is not None]
+
+
+def history_window(attributes: Mapping[str, AttrValue]) -> tuple[int, list[ChatMessage]]:
+    """The input messages and the index of the first one in the call's history.
+
+    The SDK keeps at most 128 attributes per span by default and drops the oldest
+    first, so a long history loses its start: whole messages, then the fields of
+    one, its role first. Such a history starts at its first message whose role
+    is left; what is before it is dropped rather than read half."""
+    fields = _fields(attributes, _INPUT)
+    if not fields or "role" in fields.get(0, {}):
+        return 0, flattened_messages(attributes, _INPUT)
+    start = min((i for i, f in fields.items() if "role" in f), default=max(fields) + 1)
+    messages = (_message(fields[index]) for index in sorted(fields) if index >= start)
+    return start, [message for message in messages if message is not None]
+
+
+def _fields(attributes: Mapping[str, AttrValue], prefix: str) -> dict[int, dict[str, AttrValue]]:
     fields: dict[int, dict[str, AttrValue]] = {}
     for key, value in attributes.items():
         if not key.startswith(prefix):
@@ -121,8 +143,7 @@ def flattened_messages(attributes: Mapping[str, AttrValue], prefix: str) -> list
         match = _MESSAGE_KEY.fullmatch(key[len(prefix) :])
         if match:
             fields.setdefault(int(match[1]), {})[match[2]] = value
-    messages = (_message(fields[index]) for index in sorted(fields))
-    return [message for message in messages if message is not None]
+    return fields
 
 
 def _message(fields: Mapping[str, AttrValue]) -> ChatMessage | None:

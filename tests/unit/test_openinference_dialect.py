@@ -190,3 +190,51 @@ def test_agents_spans_read_the_same_from_raw_responses_items_as_from_flattened_o
         flattened = ("llm.input_messages.", "llm.output_messages.")
         raw_only = {k: v for k, v in span.attributes.items() if not k.startswith(flattened)}
         assert read(replace(span, attributes=raw_only)) == read(span)
+
+
+def test_a_history_cut_at_the_attribute_limit_starts_at_its_first_whole_message() -> None:
+    # the SDK dropped messages 0-1 and the role of message 2 (oldest attributes first)
+    content = read(
+        make_span(
+            {
+                "llm.input_messages.2.message.content": "half a message",
+                "llm.input_messages.3.message.role": "user",
+                "llm.input_messages.3.message.content": "the first one",
+                "llm.output_messages.0.message.role": "assistant",
+                "llm.output_messages.0.message.content": "Booked.",
+                "input.value": '{"messages": [{"role": "system", "content": "policy"}]}',
+            }
+        )
+    )
+    assert content.history_start == 3
+    assert [(m.role, m.content) for m in content.messages] == [
+        (Role.USER, "the first one"),
+        (Role.ASSISTANT, "Booked."),
+    ]
+
+
+def test_a_whole_history_starts_at_zero() -> None:
+    content = read(
+        make_span(
+            {
+                "llm.input_messages.0.message.role": "user",
+                "llm.input_messages.0.message.content": "hello",
+            }
+        )
+    )
+    assert content.history_start == 0
+    assert [m.content for m in content.messages] == ["hello"]
+
+
+def test_a_history_whose_first_message_lost_its_role_starts_after_it() -> None:
+    content = read(
+        make_span(
+            {
+                "llm.input_messages.0.message.content": "policy",
+                "llm.input_messages.1.message.role": "user",
+                "llm.input_messages.1.message.content": "hello",
+            }
+        )
+    )
+    assert content.history_start == 1
+    assert [(m.role, m.content) for m in content.messages] == [(Role.USER, "hello")]
