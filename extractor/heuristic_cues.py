@@ -169,6 +169,8 @@ OFFER = _rx(
     r"|want to|can i|would you like)"
     r"\s+(?!help\b|assist\b|do\b|find you anything|be of)(?P<verb>\w+)"
 )
+#: the assistant puts forward one item it found ("How about the Grand, 3 stars?")
+PROPOSES_FOUND = _rx(r"^\W*(\w+[,.!]\s*)?(how|what) about (the |a |an )?\w")
 #: open-ended "anything else?" questions, which offer nothing in particular
 ANYTHING_ELSE = _rx(
     r"\b(anything|something|any) (else|other|more)\b|\bother help\b|\bneed me\b"
