@@ -83,7 +83,8 @@ RETRY = _rx(
 ALTERNATIVES = _rx(
     r"\b(any ?(thing|one)? else|anything other|something else|any others?"
     r"|other (options|ones|choices)"
-    r"|what else|more (options|results)|(any|some) more|another one|keep looking|else)\b"
+    r"|what else|more (options|results)|(any|some) more|another one|keep looking|else"
+    r"|the (others|other ones|rest))\b"
 )
 #: the user says a finished task went wrong
 COMPLAINT = _rx(

@@ -195,3 +195,9 @@ def test_an_abbreviated_value_the_user_said_first_is_a_preference() -> None:
     assert list(stated_preferences('{"city": "San Francisco"}', texts)) == ["city=San Francisco"]
     offered = [(True, "Find me a hotel"), (False, "How about San Francisco?"), (True, "Yes SF")]
     assert list(stated_preferences('{"city": "San Francisco"}', offered)) == []
+
+
+def test_asking_to_hear_the_rest_of_the_results_stays_in_the_search() -> None:
+    for ask in ("Let's hear the others.", "Tell me the rest."):
+        tasks = tasks_of(*SONG_SEARCH, user(ask), assistant("There is also Sinnerman."))
+        assert len(tasks) == 1, ask
