@@ -31,7 +31,7 @@ REQUEST = _rx(
     r"|\bi(?:'ll| will|'d| would|'m going to| am going to| also| still| really| just| now)*"
     r" (want|wanna|need|wish)\b"
     r"|\bi('m| am)( also| still| now| just)? (looking|searching|trying|hoping|interested)\b"
-    r"|\bhelp me\b|\blet'?s\b|\bget me\b|\bshow me\b|\btell me\b|\bgive me\b"
+    r"|\b(wanna|gotta)\b|\bhelp me\b|\blet'?s\b|\bget me\b|\bshow me\b|\btell me\b|\bgive me\b"
     r"|\blet me (know|see|hear)\b"
     r"|\b(how|what)(?:'s| is| are| about)? (the|my)\b|\bhow'?s\b|\bam i\b"
     rf"|(^|[.,!;:]\s*|\b(and|but|then|so|now|please|just|also)\s+){_VERBS}\b"

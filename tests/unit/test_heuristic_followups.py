@@ -201,3 +201,14 @@ def test_asking_to_hear_the_rest_of_the_results_stays_in_the_search() -> None:
     for ask in ("Let's hear the others.", "Tell me the rest."):
         tasks = tasks_of(*SONG_SEARCH, user(ask), assistant("There is also Sinnerman."))
         assert len(tasks) == 1, ask
+
+
+def test_wanna_without_i_is_a_request_after_a_finished_task() -> None:
+    tasks = tasks_of(
+        user("Send $20 to Amir."),
+        call("transfer_money", recipient="Amir", amount=20),
+        result("transfer_money", {"recipient": "Amir", "amount": 20}),
+        assistant("Alright, it's done."),
+        user("Great, just wanna re-check my savings balance then"),
+    )
+    assert len(tasks) == 2
