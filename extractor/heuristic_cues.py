@@ -38,7 +38,8 @@ REQUEST = _rx(
 )
 #: a question, which asks for something when it is not about results already shown
 QUESTION = _rx(
-    r"\?|(^|[.,!;]\s*)(what|when|where|which|who|how|is there|are there|do you have|do you see"
+    r"\?|(^|[.,!;]\s*)(what|when|where|which|who|how(?! to\b)|is there|are there|do you have"
+    r"|do you see"
     r"|any)\b"
 )
 #: the user asks to be told something

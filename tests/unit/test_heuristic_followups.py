@@ -212,3 +212,24 @@ def test_wanna_without_i_is_a_request_after_a_finished_task() -> None:
         user("Great, just wanna re-check my savings balance then"),
     )
     assert len(tasks) == 2
+
+
+def test_a_title_starting_with_how_to_is_not_a_question_that_starts_a_task() -> None:
+    tasks = tasks_of(
+        user("Find animated movies in Santa Rosa."),
+        call("find_movies", genre="Animation", location="Santa Rosa"),
+        result("find_movies", [{"movie_name": "How to Train Your Dragon"}]),
+        assistant("1 movie matched: How to Train Your Dragon."),
+        user("How to Train Your Dragon will work."),
+        assistant("Do you want to buy tickets now?"),
+        user("No not now."),
+        assistant("Can I assist you in another way?"),
+        user("What times do they show?"),
+        call("get_times_for_movie", movie_name="How to Train Your Dragon"),
+        result("get_times_for_movie", [{"show_time": "21:00"}]),
+        assistant("A show is at 9 pm."),
+    )
+    assert [t.description for t in tasks] == [
+        "Find animated movies in Santa Rosa.",
+        "What times do they show?",
+    ]
