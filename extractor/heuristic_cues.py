@@ -311,6 +311,15 @@ def is_search_tool(tool_name: str) -> bool:
 # --- tool arguments --------------------------------------------------------------
 
 
+def argument_keys(arguments: str) -> set[str]:
+    """Words of the top-level argument names of a tool call (JSON text)."""
+    try:
+        data = json.loads(arguments)
+    except ValueError:
+        return set()
+    return {w for key in data for w in words(str(key))} if isinstance(data, dict) else set()
+
+
 def result_fields(content: str) -> set[str]:
     """Words of the field names in a JSON tool result (every word if it is not JSON)."""
     try:

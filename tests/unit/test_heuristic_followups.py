@@ -233,3 +233,20 @@ def test_a_title_starting_with_how_to_is_not_a_question_that_starts_a_task() -> 
         "Find animated movies in Santa Rosa.",
         "What times do they show?",
     ]
+
+
+def test_a_question_after_a_result_that_only_echoes_the_call_is_a_new_request() -> None:
+    transfer = (
+        user("Send $20 from my checking account to Amir."),
+        call("transfer_money", account_type="checking", amount=20, recipient="Amir"),
+        result("transfer_money", {"account_type": "checking", "amount": 20, "recipient": "Amir"}),
+        assistant("Your transfer was a success."),
+    )
+    echoed = tasks_of(*transfer, user("What is my checking account balance?"))
+    told = tasks_of(
+        *transfer[:2],
+        result("transfer_money", {"account_type": "checking", "reference": "T-881"}),
+        transfer[3],
+        user("What is the reference number?"),
+    )
+    assert (len(echoed), len(told)) == (2, 1)
