@@ -121,6 +121,7 @@ CONFIRM = _rx(
     r"^\W*(yes|yeah|yep|yup|ye|sure|ok(ay)?|correct|right|exactly|perfect|fine|great|definitely"
     r"|absolutely|of course|please do|go ahead|that'?s (right|correct|fine|good|great|perfect)"
     r"|that is (right|correct|fine|good|great|perfect)|(that|it) (works|suits|sounds|seems)"
+    r"|((that|it)('s| is) )?confirmed"
     r"|sounds? (good|great|fine|perfect))\b"
 )
 NEGATE = _rx(r"^\W*(no|nope|nah|not (now|yet|right now)|don'?t|do not|maybe later|not really)\b")

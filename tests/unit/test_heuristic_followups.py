@@ -250,3 +250,16 @@ def test_a_question_after_a_result_that_only_echoes_the_call_is_a_new_request() 
         user("What is the reference number?"),
     )
     assert (len(echoed), len(told)) == (2, 1)
+
+
+def test_that_is_confirmed_answers_the_confirmation_even_with_also() -> None:
+    tasks = tasks_of(
+        user("I need to book 2 bus tickets to Long Beach for Monday."),
+        assistant("Please confirm to book 2 tickets to Long Beach on March 4th."),
+        user("That is confirmed. Also let me know the ticket cost for this booking."),
+        call("buy_bus_ticket", destination="Long Beach", group_size=2),
+        result("buy_bus_ticket", {"destination": "Long Beach", "price": 40}),
+        assistant("Your tickets are booked; they cost $40."),
+    )
+    assert len(tasks) == 1
+    assert _tools(tasks[0].progress) == ["buy_bus_ticket"]
