@@ -159,6 +159,13 @@ def render_bar(done: int, total: int, seconds: float, width: int = 30) -> str:
     return f"eval [{bar}] {done}/{total} conversations  {seconds:.1f}s"
 
 
+_VERDICT_CAVEAT = (
+    "caveat     the status labels of {n} conversations are an outcome verdict (a reward\n"
+    "           computed from state the trace does not show, where a refusal or a handoff\n"
+    "           may be the correct outcome): their status numbers are reported, not tuned"
+)
+
+
 def format_table(result: Mapping[str, Any]) -> str:
     """The headline scores, the per-status breakdown and the confusion matrix."""
     counts = result.get("counts", {})
@@ -172,6 +179,9 @@ def format_table(result: Mapping[str, Any]) -> str:
         "",
     ]
     lines += [f"{label:26s} {float(result[key]):.3f}" for label, key in _METRICS]
+    verdicts = int(result.get("status_verdicts") or 0)
+    if verdicts:
+        lines += ["", *_VERDICT_CAVEAT.format(n=verdicts).splitlines()]
     lines += ["", "status    expected  matched  correct  recall"]
     for status, row in sorted(result["per_status"].items()):
         lines.append(

@@ -53,6 +53,8 @@ class LabeledConversation:
     expected_tasks: tuple[ExpectedTask, ...]
     complete: bool = True
     source: str = ""
+    #: the status labels are an outcome verdict (a ``reward``) that the trace does not show
+    status_is_verdict: bool = False
 
 
 def _arguments_text(arguments: Any) -> str:
@@ -103,6 +105,7 @@ def parse_conversation(raw: Mapping[str, Any]) -> LabeledConversation:
         expected_tasks=tuple(_parse_expected(e) for e in raw.get("expected_tasks") or ()),
         complete=bool(raw.get("complete", True)),
         source=str(raw.get("source") or ""),
+        status_is_verdict="reward" in raw,
     )
 
 

@@ -56,6 +56,8 @@ class ConversationResult:
     output_tokens: int = 0
     #: False when extraction had not caught up by the flush deadline (scored as it stood)
     flushed: bool = True
+    #: its expected statuses are an outcome verdict the trace does not show
+    status_is_verdict: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,7 @@ class Evaluation:
             seconds=round(self.seconds, 2),
             sessions_missing=[c.id for c in self.conversations if not c.session_id],
             flush_timeouts=[c.id for c in self.conversations if not c.flushed],
+            status_verdicts=sum(1 for c in self.conversations if c.status_is_verdict),
             tokens={
                 "input": tokens_in,
                 "output": tokens_out,
@@ -239,7 +242,9 @@ async def _replay(
     session_id, flushed = await client.flush_first(candidates, deadline=flush_deadline)
     messages, tasks = await client.read(session_id)
     score = score_conversation(conv, messages, tasks)
-    return ConversationResult(conv.id, session_id, score, flushed=flushed)
+    return ConversationResult(
+        conv.id, session_id, score, flushed=flushed, status_is_verdict=conv.status_is_verdict
+    )
 
 
 def _with_tokens(result: ConversationResult, tokens_in: int, tokens_out: int) -> ConversationResult:

@@ -216,6 +216,15 @@ def _asks_more(text: str) -> bool:
     return any(not cues.ANYTHING_ELSE.search(s) for s in asked)
 
 
+def _only_proposes_found(text: str) -> bool:
+    """Every question of the reply puts forward an item the look-up found ("How about
+    the Grand?"): the look-up served the request, and taking the item is a new step."""
+    asked = [s for s in re.split(r"(?<=[.!?])\s+", text) if cues.is_question(s)]
+    return bool(asked) and all(
+        cues.PROPOSES_FOUND.search(s) or cues.ANYTHING_ELSE.search(s) for s in asked
+    )
+
+
 def _settle_results(
     text: str, results: Sequence[Message], view: View, task: Task, rules: _Rules
 ) -> _Settled:
@@ -229,7 +238,7 @@ def _settle_results(
         # looked something up for a change not made yet: the change is refused or still to come
         if cues.FAILURE.search(text) or cues.REFUSAL.search(text):
             return TaskStatus.FAILED, _not_done(text)
-        if _asks_more(text):
+        if _asks_more(text) and not _only_proposes_found(text):
             return TaskStatus.RUNNING, R.AWAITING_USER
     if last.error or _EMPTY_RESULT.match(last.content):
         return TaskStatus.FAILED, R.TOOL_ERROR

@@ -31,14 +31,15 @@ REQUEST = _rx(
     r"|\bi(?:'ll| will|'d| would|'m going to| am going to| also| still| really| just| now)*"
     r" (want|wanna|need|wish)\b"
     r"|\bi('m| am)( also| still| now| just)? (looking|searching|trying|hoping|interested)\b"
-    r"|\bhelp me\b|\blet'?s\b|\bget me\b|\bshow me\b|\btell me\b|\bgive me\b"
+    r"|\b(wanna|gotta)\b|\bhelp me\b|\blet'?s\b|\bget me\b|\bshow me\b|\btell me\b|\bgive me\b"
     r"|\blet me (know|see|hear)\b"
     r"|\b(how|what)(?:'s| is| are| about)? (the|my)\b|\bhow'?s\b|\bam i\b"
     rf"|(^|[.,!;:]\s*|\b(and|but|then|so|now|please|just|also)\s+){_VERBS}\b"
 )
 #: a question, which asks for something when it is not about results already shown
 QUESTION = _rx(
-    r"\?|(^|[.,!;]\s*)(what|when|where|which|who|how|is there|are there|do you have|do you see"
+    r"\?|(^|[.,!;]\s*)(what|when|where|which|who|how(?! to\b)|is there|are there|do you have"
+    r"|do you see"
     r"|any)\b"
 )
 #: the user asks to be told something
@@ -83,7 +84,8 @@ RETRY = _rx(
 ALTERNATIVES = _rx(
     r"\b(any ?(thing|one)? else|anything other|something else|any others?"
     r"|other (options|ones|choices)"
-    r"|what else|more (options|results)|(any|some) more|another one|keep looking|else)\b"
+    r"|what else|more (options|results)|(any|some) more|another one|keep looking|else"
+    r"|the (others|other ones|rest))\b"
 )
 #: the user says a finished task went wrong
 COMPLAINT = _rx(
@@ -119,6 +121,7 @@ CONFIRM = _rx(
     r"^\W*(yes|yeah|yep|yup|ye|sure|ok(ay)?|correct|right|exactly|perfect|fine|great|definitely"
     r"|absolutely|of course|please do|go ahead|that'?s (right|correct|fine|good|great|perfect)"
     r"|that is (right|correct|fine|good|great|perfect)|(that|it) (works|suits|sounds|seems)"
+    r"|((that|it)('s| is) )?confirmed"
     r"|sounds? (good|great|fine|perfect))\b"
 )
 NEGATE = _rx(r"^\W*(no|nope|nah|not (now|yet|right now)|don'?t|do not|maybe later|not really)\b")
@@ -169,6 +172,8 @@ OFFER = _rx(
     r"|want to|can i|would you like)"
     r"\s+(?!help\b|assist\b|do\b|find you anything|be of)(?P<verb>\w+)"
 )
+#: the assistant puts forward one item it found ("How about the Grand, 3 stars?")
+PROPOSES_FOUND = _rx(r"^\W*(\w+[,.!]\s*)?(how|what) about (the |a |an )?\w")
 #: open-ended "anything else?" questions, which offer nothing in particular
 ANYTHING_ELSE = _rx(
     r"\b(anything|something|any) (else|other|more)\b|\bother help\b|\bneed me\b"
@@ -305,6 +310,15 @@ def is_search_tool(tool_name: str) -> bool:
 
 
 # --- tool arguments --------------------------------------------------------------
+
+
+def argument_keys(arguments: str) -> set[str]:
+    """Words of the top-level argument names of a tool call (JSON text)."""
+    try:
+        data = json.loads(arguments)
+    except ValueError:
+        return set()
+    return {w for key in data for w in words(str(key))} if isinstance(data, dict) else set()
 
 
 def result_fields(content: str) -> set[str]:

@@ -71,8 +71,19 @@ def last_results(view: View, task: Task) -> tuple[Message, ...]:
 
 
 def _result_words(view: View, task: Task) -> set[str]:
+    """Field words of the task's last tool result; none when the result only echoes
+    the arguments its calls sent (a transaction's confirmation tells nothing to ask about)."""
     results = last_results(view, task)
-    return cues.result_fields(results[-1].content) if results else set()
+    if not results:
+        return set()
+    sent = {
+        w
+        for m in view.task_messages(task)
+        for c in m.tool_calls
+        for w in cues.argument_keys(c.arguments)
+    }
+    fields = cues.result_fields(results[-1].content)
+    return fields if fields - sent else set()
 
 
 # --- user messages -----------------------------------------------------------------

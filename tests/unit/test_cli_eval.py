@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 from tasktrace.cli_eval import ProgressBar, format_table, render_bar
+from tasktrace.dataset import parse_conversation
 from tasktrace.evaluation import ConversationResult, Evaluation
 from tasktrace.scoring import ConversationScore, aggregate
 
@@ -119,3 +121,18 @@ def test_the_table_reports_llm_tokens_and_conversations_that_left_nothing() -> N
     assert "extractor  llm (tiny)   dialect genai   1.2s" in table
     assert "in 300 (150.0 per conversation), out 30 (15.0 per conversation)" in table
     assert "1 conversations left no session" in table
+
+
+def test_the_table_warns_when_statuses_are_an_outcome_verdict() -> None:
+    plain = format_table(make_evaluation(make_result("a")).to_dict())
+    verdict = replace(make_result("b"), status_is_verdict=True)
+    warned = format_table(make_evaluation(make_result("a"), verdict).to_dict())
+    assert "caveat" not in plain
+    assert "status labels of 1 conversations are an outcome verdict" in warned
+    assert "reported, not tuned" in warned
+
+
+def test_a_reward_in_the_line_marks_its_statuses_as_a_verdict() -> None:
+    line = {"id": "x", "turns": [{"role": "user", "content": "hi"}], "reward": 0.0}
+    assert parse_conversation(line).status_is_verdict
+    assert not parse_conversation({"id": "y", "turns": []}).status_is_verdict

@@ -195,3 +195,71 @@ def test_an_abbreviated_value_the_user_said_first_is_a_preference() -> None:
     assert list(stated_preferences('{"city": "San Francisco"}', texts)) == ["city=San Francisco"]
     offered = [(True, "Find me a hotel"), (False, "How about San Francisco?"), (True, "Yes SF")]
     assert list(stated_preferences('{"city": "San Francisco"}', offered)) == []
+
+
+def test_asking_to_hear_the_rest_of_the_results_stays_in_the_search() -> None:
+    for ask in ("Let's hear the others.", "Tell me the rest."):
+        tasks = tasks_of(*SONG_SEARCH, user(ask), assistant("There is also Sinnerman."))
+        assert len(tasks) == 1, ask
+
+
+def test_wanna_without_i_is_a_request_after_a_finished_task() -> None:
+    tasks = tasks_of(
+        user("Send $20 to Amir."),
+        call("transfer_money", recipient="Amir", amount=20),
+        result("transfer_money", {"recipient": "Amir", "amount": 20}),
+        assistant("Alright, it's done."),
+        user("Great, just wanna re-check my savings balance then"),
+    )
+    assert len(tasks) == 2
+
+
+def test_a_title_starting_with_how_to_is_not_a_question_that_starts_a_task() -> None:
+    tasks = tasks_of(
+        user("Find animated movies in Santa Rosa."),
+        call("find_movies", genre="Animation", location="Santa Rosa"),
+        result("find_movies", [{"movie_name": "How to Train Your Dragon"}]),
+        assistant("1 movie matched: How to Train Your Dragon."),
+        user("How to Train Your Dragon will work."),
+        assistant("Do you want to buy tickets now?"),
+        user("No not now."),
+        assistant("Can I assist you in another way?"),
+        user("What times do they show?"),
+        call("get_times_for_movie", movie_name="How to Train Your Dragon"),
+        result("get_times_for_movie", [{"show_time": "21:00"}]),
+        assistant("A show is at 9 pm."),
+    )
+    assert [t.description for t in tasks] == [
+        "Find animated movies in Santa Rosa.",
+        "What times do they show?",
+    ]
+
+
+def test_a_question_after_a_result_that_only_echoes_the_call_is_a_new_request() -> None:
+    transfer = (
+        user("Send $20 from my checking account to Amir."),
+        call("transfer_money", account_type="checking", amount=20, recipient="Amir"),
+        result("transfer_money", {"account_type": "checking", "amount": 20, "recipient": "Amir"}),
+        assistant("Your transfer was a success."),
+    )
+    echoed = tasks_of(*transfer, user("What is my checking account balance?"))
+    told = tasks_of(
+        *transfer[:2],
+        result("transfer_money", {"account_type": "checking", "reference": "T-881"}),
+        transfer[3],
+        user("What is the reference number?"),
+    )
+    assert (len(echoed), len(told)) == (2, 1)
+
+
+def test_that_is_confirmed_answers_the_confirmation_even_with_also() -> None:
+    tasks = tasks_of(
+        user("I need to book 2 bus tickets to Long Beach for Monday."),
+        assistant("Please confirm to book 2 tickets to Long Beach on March 4th."),
+        user("That is confirmed. Also let me know the ticket cost for this booking."),
+        call("buy_bus_ticket", destination="Long Beach", group_size=2),
+        result("buy_bus_ticket", {"destination": "Long Beach", "price": 40}),
+        assistant("Your tickets are booked; they cost $40."),
+    )
+    assert len(tasks) == 1
+    assert _tools(tasks[0].progress) == ["buy_bus_ticket"]

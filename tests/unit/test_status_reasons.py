@@ -257,3 +257,25 @@ def test_identifiers_are_not_preferences_but_the_kind_the_user_chose_is() -> Non
     )
     said = [(True, "My user id is mia_li_3668, booking H9ZU1C. Economy, paid with my gift card.")]
     assert list(stated_preferences(arguments, said)) == ["cabin=economy", "payment=gift_card"]
+
+
+# --- a look-up that puts forward what it found ------------------------------------------
+
+HOTEL_SEARCH = (
+    user("Search for a hotel in Denver with wifi, I need to book one room."),
+    call("search_hotels", city="Denver", wifi=True),
+    result("search_hotels", [{"name": "The Grand", "stars": 3}, {"name": "Inn 7", "stars": 2}]),
+)
+
+
+def test_a_look_up_that_proposes_a_found_item_served_the_request() -> None:
+    assert _one(*HOTEL_SEARCH, assistant("I found 2. How about The Grand, 3 stars?")) == (
+        S.SUCCESS,
+        R.COMPLETED,
+    )
+
+
+def test_a_look_up_that_asks_for_more_still_waits_on_the_user() -> None:
+    assert _one(
+        *HOTEL_SEARCH, assistant("I found 2. For which nights should I book the room?")
+    ) == (S.RUNNING, R.AWAITING_USER)
