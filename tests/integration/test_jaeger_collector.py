@@ -55,9 +55,7 @@ def collector(tool: GoTool, config: Path, **endpoints: str) -> Iterator[str]:
         yield agent
 
 
-async def direct_tasks(
-    pg_dsn: str, variant: str = VARIANT
-) -> dict[str, list[tuple[object, ...]]]:
+async def direct_tasks(pg_dsn: str, variant: str = VARIANT) -> dict[str, list[tuple[object, ...]]]:
     """The conversations sent straight to one tasktrace: what every layout must give."""
     async with running_service(pg_dsn) as service:
         await send_all(service.endpoints.grpc, variant=variant)
