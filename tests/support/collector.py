@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.processes import stop_process_group, wait_until_ready
+
 INSTALL_HINT = "run `bash .ci/install-jaeger.sh` to build it"
 READY_TIMEOUT = 60.0
-STOP_TIMEOUT = 10.0
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "backends"
 
 
@@ -77,7 +76,7 @@ def running_collector(
 
     Returns once ``ready()`` is true; raises :class:`CollectorFailed` with the log
     tail if the process exits first or ``timeout`` passes. On exit: SIGTERM to its
-    process group, SIGKILL after ``STOP_TIMEOUT`` seconds.
+    process group, SIGKILL after ``processes.STOP_TIMEOUT`` seconds.
     """
     with tempfile.TemporaryDirectory(prefix=f"tasktrace-{tool.name}-") as workdir:
         log_path = Path(workdir) / "collector.log"
@@ -91,7 +90,9 @@ def running_collector(
                 start_new_session=True,
             )
         try:
-            _wait_ready(tool.name, process, ready, timeout, log_path)
+            wait_until_ready(
+                tool.name, process, ready, timeout=timeout, log_path=log_path, error=CollectorFailed
+            )
             yield
         finally:
             stop_process_group(process)
@@ -109,37 +110,3 @@ def validate(
         timeout=60,
         check=False,
     )
-
-
-def _wait_ready(
-    name: str,
-    process: subprocess.Popen[bytes],
-    ready: Callable[[], bool],
-    timeout: float,
-    log_path: Path,
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if process.poll() is not None or time.monotonic() > deadline:
-            tail = log_path.read_text(errors="replace")[-3000:]
-            state = (
-                f"exited with {process.returncode}"
-                if process.poll() is not None
-                else (f"not ready after {timeout:.0f}s")
-            )
-            raise CollectorFailed(f"{name} {state}; log tail:\n{tail}")
-        time.sleep(0.1)  # no event to await: poll its port or API, bounded above
-
-
-def stop_process_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group of ``process``, SIGKILL after ``STOP_TIMEOUT``."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(STOP_TIMEOUT)

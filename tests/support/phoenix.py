@@ -11,10 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.ports import free_port
+from tests.support.processes import stop_process_group, wait_until_ready
 
 INSTALL_HINT = "run `bash .ci/install-phoenix.sh` to install Arize Phoenix into its own venv"
 READY_TIMEOUT = 90.0
-STOP_TIMEOUT = 10.0
 
 # Phoenix's GrpcServer binds "[::]:<port>"; keep it on the loopback interface.
 _LAUNCHER = """
@@ -65,7 +63,7 @@ def running_phoenix(timeout: float = READY_TIMEOUT) -> Iterator[str]:
 
     Raises :class:`PhoenixUnavailable` if it is not installed or not healthy
     within ``timeout`` seconds. On exit: SIGTERM to its process group, SIGKILL
-    after ``STOP_TIMEOUT`` seconds.
+    after ``processes.STOP_TIMEOUT`` seconds.
     """
     python = phoenix_venv() / "bin" / "python"
     if not python.exists():
@@ -94,39 +92,18 @@ def running_phoenix(timeout: float = READY_TIMEOUT) -> Iterator[str]:
                 start_new_session=True,
             )
         try:
-            _wait_healthy(process, base_url, timeout, log_path)
+            wait_until_ready(
+                "phoenix serve",
+                process,
+                lambda: _is_healthy(base_url),
+                timeout=timeout,
+                log_path=log_path,
+                error=PhoenixUnavailable,
+                interval=0.25,
+            )
             yield base_url
         finally:
-            _stop(process)
-
-
-def _wait_healthy(
-    process: subprocess.Popen[bytes], base_url: str, timeout: float, log_path: Path
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not _is_healthy(base_url):
-        if process.poll() is not None or time.monotonic() > deadline:
-            tail = log_path.read_text(errors="replace")[-3000:]
-            state = (
-                f"exited with {process.returncode}"
-                if process.poll() is not None
-                else (f"not healthy after {timeout:.0f}s")
-            )
-            raise PhoenixUnavailable(f"phoenix serve {state}; log tail:\n{tail}")
-        time.sleep(0.25)  # no event to await: poll the health endpoint, bounded above
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(STOP_TIMEOUT)
+            stop_process_group(process)
 
 
 def get_spans(
