@@ -3,7 +3,6 @@ over real servers on 127.0.0.1 and a small in-memory TaskQueries."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import re
@@ -20,7 +19,6 @@ import httpx
 import pytest
 from aiohttp import web
 
-from tasktrace import cli_query
 from tasktrace.api import proto_codec, wire
 from tasktrace.api.grpc import add_task_service
 from tasktrace.api.http import add_api_routes
@@ -38,6 +36,7 @@ from tasktrace.queries import (
 )
 from tasktrace.queries import NotFound as NoSuchSession
 from tests.support.query_builders import T0, make_message, make_session, make_task
+from tests.support.query_cli import run_cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "otlp"
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -559,14 +558,6 @@ def test_client_raises_a_connection_error_when_nothing_answers() -> None:
 
 
 # --- the CLI ----------------------------------------------------------------------
-
-
-def run_cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="tasktrace")
-    cli_query.register(parser.add_subparsers(required=True))
-    args = parser.parse_args(argv)
-    code: int = args.func(args)
-    return code
 
 
 async def test_cli_tasks_json_prints_a_json_array_of_every_task(

@@ -10,7 +10,6 @@ another change): ``awaiting_user`` for ``shop-us-2``'s, ``completed`` for the ot
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 from collections.abc import AsyncIterator
@@ -24,13 +23,13 @@ import psycopg
 import pytest
 import pytest_asyncio
 
-from tasktrace import cli_query
 from tasktrace.api import proto_codec
 from tasktrace.client import Client
 from tasktrace.model import StatusReason, Task
 from tasktrace.proto.tasktrace.v1 import tasks_pb2 as pb
 from tasktrace.proto.tasktrace.v1.tasks_pb2_grpc import TaskServiceStub
 from tests.support.genai_chat import Turn, chat_request, numbered_turns
+from tests.support.query_cli import run_cli
 from tests.support.service import running_service
 from tests.support.session_api import flush, post_traces
 
@@ -221,14 +220,6 @@ async def test_every_api_route_is_covered_by_the_unknown_parameter_test(
     assert response.status_code in (400, 404)
     if response.status_code == 400:
         assert response.json() == {"error": "unknown query parameter x; known: none"}
-
-
-def run_cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="tasktrace")
-    cli_query.register(parser.add_subparsers(required=True))
-    args = parser.parse_args(argv)
-    code: int = args.func(args)
-    return code
 
 
 async def test_cli_lists_tasks_across_sessions_with_filters_in_the_same_table(

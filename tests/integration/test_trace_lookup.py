@@ -9,7 +9,6 @@ What a lookup must answer is worked out another way: from the transcript
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 from collections.abc import Sequence
@@ -21,13 +20,13 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tasktrace import cli_query
 from tasktrace.api import proto_codec
 from tasktrace.client import Client
 from tasktrace.model import Message, Task
 from tasktrace.proto.tasktrace.v1 import tasks_pb2 as pb
 from tasktrace.proto.tasktrace.v1.tasks_pb2_grpc import TaskServiceStub
 from tests.integration.test_receiver_fixtures import VARIANTS, files_of, send_http
+from tests.support.query_cli import run_cli
 from tests.support.service import running_service
 from tests.support.session_api import flush
 
@@ -77,14 +76,6 @@ def client_lookup(base_url: str, trace_ids: Sequence[str], span_ids: Sequence[st
             *([t.id for t in client.traces.get_tasks(i).items] for i in trace_ids),
             *([t.id for t in client.spans.get_tasks(i).items] for i in span_ids),
         ]
-
-
-def run_cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="tasktrace")
-    cli_query.register(parser.add_subparsers(required=True))
-    args = parser.parse_args(argv)
-    code: int = args.func(args)
-    return code
 
 
 async def http_ids(http: httpx.AsyncClient, path: str) -> list[str]:
