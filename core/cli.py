@@ -40,21 +40,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--http-endpoint", metavar="HOST:PORT", help="OTLP/HTTP and query HTTP listener"
     )
     serve.add_argument("--data-dir", metavar="DIR", help="embedded PostgreSQL data directory")
-    serve.add_argument(
-        "--set",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        dest="overrides",
-        help="override a config key by its dotted path (repeatable)",
-    )
+    _add_set_option(serve)
     serve.set_defaults(func=_serve)
 
     config = sub.add_parser("config", help="configuration tools")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     check = config_sub.add_parser("check", help="validate a config file")
     check.add_argument("path", help="the collector-style YAML file to validate")
-    check.add_argument(
+    _add_set_option(check)
+    check.set_defaults(func=_check)
+
+    cli_query.register(sub)
+    _register_eval(sub)
+    return parser
+
+
+def _add_set_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--set",
         metavar="KEY=VALUE",
         action="append",
@@ -62,11 +64,6 @@ def build_parser() -> argparse.ArgumentParser:
         dest="overrides",
         help="override a config key by its dotted path (repeatable)",
     )
-    check.set_defaults(func=_check)
-
-    cli_query.register(sub)
-    _register_eval(sub)
-    return parser
 
 
 def _register_eval(sub: argparse._SubParsersAction) -> None:
