@@ -9,7 +9,6 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import MutableMapping
 from pathlib import Path
 
 from tasktrace import __version__, cli_query
@@ -75,23 +74,13 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    _quiet_grpc_core(os.environ)
+    """The CLI; the console script enters through :mod:`tasktrace.entry`."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         sys.exit(2)
     sys.exit(args.func(args))
-
-
-def _quiet_grpc_core(environ: MutableMapping[str, str]) -> None:
-    """gRPC's C core writes its own lines to stderr (``add_port.cc`` on a port
-    clash, which we report ourselves; ``fork_posix.cc`` whenever PostgreSQL's
-    tools are forked). It reads these when grpc is first imported, so they are
-    set before that; a user's own setting wins (``GRPC_VERBOSITY=debug``)."""
-    environ.setdefault("GRPC_VERBOSITY", "NONE")
-    # tasktrace never forks a process that uses gRPC: no fork handlers to run
-    environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 
 def _check(args: argparse.Namespace) -> int:

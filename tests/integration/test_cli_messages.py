@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from tests.support.serve_process import TASKTRACE
@@ -63,12 +64,27 @@ def test_a_bad_set_value_on_config_check_names_the_set_and_a_file_error_names_th
 
 
 def test_grpc_core_logging_is_quiet_by_default_and_a_users_setting_wins() -> None:
-    from tasktrace.cli import _quiet_grpc_core
+    from tasktrace.entry import quiet_grpc_core
 
     default: dict[str, str] = {}
-    _quiet_grpc_core(default)
+    quiet_grpc_core(default)
     chosen = {"GRPC_VERBOSITY": "debug"}
-    _quiet_grpc_core(chosen)
+    quiet_grpc_core(chosen)
 
     assert default == {"GRPC_VERBOSITY": "NONE", "GRPC_ENABLE_FORK_SUPPORT": "false"}
     assert chosen["GRPC_VERBOSITY"] == "debug"
+
+
+def test_the_console_script_sets_them_before_anything_imports_grpc() -> None:
+    """The C core reads them once, when grpc is first imported; the CLI's own imports
+    pull grpc in (config -> auth), so the entry point must come first and import none."""
+    probe = (
+        "import sys, tasktrace.entry as e; "
+        "assert 'grpc' not in sys.modules, 'entry imports grpc'; "
+        "import importlib.metadata as m; "
+        "(s,) = [s for s in m.entry_points(group='console_scripts') if s.name == 'tasktrace']; "
+        "assert s.value == 'tasktrace.entry:main', s.value"
+    )
+    run = [sys.executable, "-c", probe]
+    done = subprocess.run(run, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
