@@ -1,5 +1,5 @@
 """``tasktrace eval``: extraction quality on a labeled dataset, through the real
-service (:func:`tasktrace.evaluation.evaluate`).
+service (:func:`tasktrace.evaluation.harness.evaluate`).
 
 A progress bar on stderr while it runs, the score table on stdout at the end,
 the whole result as JSON with ``--json OUT``. Exit code 0 on success, 1 when
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from tasktrace.config import ConfigError
-from tasktrace.replay import DEFAULT_ENCODER, ENCODERS
+from tasktrace.evaluation.replay import DEFAULT_ENCODER, ENCODERS
 
 _T = TypeVar("_T")
 
@@ -90,7 +90,7 @@ async def _stopped_by_sigterm(work: Coroutine[Any, Any, _T]) -> _T:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from tasktrace.evaluation import EvaluationError, evaluate
+    from tasktrace.evaluation.harness import EvaluationError, evaluate
 
     if args.limit is not None and args.limit < 1:
         print("tasktrace eval: --limit must be at least 1", file=sys.stderr)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from tasktrace.dataset import LabeledConversation, Turn
+from tasktrace.evaluation.dataset import LabeledConversation, Turn
 from tasktrace.model import ChatMessage, Role, ToolCall
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Use the tools when they help."

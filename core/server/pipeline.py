@@ -15,7 +15,6 @@ import dataclasses
 import functools
 import ipaddress
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,41 +25,39 @@ from psycopg_pool import AsyncConnectionPool
 
 from tasktrace.api.grpc import add_task_service
 from tasktrace.api.http import add_api_routes
-from tasktrace.api.ops import add_ops_routes
-from tasktrace.auth import Authenticator
-from tasktrace.auth_guard import AuthCounters, GRPCAuthInterceptor, http_auth
+from tasktrace.auth.host_check import host_check
+from tasktrace.auth.tenant_queries import TenantQueries
+from tasktrace.auth.tokens import Authenticator
 from tasktrace.config import Config, split_endpoint
-from tasktrace.embedded import EmbeddedPostgres
+from tasktrace.errors import StoreUnavailable
 from tasktrace.exporter.otlp_forward import OTLPForwarder
 from tasktrace.exporter.otlp_sink import TaskSpanSink
-from tasktrace.exporter.postgres import fetch, migrate, open_pool
+from tasktrace.exporter.postgres import migrate, open_pool
 from tasktrace.exporter.read_store import PostgresReads
 from tasktrace.exporter.store_health import Readiness, readiness, task_counts
-from tasktrace.exporter.task_spans import SourceTrace
+from tasktrace.exporter.task_span_feed import TaskSpanConsumer
 from tasktrace.exporter.task_store import PostgresTasks
 from tasktrace.exporter.transcripts import PostgresTranscripts
 from tasktrace.extractor.registry import build_extractor
 from tasktrace.extractor.scheduler import ExtractionScheduler, ExtractionStats
-from tasktrace.host_check import host_check
-from tasktrace.metrics import MetricsSnapshot
-from tasktrace.model import Message, Session, Signal, Task, TaskStatus
+from tasktrace.model import Signal
 from tasktrace.queries import (
-    FlushResult,
-    Page,
-    SessionStatus,
-    SourceRef,
-    TaskFilter,
     TaskQueries,
 )
-from tasktrace.receiver.ingest import Ingestor, StoreUnavailable, WritePlan
+from tasktrace.receiver.ingest import Ingestor
 from tasktrace.receiver.otlp_grpc import add_otlp_services
 from tasktrace.receiver.otlp_http import add_otlp_routes
 from tasktrace.receiver.service import Counters, Receiver
 from tasktrace.receiver.sessions import is_opted_out
 from tasktrace.receiver.traffic import Traffic
-from tasktrace.self_metrics import OTLPMetricsReporter
-from tasktrace.supervisor import StoreState, StoreSupervisor
-from tasktrace.tenant_queries import TenantQueries
+from tasktrace.records import WritePlan
+from tasktrace.server.auth_guard import AuthCounters, GRPCAuthInterceptor, http_auth
+from tasktrace.server.embedded import EmbeddedPostgres
+from tasktrace.server.metrics import MetricsSnapshot
+from tasktrace.server.ops import add_ops_routes
+from tasktrace.server.self_metrics import OTLPMetricsReporter
+from tasktrace.server.supervisor import StoreState, StoreSupervisor
+from tasktrace.server.task_queries import TaskQueryService
 from tasktrace.ui import add_ui_routes
 
 _log = logging.getLogger(__name__)
@@ -70,75 +67,6 @@ _log = logging.getLogger(__name__)
 class Endpoints:
     grpc: str = ""
     http: str = ""
-
-
-class TaskQueryService:
-    """:class:`~tasktrace.queries.TaskQueries` over the store, with flush and
-    in-process status from the scheduler."""
-
-    def __init__(self, reads: PostgresReads, scheduler: ExtractionScheduler) -> None:
-        self._reads = reads
-        self._scheduler = scheduler
-
-    async def list_sessions(
-        self, *, limit: int, cursor: str | None = None, status: TaskStatus | None = None
-    ) -> Page[Session]:
-        return await self._reads.list_sessions(limit=limit, cursor=cursor, status=status)
-
-    async def session_messages(
-        self, session_id: str, *, limit: int, cursor: str | None = None
-    ) -> Page[Message]:
-        return await self._reads.session_messages(session_id, limit=limit, cursor=cursor)
-
-    async def session_tasks(
-        self,
-        session_id: str,
-        *,
-        limit: int,
-        cursor: str | None = None,
-        status: TaskStatus | None = None,
-    ) -> Page[Task]:
-        return await self._reads.session_tasks(
-            session_id, limit=limit, cursor=cursor, status=status
-        )
-
-    async def tasks(self, flt: TaskFilter, *, limit: int, cursor: str | None = None) -> Page[Task]:
-        return await self._reads.tasks(flt, limit=limit, cursor=cursor)
-
-    async def source_tasks(
-        self, source: SourceRef, *, limit: int, cursor: str | None = None
-    ) -> Page[Task]:
-        return await self._reads.source_tasks(source, limit=limit, cursor=cursor)
-
-    async def session_status(self, session_id: str) -> SessionStatus:
-        return await self._reads.session_status(
-            session_id, in_process=self._scheduler.in_process(session_id)
-        )
-
-    async def flush(self, session_id: str, *, timeout: float) -> FlushResult:
-        return await self._scheduler.flush(session_id, timeout=timeout)
-
-
-class TaskSpanConsumer:
-    """Feeds committed task changes to the OTLP task-span sinks, with the
-    root spans of the traces each task came from."""
-
-    def __init__(self, pool: AsyncConnectionPool, sinks: Sequence[TaskSpanSink]) -> None:
-        self._pool = pool
-        self._sinks = list(sinks)
-
-    async def consume(self, tasks: Sequence[Task], service: str) -> None:
-        trace_ids = sorted({t for task in tasks for t in task.trace_ids})
-        rows = await fetch(
-            self._pool,
-            "SELECT trace_id, root_span_id, last_span_id FROM traces WHERE trace_id = ANY(%s)",
-            (trace_ids,),
-        )
-        known = {r[0]: SourceTrace(r[0], r[1] or r[2], r[2]) for r in rows}
-        for task in tasks:
-            sources = [known[t] for t in task.trace_ids if t in known]
-            for sink in self._sinks:
-                sink.offer(task, sources, service)
 
 
 @dataclass

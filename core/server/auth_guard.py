@@ -1,5 +1,5 @@
 """The listeners' bearer-token guard: a gRPC server interceptor and an aiohttp
-middleware over one :class:`~tasktrace.auth.Authenticator`.
+middleware over one :class:`~tasktrace.auth.tokens.Authenticator`.
 
 A request without a valid token is refused before any handler runs (gRPC
 ``UNAUTHENTICATED``, HTTP 401 with ``WWW-Authenticate``), so nothing of it is
@@ -19,11 +19,11 @@ from typing import Any
 import grpc
 from aiohttp import web
 
-from tasktrace.auth import CHALLENGE, PRINCIPAL, Authenticator, Principal
+from tasktrace.auth.tenancy import foreign_services, request_services
+from tasktrace.auth.tokens import CHALLENGE, PRINCIPAL, Authenticator, Principal
 from tasktrace.model import Signal
 from tasktrace.receiver.otlp_grpc import LOGS_SERVICE, TRACE_SERVICE
 from tasktrace.receiver.otlp_http import JSON, BodyTooLarge, gunzip
-from tasktrace.tenancy import foreign_services, request_services
 
 _log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The service's own metrics over OTLP (``service.telemetry.metrics.readers``),
 as the collector sends its own: the same families and labels as ``/metrics``
-(:func:`tasktrace.metrics.families`), observed by the OpenTelemetry SDK and
+(:func:`tasktrace.server.metrics.families`), observed by the OpenTelemetry SDK and
 pushed by one periodic reader per configured exporter.
 
 The SDK reads the instruments on its own threads; they observe the last
@@ -24,9 +24,9 @@ from opentelemetry.sdk.resources import Resource
 from prometheus_client.core import Metric
 
 from tasktrace import __version__
+from tasktrace.config.telemetry import MetricReaderConfig, OTLPMetricExporterConfig
 from tasktrace.exporter.store_health import TaskCounts
-from tasktrace.metrics import MetricsSnapshot, families
-from tasktrace.self_metrics_config import MetricReaderConfig, OTLPMetricExporterConfig
+from tasktrace.server.metrics import MetricsSnapshot, families
 
 _log = logging.getLogger(__name__)
 _METRICS_PATH = "/v1/metrics"

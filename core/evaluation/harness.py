@@ -1,12 +1,12 @@
 """Extraction quality end to end: labeled conversations replayed as OTLP through
 the real receiver and pipeline, tasks read back through the query API, scored.
 
-:func:`evaluate` starts one in-process :class:`~tasktrace.pipeline.Service` on
+:func:`evaluate` starts one in-process :class:`~tasktrace.server.pipeline.Service` on
 free 127.0.0.1 ports with a fresh Postgres schema (an embedded PostgreSQL in a
 temporary directory when no DSN is given), buffering so that only a flush
 extracts. Per conversation, with a bounded number in flight: encode it as the
-chosen library would (:mod:`tasktrace.replay`), send it over OTLP/HTTP, flush
-its session, read its transcript and tasks, score (:mod:`tasktrace.scoring`).
+chosen library would (:mod:`tasktrace.evaluation.replay`), send it over OTLP/HTTP, flush
+its session, read its transcript and tasks, score (:mod:`tasktrace.evaluation.scoring`).
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ import psycopg
 from psycopg import sql
 
 from tasktrace.config import Config, load_config
-from tasktrace.dataset import LabeledConversation, load_conversations
-from tasktrace.embedded import EmbeddedPostgres
-from tasktrace.eval_client import FLUSH_DEADLINE, EvalClient, EvaluationError
-from tasktrace.pipeline import Service
-from tasktrace.replay import DEFAULT_ENCODER, Encoder, encoder, plan
-from tasktrace.scoring import ConversationScore, Score, aggregate, score_conversation
+from tasktrace.evaluation.client import FLUSH_DEADLINE, EvalClient, EvaluationError
+from tasktrace.evaluation.dataset import LabeledConversation, load_conversations
+from tasktrace.evaluation.replay import DEFAULT_ENCODER, Encoder, encoder, plan
+from tasktrace.evaluation.scoring import ConversationScore, Score, aggregate, score_conversation
+from tasktrace.server.embedded import EmbeddedPostgres
+from tasktrace.server.pipeline import Service
 
 #: (conversations done, conversations in all)
 Progress = Callable[[int, int], None]

@@ -1,6 +1,6 @@
 """Replay labeled conversations as the OTLP an instrumentation library would send.
 
-:func:`~tasktrace.replay.plan.plan` lays a conversation out as an app runs it
+:func:`~tasktrace.evaluation.replay.plan.plan` lays a conversation out as an app runs it
 (requests, model calls, tool runs); an *encoder* writes that plan in one
 library's span format. Adding a format is adding a module with ``NAME`` and
 ``encode(replay) -> list[Export]`` and naming it here. Everything is pure.
@@ -11,9 +11,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 
-from tasktrace.dataset import LabeledConversation
-from tasktrace.replay._otlp import Export
-from tasktrace.replay.plan import (
+from tasktrace.evaluation.dataset import LabeledConversation
+from tasktrace.evaluation.replay.otlp import Export
+from tasktrace.evaluation.replay.plan import (
     DEFAULT_MODEL,
     DEFAULT_START_NS,
     DEFAULT_SYSTEM_PROMPT,

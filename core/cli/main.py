@@ -11,9 +11,15 @@ import signal
 import sys
 from pathlib import Path
 
-from tasktrace import __version__, cli_query
+from tasktrace import __version__
+from tasktrace.cli import query as cli_query
 from tasktrace.config import Config, ConfigError, load_config
-from tasktrace.embedded import default_data_dir, folder_mode, loosened_folders, server_binaries
+from tasktrace.server.embedded import (
+    default_data_dir,
+    folder_mode,
+    loosened_folders,
+    server_binaries,
+)
 
 _log = logging.getLogger("tasktrace")
 
@@ -67,14 +73,14 @@ def _add_set_option(parser: argparse.ArgumentParser) -> None:
 
 def _register_eval(sub: argparse._SubParsersAction) -> None:
     try:
-        from tasktrace import cli_eval
+        from tasktrace.cli import eval as cli_eval
     except ImportError:  # pragma: no cover - eval is optional at this stage
         return
     cli_eval.register(sub)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The CLI; the console script enters through :mod:`tasktrace.entry`."""
+    """The CLI; the console script enters through :mod:`tasktrace.cli.entry`."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -163,7 +169,7 @@ def _tune_gc() -> None:
 
 async def _run(config: Config, data_dir: Path) -> int:
     """Serve until SIGINT/SIGTERM (0), or until the embedded store is dead for good (1)."""
-    from tasktrace.pipeline import Service
+    from tasktrace.server.pipeline import Service
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -15,6 +15,15 @@ from __future__ import annotations
 
 import json
 
+from tasktrace.evaluation.replay._shapes import finish_reason, openai_message, response_id
+from tasktrace.evaluation.replay.otlp import Export, compact_json, exports
+from tasktrace.evaluation.replay.plan import (
+    ModelCall,
+    Replay,
+    Request,
+    ToolExecution,
+    estimate_tokens,
+)
 from tasktrace.model import (
     AttrValue,
     ChatMessage,
@@ -24,9 +33,6 @@ from tasktrace.model import (
     SpanKind,
     StatusCode,
 )
-from tasktrace.replay._otlp import Export, compact_json, exports
-from tasktrace.replay._shapes import finish_reason, openai_message, response_id
-from tasktrace.replay.plan import ModelCall, Replay, Request, ToolExecution, estimate_tokens
 
 NAME = "openinference"
 LLM_SCOPE = "openinference.instrumentation.openai"

@@ -22,49 +22,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from tasktrace.config.auth import BearerTokenAuthConfig, TokenEntry, read_token_file
 
 _log = logging.getLogger(__name__)
 
 SCHEME = "Bearer"
 #: the ``WWW-Authenticate`` value of a 401 answer
 CHALLENGE = f'{SCHEME} realm="tasktrace"'
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TokenEntry(_Strict):
-    token: str = Field(min_length=1)
-    #: ``service.name`` values this token may write and read; empty: all
-    services: tuple[str, ...] = ()
-
-
-class BearerTokenAuthConfig(_Strict):
-    token: str = ""
-    tokens: tuple[str | TokenEntry, ...] = ()
-    filename: str = ""
-
-    @model_validator(mode="after")
-    def _one_source(self) -> BearerTokenAuthConfig:
-        given = [k for k in ("token", "tokens", "filename") if getattr(self, k)]
-        if len(given) != 1:
-            raise ValueError("bearertokenauth needs exactly one of token, tokens, filename")
-        if self.filename:
-            try:
-                _read_token_file(Path(self.filename))
-            except OSError as exc:
-                raise ValueError(
-                    f"cannot read token file {self.filename}: {exc.strerror or exc}"
-                ) from None
-        return self
-
-    def entries(self) -> tuple[TokenEntry, ...]:
-        """The inline tokens (none for ``filename``)."""
-        if self.token:
-            return (TokenEntry(token=self.token),)
-        return tuple(t if isinstance(t, TokenEntry) else TokenEntry(token=t) for t in self.tokens)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +66,6 @@ def match(token: str | None, entries: tuple[TokenEntry, ...]) -> Principal | Non
     return found
 
 
-def _read_token_file(path: Path) -> tuple[TokenEntry, ...]:
-    lines = path.read_text("utf-8").splitlines()
-    return tuple(TokenEntry(token=s) for s in (line.strip() for line in lines) if s)
-
-
 class Authenticator:
     """Checks ``Authorization`` headers against one ``bearertokenauth`` config;
     a token file is re-read when its modification time or size changes."""
@@ -124,7 +83,7 @@ class Authenticator:
             st = os.stat(path)
             stamp = (st.st_mtime_ns, st.st_size)
             if stamp != self._stamp:
-                self._entries = _read_token_file(path)
+                self._entries = read_token_file(path)
                 self._stamp = stamp
         except (OSError, UnicodeDecodeError) as exc:
             _log.warning("token file %s unreadable, keeping the last tokens: %s", path, exc)

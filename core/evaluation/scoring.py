@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tasktrace.dataset import ExpectedTask, LabeledConversation
+from tasktrace.evaluation.dataset import ExpectedTask, LabeledConversation
 from tasktrace.model import Message, Role, Task
 
 _STEP_NAME = re.compile(r"^\s*([^\s(]+)")

@@ -14,8 +14,8 @@ import httpx
 
 from tasktrace.api import wire
 from tasktrace.api.http import PREFIX
+from tasktrace.evaluation.replay import Export
 from tasktrace.model import Message, Task
-from tasktrace.replay import Export
 
 T = TypeVar("T")
 

@@ -23,6 +23,6 @@ def quiet_grpc_core(environ: MutableMapping[str, str]) -> None:
 
 def main() -> None:
     quiet_grpc_core(os.environ)
-    from tasktrace.cli import main as cli_main
+    from tasktrace.cli.main import main as cli_main
 
     cli_main()

@@ -9,7 +9,7 @@ from google.protobuf.message import Message as ProtoMessage
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tasktrace.auth import Principal
+from tasktrace.auth.tokens import Principal
 from tasktrace.model import Signal
 
 

@@ -16,16 +16,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasktrace.model import AttrValue, ChatMessage, Role, Span, SpanKind, StatusCode
-from tasktrace.replay._otlp import Export, compact_json, exports
-from tasktrace.replay._shapes import arguments_value, finish_reason, response_id
-from tasktrace.replay.plan import (
+from tasktrace.evaluation.replay._shapes import arguments_value, finish_reason, response_id
+from tasktrace.evaluation.replay.otlp import Export, compact_json, exports
+from tasktrace.evaluation.replay.plan import (
     ModelCall,
     Replay,
     Request,
     ToolExecution,
     estimate_tokens,
 )
+from tasktrace.model import AttrValue, ChatMessage, Role, Span, SpanKind, StatusCode
 
 NAME = "genai"
 SCOPE = "opentelemetry.util.genai.handler"

@@ -8,16 +8,16 @@ under one resource, as an SDK's exporter does, and serializes them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1 import logs_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from tasktrace.model import Attributes, LogRecord, Span
-from tasktrace.receiver.otlp_decode import to_any_value, to_key_values
+from tasktrace.model import Attributes, AttrValue, LogRecord, Span
 
 #: what every replayed request says about its sender
 RESOURCE: Attributes = {
@@ -112,4 +112,28 @@ def exports(spans: Sequence[Span], records: Sequence[LogRecord] = ()) -> list[Ex
         out.append(("traces", traces_request(spans)))
     if records:
         out.append(("logs", logs_request(records)))
+    return out
+
+
+def to_key_values(attrs: Mapping[str, AttrValue]) -> list[KeyValue]:
+    """Attributes as OTLP key-values: the inverse of the receiver's decoding."""
+    return [KeyValue(key=k, value=to_any_value(v)) for k, v in attrs.items()]
+
+
+def to_any_value(value: AttrValue) -> AnyValue:
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return AnyValue(int_value=value)
+    if isinstance(value, float):
+        return AnyValue(double_value=value)
+    if isinstance(value, str):
+        return AnyValue(string_value=value)
+    if isinstance(value, bytes):
+        return AnyValue(bytes_value=value)
+    out = AnyValue()
+    if isinstance(value, list):
+        out.array_value.values.extend(to_any_value(v) for v in value)
+    elif isinstance(value, dict):
+        out.kvlist_value.values.extend(to_key_values(value))
     return out

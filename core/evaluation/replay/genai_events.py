@@ -15,10 +15,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from tasktrace.evaluation.replay._shapes import finish_reason, openai_tool_calls, response_id
+from tasktrace.evaluation.replay.otlp import Export, exports
+from tasktrace.evaluation.replay.plan import (
+    ModelCall,
+    Replay,
+    Request,
+    ToolExecution,
+    estimate_tokens,
+)
 from tasktrace.model import AttrValue, ChatMessage, LogRecord, Role, Span, SpanKind, StatusCode
-from tasktrace.replay._otlp import Export, exports
-from tasktrace.replay._shapes import finish_reason, openai_tool_calls, response_id
-from tasktrace.replay.plan import ModelCall, Replay, Request, ToolExecution, estimate_tokens
 
 NAME = "genai-events"
 CHAT_SCOPE = "opentelemetry.instrumentation.openai_v2"

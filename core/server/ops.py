@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from tasktrace.exporter.store_health import Readiness
-from tasktrace.metrics import CONTENT_TYPE, MetricsSnapshot, render
+from tasktrace.server.metrics import CONTENT_TYPE, MetricsSnapshot, render
 
 
 def add_ops_routes(

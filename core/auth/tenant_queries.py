@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 
-from tasktrace.auth import PRINCIPAL
+from tasktrace.auth.tokens import PRINCIPAL
 from tasktrace.model import Message, Session, Task, TaskStatus
 from tasktrace.queries import (
     FlushResult,

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Protocol
 
-from tasktrace.embedded import process_alive
+from tasktrace.server.embedded import process_alive
 
 _log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class StoreState(StrEnum):
 
 
 class Restartable(Protocol):
-    """What is supervised (:class:`~tasktrace.embedded.EmbeddedPostgres`); both blocking."""
+    """What is supervised (:class:`~tasktrace.server.embedded.EmbeddedPostgres`); both blocking."""
 
     def pid(self) -> int | None: ...
 
