@@ -26,3 +26,7 @@ def main() -> None:
     from tasktrace.cli.main import main as cli_main
 
     cli_main()
+
+
+if __name__ == "__main__":  # how ``serve --workers N`` starts its workers
+    main()

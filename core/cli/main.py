@@ -45,6 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--http-endpoint", metavar="HOST:PORT", help="OTLP/HTTP and query HTTP listener"
     )
     serve.add_argument("--data-dir", metavar="DIR", help="embedded PostgreSQL data directory")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes on the same ports and store (service.workers; default 1)",
+    )
+    # internal: set by `serve --workers N` on the processes it starts
+    serve.add_argument("--worker-id", type=int, help=argparse.SUPPRESS)
     _add_set_option(serve)
     serve.set_defaults(func=_serve)
 
@@ -105,6 +113,8 @@ def serve_config(args: argparse.Namespace) -> Config:
         overrides.append(f"receivers.otlp.protocols.grpc.endpoint={args.grpc_endpoint}")
     if args.http_endpoint:
         overrides.append(f"receivers.otlp.protocols.http.endpoint={args.http_endpoint}")
+    if args.workers is not None:
+        overrides.append(f"service.workers={args.workers}")
     return load_config(args.config, overrides=overrides)
 
 
@@ -146,10 +156,39 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"tasktrace: {refusal}", file=sys.stderr)
             return 1
     try:
-        return asyncio.run(_run(config, data_dir))
+        if config.service.workers > 1 and args.worker_id is None:
+            return _serve_workers(args, config, data_dir)
+        return asyncio.run(_run(config, data_dir, args.worker_id))
     except Exception as exc:  # start-up failures: one clear line, non-zero exit
         _log.error("tasktrace serve failed: %s", exc, exc_info=_log.isEnabledFor(logging.DEBUG))
         return 1
+
+
+def _serve_workers(args: argparse.Namespace, config: Config, data_dir: Path) -> int:
+    from tasktrace.server.workers import fixed_ports_problem, run_workers
+
+    problem = fixed_ports_problem(config)
+    if problem:
+        print(f"tasktrace: {problem}", file=sys.stderr)
+        return 1
+    return asyncio.run(run_workers(config, data_dir, _serve_argv(args)))
+
+
+def _serve_argv(args: argparse.Namespace) -> list[str]:
+    """The ``serve`` command line that ``args`` came from, for the workers."""
+    argv = ["serve"]
+    for option, value in (
+        ("--config", args.config),
+        ("--grpc-endpoint", args.grpc_endpoint),
+        ("--http-endpoint", args.http_endpoint),
+        ("--data-dir", args.data_dir),
+        ("--workers", args.workers),
+    ):
+        if value is not None:
+            argv += [option, str(value)]
+    for item in args.overrides:
+        argv += ["--set", item]
+    return argv
 
 
 def _configure_logging(level: str) -> None:
@@ -167,15 +206,16 @@ def _tune_gc() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
-async def _run(config: Config, data_dir: Path) -> int:
-    """Serve until SIGINT/SIGTERM (0), or until the embedded store is dead for good (1)."""
+async def _run(config: Config, data_dir: Path, worker: int | None = None) -> int:
+    """Serve until SIGINT/SIGTERM (0), or until the embedded store is dead for good (1).
+    ``worker``: this process's index when ``serve --workers N`` started it."""
     from tasktrace.server.pipeline import Service
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    service = Service(config, data_dir)
+    service = Service(config, data_dir, worker=worker)
     try:
         await service.start()
         _tune_gc()

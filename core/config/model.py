@@ -217,6 +217,8 @@ class ServiceConfig(_Strict):
     telemetry: TelemetryConfig = TelemetryConfig()
     #: extension ids started, as in the collector
     extensions: tuple[str, ...] = ()
+    #: processes of ``serve`` (receiver + extraction each) on the same ports and store
+    workers: int = Field(default=1, ge=1, le=64)
 
 
 class UIConfig(_Strict):

@@ -74,6 +74,9 @@ class Service:
     config: Config
     data_dir: Path
     endpoints: Endpoints = Endpoints()
+    #: set in a worker of ``serve --workers N`` (its index): the listeners share
+    #: their ports with the other workers (SO_REUSEPORT)
+    worker: int | None = None
     _embedded: EmbeddedPostgres | None = None
     _supervisor: StoreSupervisor | None = None
     _pool: AsyncConnectionPool | None = None
@@ -254,7 +257,10 @@ class Service:
             limit = protocols.grpc.max_recv_msg_size_mib * 1024 * 1024
             auth = self.config.authenticator_config("grpc")
             self._grpc = grpc.aio.server(
-                options=[("grpc.max_receive_message_length", limit), ("grpc.so_reuseport", 0)],
+                options=[
+                    ("grpc.max_receive_message_length", limit),
+                    ("grpc.so_reuseport", int(self.worker is not None)),
+                ],
                 interceptors=[GRPCAuthInterceptor(Authenticator(auth), self._auth)] if auth else [],
             )
             add_otlp_services(self._grpc, self._receiver)
@@ -285,7 +291,9 @@ class Service:
             app = web.Application(client_max_size=limit, middlewares=middlewares)
             add_otlp_routes(app, self._receiver, max_body_bytes=limit)
             add_api_routes(app, queries, flush_timeout=60.0, telemetry=self.telemetry)
-            add_ops_routes(app, snapshot=self.metrics_snapshot, readiness=self.readiness)
+            add_ops_routes(
+                app, snapshot=self.metrics_snapshot, readiness=self.readiness, worker=self.worker
+            )
             add_ui_routes(app, trace_url=self.config.ui.trace_url)
             # OTLP bodies are inflated by the receiver, within its size limit
             self._http = web.AppRunner(
@@ -298,6 +306,7 @@ class Service:
                 host,
                 port,
                 reuse_address=True,
+                reuse_port=self.worker is not None,
                 ssl_context=http_tls.ssl_context() if http_tls is not None else None,
             )
             await site.start()
