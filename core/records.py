@@ -51,6 +51,17 @@ class StoredTrace:
     keyed: bool
 
 
+@dataclass(slots=True)
+class Lookup:
+    """What the store knows of one batch, read in one round trip before it is
+    planned: its traces, its keyed sessions' transcripts, and the sessions
+    whose transcript ends at one of its history chains."""
+
+    traces: dict[str, StoredTrace] = field(default_factory=dict)
+    transcripts: dict[str, tuple[TranscriptState, list[Message]]] = field(default_factory=dict)
+    tails: dict[bytes, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class SessionWrite:
     id: str

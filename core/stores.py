@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from tasktrace.model import Message, Task
-from tasktrace.records import StoredTrace, TranscriptState, WritePlan
+from tasktrace.records import Lookup, StoredTrace, TranscriptState, WritePlan
 
 
 class TranscriptStore(Protocol):
@@ -37,6 +37,13 @@ class TranscriptStore(Protocol):
         self, session_ids: Sequence[str]
     ) -> dict[str, tuple[TranscriptState, list[Message]]]:
         """:meth:`load_transcript` of several sessions at once; unknown ones are left out."""
+        ...
+
+    async def lookup(
+        self, trace_ids: Sequence[str], session_ids: Sequence[str], chains: Sequence[bytes]
+    ) -> Lookup:
+        """:meth:`load_traces`, :meth:`load_transcripts` and :meth:`find_tails`
+        at once (one round trip): what ingest reads before it plans a batch."""
         ...
 
     async def write(self, plan: WritePlan) -> None: ...

@@ -52,6 +52,9 @@ class Ingestor:
         self._traces: dict[str, StoredTrace] = {}
         self._tails: dict[bytes, str] = {}  # transcript end -> session
         self._tail_of: dict[str, bytes] = {}
+        #: the session the store's transcript of which ends at each chain looked up
+        #: for this batch ("": none), from _lookup
+        self._stored_tails: dict[bytes, str] = {}
 
     async def ingest(self, batch: BatchContent) -> WritePlan:
         """Plan, write and return what ``batch`` changed. Raises StoreUnavailable."""
@@ -67,10 +70,7 @@ class Ingestor:
         return plan
 
     async def _plan(self, batch: BatchContent, plan: WritePlan) -> None:
-        unknown = [t for t in batch.traces if t not in self._traces]
-        if unknown:
-            self._traces.update(await self._store.load_traces(unknown))
-        await self._preload(batch)
+        await self._lookup(batch)
         calls_by_trace: dict[str, list[Call]] = {}
         for call in batch.calls:
             calls_by_trace.setdefault(call.trace_id, []).append(call)
@@ -145,8 +145,12 @@ class Ingestor:
             return ""
         found = {c: self._tails[c] for c in chains if c in self._tails}
         missing = [c for c in chains if c not in found]
-        if missing:
-            found.update(await self._store.find_tails(missing))
+        stored = self._stored_tails
+        unread = [c for c in missing if c not in stored]
+        if unread:
+            tails = await self._store.find_tails(unread)
+            stored.update((c, tails.get(c, "")) for c in unread)
+        found.update((c, stored[c]) for c in missing if stored[c])
         for chain in reversed(chains):
             if chain in found:
                 return found[chain]
@@ -157,16 +161,30 @@ class Ingestor:
         entry = await self._session(session_id, keyed=False)
         return entry.state.next_seq == 0
 
-    async def _preload(self, batch: BatchContent) -> None:
-        """Load the batch's keyed sessions not in memory in one store call
-        rather than one by one (a round trip each)."""
+    async def _lookup(self, batch: BatchContent) -> None:
+        """Read what the store knows of the batch and memory does not, in one
+        store call (one round trip) rather than one per trace, session or chain:
+        its traces, its keyed sessions' transcripts, and the sessions ending at
+        the history chains of its unkeyed calls (which may continue them)."""
+        unknown = [t for t in batch.traces if t not in self._traces]
         keys = {f.session_key for f in batch.traces.values() if f.session_key}
         missing = [k for k in keys if k not in self._sessions]
-        if len(missing) < 2:
+        chains = {
+            chain
+            for call in batch.calls
+            if not batch.traces[call.trace_id].session_key
+            for chain in call.chains[: _input_count(call)]
+            if chain not in self._tails
+        }
+        self._stored_tails = {}
+        if not (unknown or missing or chains):
             return
-        loaded = await self._store.load_transcripts(missing)
+        found = await self._store.lookup(unknown, missing, list(chains))
+        self._traces.update(found.traces)
+        self._stored_tails = {c: found.tails.get(c, "") for c in chains}
         for session_id in missing:
-            state = loaded[session_id][0] if session_id in loaded else TranscriptState()
+            loaded = found.transcripts.get(session_id)
+            state = loaded[0] if loaded is not None else TranscriptState()
             self._sessions[session_id] = _Session(state=state, ledger=ToolLedger(), keyed=False)
 
     async def _session(self, session_id: str, *, keyed: bool) -> _Session:
