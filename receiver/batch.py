@@ -62,9 +62,10 @@ def read_batch(
     """Read every span and log record; model calls come out in conversation order."""
     out = BatchContent(traces=trace_facts([*spans, *records], extra_keys))
     out.items = len(spans) + len(records)
-    llm_spans = _llm_span_ids(spans)
-    for span in spans:
-        content = _read_span(span, out)
+    dialects = [dialect_for_span(span) for span in spans]  # once per span: a scan of claims
+    llm_spans = _llm_span_ids(spans, dialects)
+    for span, dialect in zip(spans, dialects, strict=True):
+        content = _read_span(span, dialect, out)
         if content is None:
             continue
         out.unparsed += content.unparsed
@@ -154,8 +155,7 @@ def _call(
     return Call(trace_id, span_id, start, end, content, _CHAINS.chains(key, content.messages))
 
 
-def _read_span(span: Span, out: BatchContent) -> SpanContent | None:
-    dialect = dialect_for_span(span)
+def _read_span(span: Span, dialect: Dialect | None, out: BatchContent) -> SpanContent | None:
     _count_dialect(out, dialect)
     if dialect is None:
         out.unclaimed += 1
@@ -168,11 +168,10 @@ def _read_span(span: Span, out: BatchContent) -> SpanContent | None:
         return None
 
 
-def _llm_span_ids(spans: Sequence[Span]) -> set[str]:
+def _llm_span_ids(spans: Sequence[Span], dialects: Sequence[Dialect | None]) -> set[str]:
     """Ids of spans some dialect reads as model calls (cheap: claims only, no content)."""
     ids: set[str] = set()
-    for span in spans:
-        dialect = dialect_for_span(span)
+    for span, dialect in zip(spans, dialects, strict=True):
         if dialect is not None and _looks_like_llm(span):
             ids.add(span.span_id)
     return ids
