@@ -22,6 +22,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tasktrace.config import Config, split_endpoint
 from tasktrace.exporter.postgres import migrate
@@ -87,9 +88,8 @@ async def _wait(
     workers: Sequence[asyncio.subprocess.Process],
     embedded: EmbeddedPostgres | None,
 ) -> int:
-    stopped = asyncio.ensure_future(stop.wait())
-    exits = [asyncio.ensure_future(w.wait()) for w in workers]
-    watched = [stopped, *exits]
+    stopped: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+    watched = [stopped, *(asyncio.ensure_future(w.wait()) for w in workers)]
     pid = embedded.pid() if embedded is not None else None
     if pid is not None:
         watched.append(asyncio.ensure_future(process_exit(pid)))
