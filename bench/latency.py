@@ -42,7 +42,7 @@ EAGER = (
 POLL = 0.005
 
 
-def _wait_for_task(client: httpx.Client, session_id: str, timeout: float = 20.0) -> float:
+def wait_for_task(client: httpx.Client, session_id: str, timeout: float = 20.0) -> float:
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
         response = client.get(f"/api/v1/sessions/{session_id}/tasks")
@@ -88,7 +88,7 @@ def run(
                     start = time.perf_counter()
                     chat_turn(tracer, session)  # exported (and acknowledged) as the span ends
                     ack_ms.append(1000 * (time.perf_counter() - start))
-                    turn_ms.append(1000 * (_wait_for_task(client, session.id) - start))
+                    turn_ms.append(1000 * (wait_for_task(client, session.id) - start))
                     time.sleep(0.2)
                 for i in range(probes):
                     session = SessionState(f"flush-{i}", random.Random(rng.random()))

@@ -44,6 +44,7 @@ from common import (
     tasktrace_server,
     write_result,
 )
+from latency import wait_for_task
 from workload import SessionState, chat_turn, simple_tracer
 
 WORKERS = (1, 2, 3)
@@ -146,22 +147,12 @@ def latency(rate: float, senders: int, probes: int) -> dict[str, Any]:
                     session = SessionState(f"scale-probe-{i}", random.Random(rng.random()))
                     start = time.perf_counter()
                     chat_turn(tracer, session)
-                    turn_ms.append(1000 * (_task_seen(client, session.id) - start))
+                    turn_ms.append(1000 * (wait_for_task(client, session.id) - start))
                     time.sleep(0.1)
             provider.shutdown()
         finally:
             _stop(load)
     return {"rate": rate, "p50_ms": percentile(turn_ms, 50), "p99_ms": percentile(turn_ms, 99)}
-
-
-def _task_seen(client: httpx.Client, session_id: str, timeout: float = 30.0) -> float:
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        answer = client.get(f"/api/v1/sessions/{session_id}/tasks")
-        if answer.status_code == 200 and answer.json()["items"]:
-            return time.perf_counter()
-        time.sleep(0.005)
-    raise TimeoutError(f"no task for {session_id} within {timeout}s")
 
 
 def lag(rate: float, senders: int, duration: float, active: int) -> dict[str, Any]:
