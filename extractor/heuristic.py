@@ -59,6 +59,7 @@ from tasktrace.extractor.heuristic_user import (
     View,
     describe,
     last_results,
+    serves_reply,
     starts_task,
     tool_names,
     user_ops,
@@ -115,6 +116,28 @@ def _waits_for_change(view: View, task: Task, rules: _Rules) -> bool:
     return not failed
 
 
+def _change_pending(view: View, task: Task, rules: _Rules, user_msg: Message) -> bool:
+    """The task asked for a change that no write tool has made, and it did not end in
+    success: ``user_msg`` (an answer, a choice, push-back) still serves it. After a
+    write that failed, only a message that serves the assistant's reply does ("Yes,
+    transfer me"); another request moves on."""
+    if task.status is TaskStatus.SUCCESS or not _needs_tool(task, view):
+        return False
+    results = last_results(view, task)
+    if _wrote(results, view, rules):
+        return False
+    if any(r.error and _role_of(r, view, rules) is ToolRole.WRITE for r in results):
+        return _serves(user_msg, view)
+    return True
+
+
+def _serves(user_msg: Message, view: View) -> bool:
+    """``user_msg`` serves the assistant reply before it (see :func:`serves_reply`)."""
+    before = [m for m in view.window if m.seq < user_msg.seq]
+    reply = next((m.content for m in reversed(before) if m.role is Role.ASSISTANT and m.content), "")
+    return serves_reply(user_msg.content, reply)
+
+
 def _late_split(msg: Message, view: View, task: Task, rules: _Rules) -> list[TaskOp]:
     """Split off a new task when a tool new to ``task`` follows a user request,
     unless the task still waits for the change it asked for (the agent looks
@@ -131,7 +154,7 @@ def _late_split(msg: Message, view: View, task: Task, rules: _Rules) -> list[Tas
     later_ids = {m.id for m in mine[last_call + 1 :]}
     users = [m for m in view.window if m.id in later_ids and m.role is Role.USER]
     start = next((m for m in users if starts_task(m.content, view, task)), None)
-    if start is None:
+    if start is None or _change_pending(view, task, rules, start):
         return []
     order = view.next_order
     moved = tuple(m.id for m in view.window if m.seq >= start.seq and m.role is not Role.SYSTEM)
@@ -309,7 +332,8 @@ def _tool_ops(msg: Message, view: View) -> list[TaskOp]:
 
 def _ops_for(msg: Message, view: View, rules: _Rules) -> list[TaskOp]:
     if msg.role is Role.USER:
-        return user_ops(msg, view)
+        task = view.current
+        return user_ops(msg, view, task is not None and _change_pending(view, task, rules, msg))
     if msg.role is Role.ASSISTANT:
         return _assistant_ops(msg, view, rules)
     if msg.role is Role.TOOL:

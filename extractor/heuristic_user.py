@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from tasktrace.extractor import heuristic_cues as cues
+from tasktrace.extractor.heuristic_constraints import stated_constraints
 from tasktrace.model import (
     AddPreference,
     CreateTask,
@@ -166,9 +167,33 @@ def _replies(view: View) -> bool:
     return any(not cues.ANYTHING_ELSE.search(s) for s in asked)
 
 
-def _is_new_request(text: str, view: View, task: Task) -> bool:
+def serves_reply(text: str, reply: str) -> bool:
+    """The user's message serves the assistant's ``reply`` before it: it accepts
+    ("Yes, go ahead"), answers or picks what was asked, or follows an ask for what
+    the user wants done ("let me know what changes you'd like")."""
+    if cues.AFFIRM.search(text) or _only_selects(text):
+        return True
+    return bool(reply) and (
+        (cues.is_question(reply) and bool(cues.CONFIRM.search(text)))
+        or bool(cues.SOLICITS.search(reply))
+    )
+
+
+def _separate_request(text: str, view: View, task: Task) -> bool:
+    """While the task's change is not made yet, only a request marked as separate
+    ("also", "another thing") for an action the task did not name starts a task;
+    an answer, a choice, a confirmation, a correction or push-back stays in it."""
+    replies = [m.content for m in view.since_user() if m.role is Role.ASSISTANT and m.content]
+    if serves_reply(text, replies[-1] if replies else ""):
+        return False
+    return bool(cues.NEW_MARKER.search(text)) and _new_action(text, view, task)
+
+
+def _is_new_request(text: str, view: View, task: Task, pending: bool = False) -> bool:
     requested = asks_for(text)
     marked = bool(cues.NEW_MARKER.search(text))
+    if pending and not _separate_request(text, view, task):
+        return False
     if task.status.is_open:
         return (
             requested
@@ -211,11 +236,13 @@ def _session_preferences(tasks: tuple[Task, ...]) -> list[str]:
     )
 
 
-def user_ops(msg: Message, view: View) -> list[TaskOp]:
+def user_ops(msg: Message, view: View, pending: bool = False) -> list[TaskOp]:
+    """The ops for a user message; ``pending``: the current task asked for a change
+    that is not made yet (see :func:`_separate_request`)."""
     text = msg.content.strip()
     task = view.current
     standing = _standing_preference(text)
-    if text and (task is None or _is_new_request(text, view, task)):
+    if text and (task is None or _is_new_request(text, view, task, pending)):
         if task is None and (
             not cues.REQUEST.search(text) and (standing or cues.CLOSING.search(text))
         ):
@@ -235,12 +262,13 @@ def user_ops(msg: Message, view: View) -> list[TaskOp]:
         ops += [AddPreference(order, p) for p in _session_preferences(view.tasks)]
         if standing:
             ops.append(AddPreference(order, standing))
-        return ops
+        return ops + [AddPreference(order, p) for p in stated_constraints(text)]
     if task is None:
         return []
     ops = [LinkMessages(task.order, (msg.id,))]
     if standing:
         ops.append(AddPreference(task.order, standing))
+    ops += [AddPreference(task.order, p) for p in stated_constraints(text)]
     if (cues.GIVE_UP.search(text) or cues.LEAVING.search(text)) and task.status.is_open:
         ops.append(
             SetStatus(
