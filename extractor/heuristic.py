@@ -54,7 +54,7 @@ from tasktrace.config.extractor import CriteriaConfig
 from tasktrace.extractor import heuristic_cues as cues
 from tasktrace.extractor.apply import apply_ops
 from tasktrace.extractor.base import ExtractionInput, ExtractionResult
-from tasktrace.extractor.heuristic_prefs import stated_preferences
+from tasktrace.extractor.heuristic_prefs import new_preferences, stated_preferences
 from tasktrace.extractor.heuristic_user import (
     View,
     describe,
@@ -134,7 +134,9 @@ def _change_pending(view: View, task: Task, rules: _Rules, user_msg: Message) ->
 def _serves(user_msg: Message, view: View) -> bool:
     """``user_msg`` serves the assistant reply before it (see :func:`serves_reply`)."""
     before = [m for m in view.window if m.seq < user_msg.seq]
-    reply = next((m.content for m in reversed(before) if m.role is Role.ASSISTANT and m.content), "")
+    reply = next(
+        (m.content for m in reversed(before) if m.role is Role.ASSISTANT and m.content), ""
+    )
     return serves_reply(user_msg.content, reply)
 
 
@@ -176,10 +178,9 @@ def _preference_ops(msg: Message, view: View, order: int, task: Task | None) -> 
     ]
     if task is not None and not any(is_user for is_user, _ in texts):
         texts.insert(0, (True, task.description))
-    ops: list[TaskOp] = []
-    for call in msg.tool_calls:
-        ops += [AddPreference(order, p) for p in stated_preferences(call.arguments, texts)]
-    return ops
+    stated = [p for call in msg.tool_calls for p in stated_preferences(call.arguments, texts)]
+    known = task.preferences if task is not None else ()
+    return [AddPreference(order, p) for p in new_preferences(stated, known)]
 
 
 def _tool_call_ops(msg: Message, view: View, task: Task, rules: _Rules) -> list[TaskOp]:
@@ -192,11 +193,8 @@ def _tool_call_ops(msg: Message, view: View, task: Task, rules: _Rules) -> list[
         texts = [
             (m.role is Role.USER, m.content) for m in view.window if m.id in split_ids and m.content
         ]
-        ops += [
-            AddPreference(order, p)
-            for c in msg.tool_calls
-            for p in stated_preferences(c.arguments, texts)
-        ]
+        stated = [p for c in msg.tool_calls for p in stated_preferences(c.arguments, texts)]
+        ops += [AddPreference(order, p) for p in new_preferences(stated, ())]
     else:
         ops += _preference_ops(msg, view, order, owner)
     ops += [

@@ -29,9 +29,7 @@ _FACT = _rx(
     r"\b(current(ly)?|original(ly)?|right now|already|i have|i had|i've got|i bought"
     r"|(it|this|that|which) (is|was)|it'?s|booked (in|as))\b"
 )
-_COUNT = (
-    r"(?P<n>\d+|no|zero|one|two|three|four|five|six|seven|eight|nine|ten|a single|an extra)"
-)
+_COUNT = r"(?P<n>\d+|no|zero|one|two|three|four|five|six|seven|eight|nine|ten|a single|an extra)"
 _COUNTS = {
     "no": 0,
     "zero": 0,
@@ -68,6 +66,17 @@ class Constraint:
     facts: bool = False
 
 
+#: words just before a choice that rule it out ("that isn't basic economy")
+_NEGATED = _rx(r"\b(not|isn'?t|aren'?t|no|without|except|other than|rather than|instead of)\s+$")
+
+
+def _said(pattern: re.Pattern[str], clause: str) -> re.Match[str] | None:
+    """The first match of ``pattern`` in ``clause`` that is not ruled out."""
+    return next(
+        (m for m in pattern.finditer(clause) if not _NEGATED.search(clause[: m.start()])), None
+    )
+
+
 def _choices(*choices: Choice, about: re.Pattern[str] | None = None) -> Callable[[str], str]:
     """Values of every choice said in the clause, in the order said, joined by ``+``."""
 
@@ -76,7 +85,7 @@ def _choices(*choices: Choice, about: re.Pattern[str] | None = None) -> Callable
             return ""
         found: list[tuple[int, str]] = []
         for choice in choices:
-            match = choice.pattern.search(clause)
+            match = _said(choice.pattern, clause)
             if match and all(v != choice.value for _, v in found):
                 found.append((match.start(), choice.value))
         return "+".join(v for _, v in sorted(found))
@@ -90,19 +99,21 @@ def _first(*choices: Choice, about: re.Pattern[str] | None = None) -> Callable[[
     def value_of(clause: str) -> str:
         if about is not None and not about.search(clause):
             return ""
-        return next((c.value for c in choices if c.pattern.search(clause)), "")
+        return next((c.value for c in choices if _said(c.pattern, clause)), "")
 
     return value_of
 
 
 def _counted(noun: str) -> Callable[[str], str]:
-    """The number said before ``noun`` ("3 checked bags", "no bags": 0)."""
+    """The number said before ``noun`` ("3 checked bags"; "no bags", "I don't need
+    baggage": 0)."""
     pattern = _rx(rf"\b{_COUNT}\s+(?:\w+\s+)?(?:{noun})\b")
+    none = _rx(rf"\b(don'?t|do not) (need|want|have|bring)\b[^.?!]{{0,30}}\b({noun})\b")
 
     def value_of(clause: str) -> str:
         match = pattern.search(clause)
         if match is None:
-            return ""
+            return "0" if none.search(clause) else ""
         n = match.group("n").casefold()
         return n if n.isdigit() else str(_COUNTS[n])
 
@@ -112,8 +123,14 @@ def _counted(noun: str) -> Callable[[str], str]:
 _CABIN = _first(
     Choice("basic_economy", _rx(r"\bbasic[- ]economy\b")),
     Choice("premium_economy", _rx(r"\bpremium[- ]economy\b")),
-    Choice("economy", _rx(r"\beconomy\b")),
-    Choice("business", _rx(r"\bbusiness[- ]class\b|\b(to|fly|book) business\b(?! (trip|meeting|hours|day))")),
+    Choice("economy", _rx(r"\beconomy\b(?! (extra|plus))")),
+    Choice(
+        "business",
+        _rx(
+            r"\bbusiness[- ]class\b|\bbusiness (round|one|seats?|fares?|tickets?|cabin)\b"
+            r"|\b(to|fly|book|cheapest|in a) business\b(?! (trip|meeting|hours|day))"
+        ),
+    ),
     Choice("first", _rx(r"\bfirst[- ]class\b")),
 )
 _PAYMENT = _choices(
@@ -150,7 +167,7 @@ _TRIP = _first(
 _SOLO = _rx(
     r"\b(just|only) (me|myself)\b|\bby myself\b|\b(travell?ing|flying|going) alone\b|\bsolo\b"
 )
-_GROUP = _counted("people|persons|passengers|adults|travell?ers|of us")
+_GROUP = _counted("people|persons?|passengers|adults|travell?ers|of us")
 
 
 def _passengers(clause: str) -> str:

@@ -189,7 +189,9 @@ _KIND_ID = re.compile(r"^(?P<kind>[a-z]+(?:_[a-z]+)*)_\d{2,}$", re.IGNORECASE)
 _IDENTIFIER = re.compile(r"^(?=.*\d)(?=.*[a-z])[a-z0-9_\-]{5,}$", re.IGNORECASE)
 #: argument names about who the user is, not what they want
 _WHO = frozenset({"user", "customer", "account", "member", "client", "email", "phone", "dob"})
-_PERSON = re.compile(r"(first|last|full|given|family|middle)_?name$|birth", re.IGNORECASE)
+_PERSON = re.compile(r"(first|last|full|given|family|middle)_?name$|birth|dob$", re.IGNORECASE)
+#: an argument naming one record by its id (``reservation_id=HXDUBJ``): a fact, not a wish
+_RECORD_ID = re.compile(r"(^|[._])id$|_id$|[a-z]Id$")
 
 
 def _wanted(key: str, value: str) -> tuple[str, str] | None:
@@ -199,7 +201,7 @@ def _wanted(key: str, value: str) -> tuple[str, str] | None:
     if _PERSON.search(key):
         return None
     if not _IDENTIFIER.match(value):
-        return key, value
+        return None if _RECORD_ID.search(key) else (key, value)
     kind = _KIND_ID.match(value)
     if kind is None or set(words(key)) & _WHO:
         return None
@@ -218,11 +220,57 @@ def stated_preferences(arguments: str, texts: Sequence[tuple[bool, str]]) -> Ite
         if wanted is None:
             continue
         key, value = wanted
+        if _alias_said(key, value, texts):
+            yield f"{key}={value}"
+            continue
         if not value_stated(key, value, user):
             continue
         if _literal(value) and not _chosen(key, value, texts):
             continue
         yield f"{key}={value}"
+
+
+def _alias_said(key: str, value: str, texts: Sequence[tuple[bool, str]]) -> bool:
+    """The user said a name that the assistant then wrote the value for, in
+    parentheses: "New York" and then "New York (JFK)" state ``origin=JFK``."""
+    if not _CODE.match(value):
+        return False
+    named = re.compile(
+        rf"((?:[A-Z][\w.'-]*\s+){{0,3}}[A-Z][\w.'-]*)\s*\(\s*{re.escape(value)}\s*\)"
+    )
+    said = ""
+    for is_user, text in texts:
+        if is_user:
+            said += " \n " + text
+            continue
+        if said and any(value_stated(key, m.group(1), said) for m in named.finditer(text)):
+            return True
+    return False
+
+
+#: a short code the agent resolves a name to (an airport, a station, a currency)
+_CODE = re.compile(r"^[A-Z]{2,5}$")
+
+
+def _value_parts(text: str) -> tuple[str, set[str]]:
+    key, _, value = text.partition("=")
+    return key.rsplit(".", 1)[-1].casefold(), {v.strip().casefold() for v in value.split("+")}
+
+
+def new_preferences(candidates: Iterable[str], known: Sequence[str]) -> list[str]:
+    """``candidates`` that say something ``known`` does not: not one whose key (its last
+    part: ``flights.date`` is ``date``) already has that value, alone or among several
+    (``payment=certificate`` after ``payment=certificate+credit_card``)."""
+    have = [_value_parts(p) for p in known if "=" in p]
+    out: list[str] = []
+    for text in candidates:
+        key, values = _value_parts(text)
+        if "=" in text and any(k == key and values <= vs for k, vs in have):
+            continue
+        out.append(text)
+        if "=" in text:
+            have.append((key, values))
+    return out
 
 
 def _chosen(key: str, value: str, texts: Sequence[tuple[bool, str]]) -> bool:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tasktrace.extractor.heuristic_constraints import stated_constraints
-from tests.unit.heuristic_helpers import assistant, tasks_of, user
+from tasktrace.extractor.heuristic_prefs import new_preferences, stated_preferences
+from tests.unit.heuristic_helpers import assistant, call, result, tasks_of, user
 
 
 @pytest.mark.parametrize(
@@ -25,6 +26,9 @@ from tests.unit.heuristic_helpers import assistant, tasks_of, user
             ["payment=certificate+credit_card"],
         ),
         ("Please use my gift card for the payment.", ["payment=gift_card"]),
+        ("The cheapest Economy option that isn't Basic Economy.", ["cabin=economy"]),
+        ("Change it to the cheapest business round trip.", ["cabin=business"]),
+        ("I don't need insurance or baggage.", ["insurance=no", "bags=0"]),
     ],
 )
 def test_a_stated_constraint_is_a_key_value_preference(text: str, expected: list[str]) -> None:
@@ -58,3 +62,39 @@ def test_constraints_said_in_answers_are_preferences_of_the_task_without_a_write
     )
     assert len(tasks) == 1
     assert {"cabin=economy", "insurance=no", "passengers=1"} <= set(tasks[0].preferences)
+
+
+def test_a_code_the_assistant_wrote_for_the_users_place_name_is_stated() -> None:
+    texts = [
+        (True, "I want to fly from New York to Seattle."),
+        (False, "There are flights from New York (JFK) to Seattle (SEA)."),
+    ]
+    arguments = '{"origin": "JFK", "destination": "SEA", "flight": "HAT069"}'
+    assert list(stated_preferences(arguments, texts)) == ["origin=JFK", "destination=SEA"]
+
+
+def test_a_code_the_user_never_named_is_not_stated() -> None:
+    texts = [(True, "Book the first one."), (False, "Flight HAT1 leaves Boston (BOS).")]
+    assert list(stated_preferences('{"origin": "BOS"}', texts)) == []
+
+
+def test_the_id_of_a_record_is_not_a_preference() -> None:
+    texts = [(True, "Please cancel reservation HXDUBJ.")]
+    assert list(stated_preferences('{"reservation_id": "HXDUBJ"}', texts)) == []
+
+
+def test_a_value_already_held_under_the_same_key_adds_nothing() -> None:
+    known = ("payment=certificate+credit_card", "date=2024-05-20")
+    candidates = ["payment=certificate", "flights.date=2024-05-20", "cabin=economy"]
+    assert new_preferences(candidates, known) == ["cabin=economy"]
+
+
+def test_a_write_call_does_not_narrow_the_payment_the_user_stated() -> None:
+    tasks = tasks_of(
+        user("Please book the flight. I'll use my certificate first, then my credit card."),
+        call("book_reservation", payment_id="certificate_123", cabin="economy"),
+        result("book_reservation", {"reservation_id": "R1"}),
+        assistant("Your flight is booked."),
+    )
+    assert "payment=certificate+credit_card" in tasks[0].preferences
+    assert "payment=certificate" not in tasks[0].preferences

@@ -36,9 +36,7 @@ def test_accepting_a_handoff_after_a_failed_change_stays_in_the_task() -> None:
         user("Please change my flight to a nonstop one."),
         call("update_reservation_flights", reservation_id="ABC123", flight="HAT1"),
         result("update_reservation_flights", "Error: payment declined", error=True),
-        assistant(
-            "There is an issue with the payment. Would you like me to transfer you to a human agent?"
-        ),
+        assistant("The payment failed. Would you like me to transfer you to a human agent?"),
         user("Sure, please transfer me to a human agent. Thank you!"),
         call("transfer_to_human_agents", summary="payment issue"),
         result("transfer_to_human_agents", "Transfer successful"),
@@ -60,7 +58,9 @@ def test_the_write_after_an_empty_note_and_a_confirmation_lands_on_the_task() ->
         user("If I use my gift card, will that cover the difference?"),
         call("calculate", expression="136 - 100"),
         result("calculate", "36.0"),
-        assistant("Your gift card covers the difference. Would you like to proceed with this option?"),
+        assistant(
+            "Your gift card covers the difference. Would you like to proceed with this option?"
+        ),
         user("Yes, let's go ahead and use the gift card. Thank you!"),
         call("update_reservation_flights", flight="HAT041", payment_id="gift_card_123"),
         result("update_reservation_flights", {"flight_number": "HAT041"}),
