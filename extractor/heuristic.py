@@ -54,6 +54,7 @@ from tasktrace.config.extractor import CriteriaConfig
 from tasktrace.extractor import heuristic_cues as cues
 from tasktrace.extractor.apply import apply_ops
 from tasktrace.extractor.base import ExtractionInput, ExtractionResult
+from tasktrace.extractor.heuristic_constraints import stated_constraints
 from tasktrace.extractor.heuristic_prefs import new_preferences, stated_preferences
 from tasktrace.extractor.heuristic_user import (
     View,
@@ -193,8 +194,10 @@ def _tool_call_ops(msg: Message, view: View, task: Task, rules: _Rules) -> list[
         texts = [
             (m.role is Role.USER, m.content) for m in view.window if m.id in split_ids and m.content
         ]
+        # what the moved user messages said in words comes along (see heuristic_constraints)
+        said = [p for is_user, t in texts if is_user for p in stated_constraints(t)]
         stated = [p for c in msg.tool_calls for p in stated_preferences(c.arguments, texts)]
-        ops += [AddPreference(order, p) for p in new_preferences(stated, ())]
+        ops += [AddPreference(order, p) for p in [*said, *new_preferences(stated, said)]]
     else:
         ops += _preference_ops(msg, view, order, owner)
     ops += [

@@ -167,7 +167,7 @@ _TRIP = _first(
 _SOLO = _rx(
     r"\b(just|only) (me|myself)\b|\bby myself\b|\b(travell?ing|flying|going) alone\b|\bsolo\b"
 )
-_GROUP = _counted("people|persons?|passengers|adults|travell?ers|of us")
+_GROUP = _counted("people|persons?|passengers|adults|travell?ers|of us|seats?|tickets?")
 
 
 def _passengers(clause: str) -> str:
@@ -183,6 +183,8 @@ CONSTRAINTS: tuple[Constraint, ...] = (
     Constraint("bags", _counted("bags?|baggages?|luggage|suitcases?")),
     Constraint("passengers", _passengers, facts=True),
 )
+
+CONSTRAINT_KEYS = frozenset(c.key for c in CONSTRAINTS)
 
 
 def stated_constraints(text: str) -> Iterable[str]:

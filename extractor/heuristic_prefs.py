@@ -16,6 +16,7 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 
+from tasktrace.extractor.heuristic_constraints import CONSTRAINT_KEYS
 from tasktrace.extractor.heuristic_cues import words
 from tasktrace.extractor.tool_steps import argument_items
 
@@ -84,7 +85,14 @@ def _number_stated(value: str, text: str) -> bool:
     # the same number written otherwise: "3.6" for 3.60, "1,790" for 1790
     if any(float(n.replace(",", "")) == number for n in _WRITTEN_NUMBER.findall(text)):
         return True
+    # "one-way", "one of them", "the one": no count
+    text = _NOT_A_COUNT.sub(" ", text)
     return any(n == number and _has_phrase(text, w) for w, n in _NUMBER_WORDS.items())
+
+
+_NOT_A_COUNT = re.compile(
+    r"\bone[- ]way\b|\bone (of|more|another)\b|\b(the|this|that|which) one\b"
+)
 
 
 _RELATIVE_DAY = re.compile(
@@ -254,22 +262,43 @@ _CODE = re.compile(r"^[A-Z]{2,5}$")
 
 def _value_parts(text: str) -> tuple[str, set[str]]:
     key, _, value = text.partition("=")
-    return key.rsplit(".", 1)[-1].casefold(), {v.strip().casefold() for v in value.split("+")}
+    values = {v.strip().casefold().replace("_", " ") for v in value.split("+")}
+    return key.rsplit(".", 1)[-1].casefold(), values
 
 
 def new_preferences(candidates: Iterable[str], known: Sequence[str]) -> list[str]:
     """``candidates`` that say something ``known`` does not: not one whose key (its last
     part: ``flights.date`` is ``date``) already has that value, alone or among several
-    (``payment=certificate`` after ``payment=certificate+credit_card``)."""
-    have = [_value_parts(p) for p in known if "=" in p]
+    (``payment=certificate`` after ``payment=certificate+credit_card``). One that
+    restates the single value of a constraint the user said in words
+    (``seating_class=Premium Economy`` after ``cabin=premium_economy``; numbers
+    excepted, as they count different things) comes under the constraint's key, so
+    that it replaces it in the tool's spelling (see ``apply``), or not at all if
+    spelled the same."""
+    have = [(p.partition("=")[2], *_value_parts(p)) for p in known if "=" in p]
     out: list[str] = []
     for text in candidates:
+        if "=" not in text:
+            out.append(text)
+            continue
         key, values = _value_parts(text)
-        if "=" in text and any(k == key and values <= vs for k, vs in have):
+        raw = text.partition("=")[2]
+        if any(k == key and values <= vs for _, k, vs in have):
+            continue
+        restated = next(
+            (
+                (k, r)
+                for r, k, vs in have
+                if k in CONSTRAINT_KEYS and vs == values and not any(map(_NUMBER.match, vs))
+            ),
+            None,
+        )
+        if restated is not None:
+            if restated[1] != raw:
+                out.append(f"{restated[0]}={raw}")
             continue
         out.append(text)
-        if "=" in text:
-            have.append((key, values))
+        have.append((raw, key, values))
     return out
 
 

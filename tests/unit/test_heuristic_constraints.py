@@ -29,6 +29,7 @@ from tests.unit.heuristic_helpers import assistant, call, result, tasks_of, user
         ("The cheapest Economy option that isn't Basic Economy.", ["cabin=economy"]),
         ("Change it to the cheapest business round trip.", ["cabin=business"]),
         ("I don't need insurance or baggage.", ["insurance=no", "bags=0"]),
+        ("No, I need two seats.", ["passengers=2"]),
     ],
 )
 def test_a_stated_constraint_is_a_key_value_preference(text: str, expected: list[str]) -> None:
@@ -98,3 +99,16 @@ def test_a_write_call_does_not_narrow_the_payment_the_user_stated() -> None:
     )
     assert "payment=certificate+credit_card" in tasks[0].preferences
     assert "payment=certificate" not in tasks[0].preferences
+
+
+def test_a_tool_argument_restating_a_constraint_replaces_it_in_the_tools_spelling() -> None:
+    known = ("cabin=premium_economy", "passengers=2")
+    candidates = ["seating_class=Premium Economy", "number_of_seats=2", "cabin=premium_economy"]
+    assert new_preferences(candidates, known) == ["cabin=Premium Economy", "number_of_seats=2"]
+
+
+def test_one_way_is_not_a_count_of_one() -> None:
+    texts = [(True, "Find me a one-way flight to Chicago.")]
+    assert list(stated_preferences('{"passengers": "1", "city": "Chicago"}', texts)) == [
+        "city=Chicago"
+    ]
