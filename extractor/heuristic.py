@@ -58,6 +58,7 @@ from tasktrace.extractor.heuristic_constraints import stated_constraints
 from tasktrace.extractor.heuristic_prefs import new_preferences, stated_preferences
 from tasktrace.extractor.heuristic_user import (
     View,
+    asks_for,
     describe,
     last_results,
     serves_reply,
@@ -107,11 +108,12 @@ class _Rules:
 _Settled = tuple[TaskStatus, StatusReason]
 
 
-def _waits_for_change(view: View, task: Task, rules: _Rules) -> bool:
-    """The task asked for a change that is not made, and its last tool call did not
-    fail (after a failed call, the user either retries it or moves on)."""
+def _waits_for_change(view: View, task: Task, rules: _Rules, before: int) -> bool:
+    """The task asked (before seq ``before``) for a change that is not made, and its
+    last tool call did not fail (after a failed call, the user either retries it or
+    moves on)."""
     results = last_results(view, task)
-    if not _needs_tool(task, view) or _wrote(results, view, rules):
+    if not _needs_tool(task, view, before) or _wrote(results, view, rules):
         return False
     failed = any(not h.status.is_open for h in task.history) and not _found(view, task)
     return not failed
@@ -122,7 +124,7 @@ def _change_pending(view: View, task: Task, rules: _Rules, user_msg: Message) ->
     success: ``user_msg`` (an answer, a choice, push-back) still serves it. After a
     write that failed, only a message that serves the assistant's reply does ("Yes,
     transfer me"); another request moves on."""
-    if task.status is TaskStatus.SUCCESS or not _needs_tool(task, view):
+    if task.status is TaskStatus.SUCCESS or not _needs_tool(task, view, user_msg.seq):
         return False
     results = last_results(view, task)
     if _wrote(results, view, rules):
@@ -148,8 +150,6 @@ def _late_split(msg: Message, view: View, task: Task, rules: _Rules) -> list[Tas
     known = tool_names(task)
     if not known or all(c.name in known for c in msg.tool_calls):
         return []
-    if _waits_for_change(view, task, rules):
-        return []
     mine = view.task_messages(task)
     last_call = max((i for i, m in enumerate(mine) if m.tool_calls), default=None)
     if last_call is None:
@@ -157,7 +157,9 @@ def _late_split(msg: Message, view: View, task: Task, rules: _Rules) -> list[Tas
     later_ids = {m.id for m in mine[last_call + 1 :]}
     users = [m for m in view.window if m.id in later_ids and m.role is Role.USER]
     start = next((m for m in users if starts_task(m.content, view, task)), None)
-    if start is None or _change_pending(view, task, rules, start):
+    if start is None or _waits_for_change(view, task, rules, start.seq):
+        return []
+    if _change_pending(view, task, rules, start):
         return []
     order = view.next_order
     moved = tuple(m.id for m in view.window if m.seq >= start.seq and m.role is not Role.SYSTEM)
@@ -302,10 +304,26 @@ def _found(view: View, task: Task) -> bool:
     return bool(results) and not (results[-1].error or _EMPTY_RESULT.match(results[-1].content))
 
 
-def _needs_tool(task: Task, view: View) -> bool:
-    """The task asks for something with effects (a booking, a payment) that no tool carried out."""
-    first = next((m.content for m in view.task_messages(task) if m.role is Role.USER), None)
-    return bool(cues.SIDE_EFFECT.search(first or task.description))
+def _needs_tool(task: Task, view: View, before: int | None = None) -> bool:
+    """The task asks for something with effects (a booking, a payment) that no tool
+    carried out: its first request does, or a later one it took in unprompted (not
+    an answer to the assistant's question: "Alright, I'd like to change my
+    reservation" after a refusal). Only messages before seq ``before`` count, when given."""
+    mine = [m for m in view.task_messages(task) if before is None or m.seq < before]
+    said = [m.content for m in mine if m.role is Role.USER]
+    if not said:
+        return bool(cues.SIDE_EFFECT.search(task.description))
+    if cues.SIDE_EFFECT.search(said[0]):
+        return True
+    reply = ""
+    for m in mine:
+        if m.role is Role.ASSISTANT and m.content:
+            reply = m.content
+        elif m.role is Role.USER and reply and not cues.is_question(reply):
+            text = m.content
+            if cues.SIDE_EFFECT.search(text) and asks_for(text):
+                return True
+    return False
 
 
 def _assistant_ops(msg: Message, view: View, rules: _Rules) -> list[TaskOp]:

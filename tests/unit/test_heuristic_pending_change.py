@@ -95,3 +95,36 @@ def test_after_a_change_is_made_a_new_request_starts_a_task() -> None:
         assistant("Your cab is booked."),
     )
     assert len(tasks) == 2
+
+
+def test_a_change_asked_unprompted_inside_a_question_task_waits_for_its_write() -> None:
+    tasks = tasks_of(
+        user("Hi, I'd like to know the sum of my gift card balances, please."),
+        assistant("I'm unable to provide information about your gift card balances."),
+        user("Alright, I would like to change my reservation ABC123 to business class."),
+        call("search_direct_flight", origin="JFK", destination="SFO"),
+        result("search_direct_flight", [{"flight_number": "HAT1", "business": 800}]),
+        assistant("Business class costs $800. Would you like to proceed with this change?"),
+        user("Yes, please proceed."),
+        call("update_reservation_flights", reservation_id="ABC123", cabin="business"),
+    )
+    assert len(tasks) == 1
+    assert tasks[0].status is TaskStatus.RUNNING
+    assert tasks[0].status_reason == StatusReason.IN_PROGRESS
+    assert _tools(tasks[0].progress) == ["search_direct_flight", "update_reservation_flights"]
+
+
+def test_an_answer_that_mentions_tickets_is_no_new_change_request() -> None:
+    tasks = tasks_of(
+        user("Will you find me some flights?"),
+        assistant("Where are you leaving from and when?"),
+        user("From NYC on March 7th. I need tickets for 1 person."),
+        call("search_roundtrip_flights", origin="New York", passengers=1),
+        result("search_roundtrip_flights", [{"airline": "Southwest", "price": 316}]),
+        assistant("I found a Southwest flight for $316."),
+        user("No. Will you find me oneway flights on Economy."),
+        call("search_oneway_flight", origin="New York", seating_class="Economy"),
+        result("search_oneway_flight", [{"airline": "Southwest", "price": 268}]),
+        assistant("I found a Southwest flight for $268."),
+    )
+    assert tasks[0].status is TaskStatus.SUCCESS
