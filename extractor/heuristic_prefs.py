@@ -90,9 +90,7 @@ def _number_stated(value: str, text: str) -> bool:
     return any(n == number and _has_phrase(text, w) for w, n in _NUMBER_WORDS.items())
 
 
-_NOT_A_COUNT = re.compile(
-    r"\bone[- ]way\b|\bone (of|more|another)\b|\b(the|this|that|which) one\b"
-)
+_NOT_A_COUNT = re.compile(r"\bone[- ]way\b|\bone (of|more|another)\b|\b(the|this|that|which) one\b")
 
 
 _RELATIVE_DAY = re.compile(

@@ -157,6 +157,18 @@ def _new_action(text: str, view: View, task: Task) -> bool:
     return bool(asked - named)
 
 
+def _stems(text: str) -> set[str]:
+    return {re.sub(r"(ing|ed|e|s)$", "", m.group(0).casefold()) for m in cues.ACTION.finditer(text)}
+
+
+def _requested_before(offer: str, view: View, task: Task) -> bool:
+    """The action the assistant offers is one the user asked for in this task and
+    that is still to come ("cancel it and book a new one", then after the
+    cancellation "Shall I proceed with this booking?")."""
+    said = " ".join(m.content for m in view.task_messages(task) if m.role is Role.USER)
+    return bool(_stems(offer) & _stems(said))
+
+
 def _replies(view: View) -> bool:
     """The assistant's last reply asked the user something for the task (more than
     "anything else?" and offering no further action): the user's message answers it."""
@@ -203,8 +215,9 @@ def _is_new_request(text: str, view: View, task: Task, pending: bool = False) ->
             and not _same_object(text, task)
             and not cues.RETRY.search(text)
         )
-    if _accepted_offer(text, view) and task.status is TaskStatus.SUCCESS:
-        return True
+    offer = _accepted_offer(text, view)
+    if offer and task.status is TaskStatus.SUCCESS:
+        return not _requested_before(offer, view, task)
     if _replies(view) and not marked and not _new_action(text, view, task):
         return False
     if not requested or cues.DONE.search(text) or _only_closing(text):

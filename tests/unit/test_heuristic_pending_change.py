@@ -128,3 +128,17 @@ def test_an_answer_that_mentions_tickets_is_no_new_change_request() -> None:
         assistant("I found a Southwest flight for $268."),
     )
     assert tasks[0].status is TaskStatus.SUCCESS
+
+
+def test_accepting_an_offer_of_an_action_the_user_already_asked_for_stays_in_the_task() -> None:
+    tasks = tasks_of(
+        user("Could we cancel my reservation ABC123 and book a new one in business class?"),
+        call("cancel_reservation", reservation_id="ABC123"),
+        result("cancel_reservation", {"reservation_id": "ABC123", "status": "cancelled"}),
+        assistant("Your reservation is cancelled. Would you like to proceed with this booking?"),
+        user("Yes, please proceed with this arrangement."),
+        call("book_reservation", cabin="business"),
+    )
+    assert len(tasks) == 1
+    assert tasks[0].status is TaskStatus.RUNNING
+    assert _tools(tasks[0].progress) == ["cancel_reservation", "book_reservation"]
