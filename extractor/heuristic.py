@@ -55,7 +55,7 @@ from tasktrace.extractor import heuristic_cues as cues
 from tasktrace.extractor.apply import apply_ops
 from tasktrace.extractor.base import ExtractionInput, ExtractionResult
 from tasktrace.extractor.heuristic_constraints import stated_constraints
-from tasktrace.extractor.heuristic_prefs import new_preferences, stated_preferences
+from tasktrace.extractor.heuristic_prefs import agreed_terms, new_preferences, stated_preferences
 from tasktrace.extractor.heuristic_user import (
     View,
     asks_for,
@@ -80,6 +80,7 @@ from tasktrace.model import (
     Task,
     TaskOp,
     TaskStatus,
+    ToolCall,
 )
 
 R = StatusReason
@@ -174,7 +175,9 @@ def _late_split(msg: Message, view: View, task: Task, rules: _Rules) -> list[Tas
     return ops
 
 
-def _preference_ops(msg: Message, view: View, order: int, task: Task | None) -> list[TaskOp]:
+def _preference_ops(
+    msg: Message, view: View, order: int, task: Task | None, rules: _Rules
+) -> list[TaskOp]:
     mine = view.task_messages(task) if task is not None else ()
     texts = [
         (m.role is Role.USER, m.content) for m in mine if m.role in (Role.USER, Role.ASSISTANT)
@@ -182,8 +185,18 @@ def _preference_ops(msg: Message, view: View, order: int, task: Task | None) -> 
     if task is not None and not any(is_user for is_user, _ in texts):
         texts.insert(0, (True, task.description))
     stated = [p for call in msg.tool_calls for p in stated_preferences(call.arguments, texts)]
+    stated += [p for call in _agreed_writes(msg, view, rules) for p in agreed_terms(call.arguments)]
     known = task.preferences if task is not None else ()
     return [AddPreference(order, p) for p in new_preferences(stated, known)]
+
+
+def _agreed_writes(msg: Message, view: View, rules: _Rules) -> list[ToolCall]:
+    """The write calls of ``msg`` made right after the user said yes to the
+    assistant ("Yes, please proceed"): the user agreed to their terms."""
+    users = [m for m in view.window if m.role is Role.USER]
+    if not users or not _serves(users[-1], view):
+        return []
+    return [c for c in msg.tool_calls if rules.roles.role(c.name, c.arguments) is ToolRole.WRITE]
 
 
 def _tool_call_ops(msg: Message, view: View, task: Task, rules: _Rules) -> list[TaskOp]:
@@ -201,7 +214,7 @@ def _tool_call_ops(msg: Message, view: View, task: Task, rules: _Rules) -> list[
         stated = [p for c in msg.tool_calls for p in stated_preferences(c.arguments, texts)]
         ops += [AddPreference(order, p) for p in [*said, *new_preferences(stated, said)]]
     else:
-        ops += _preference_ops(msg, view, order, owner)
+        ops += _preference_ops(msg, view, order, owner, rules)
     ops += [
         AppendProgress(order, tool_step(c.name, c.arguments), (msg.id,)) for c in msg.tool_calls
     ]

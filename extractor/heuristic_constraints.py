@@ -2,7 +2,7 @@
 
 Tool arguments give preferences only when the agent makes a call (see
 ``heuristic_prefs``); a user also states what they want before any call, or for
-a call the agent never makes: "economy", "no insurance", "one-way", "it's just
+a call the agent never makes: "economy", "no insurance", "it's just
 me", "I'll use my gift card, then my card", "3 checked bags". Each entry of
 :data:`CONSTRAINTS` is a key, the clause test that says the clause is about it,
 and the value the clause gives. A clause that states a fact about what the user
@@ -160,10 +160,6 @@ _INSURANCE = _first(
     Choice("yes", _rx(r"\b(want|add|with|include|purchase|buy|get|take)\b[^.?!]*\binsurance\b")),
     about=_rx(r"\binsurance\b"),
 )
-_TRIP = _first(
-    Choice("one_way", _rx(r"\bone[- ]way\b")),
-    Choice("round_trip", _rx(r"\bround[- ]?trip\b")),
-)
 _SOLO = _rx(
     r"\b(just|only) (me|myself)\b|\bby myself\b|\b(travell?ing|flying|going) alone\b|\bsolo\b"
 )
@@ -179,12 +175,31 @@ CONSTRAINTS: tuple[Constraint, ...] = (
     Constraint("cabin", _CABIN),
     Constraint("payment", _PAYMENT),
     Constraint("insurance", _INSURANCE),
-    # Constraint("trip", _TRIP, facts=True),
     Constraint("bags", _counted("bags?|baggages?|luggage|suitcases?")),
     Constraint("passengers", _passengers, facts=True),
 )
 
 CONSTRAINT_KEYS = frozenset(c.key for c in CONSTRAINTS)
+
+#: words of tool argument names for the terms a user agrees to when saying yes to a
+#: write (see ``heuristic_prefs.agreed_terms``): the kinds of terms above, and the trip
+#: type, which is not read from words as search tools often carry it in their name
+#: (``search_oneway_flight``): said in words it would be a second copy of the search
+TERM_ARGUMENTS = frozenset(
+    [
+        "cabin",
+        "class",
+        "seating",
+        "payment",
+        "insurance",
+        "trip",
+        "flight_type",
+        "bag",
+        "baggage",
+        "luggage",
+        "suitcase",
+    ]
+)
 
 
 def stated_constraints(text: str) -> Iterable[str]:

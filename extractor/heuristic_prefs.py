@@ -16,7 +16,7 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 
-from tasktrace.extractor.heuristic_constraints import CONSTRAINT_KEYS
+from tasktrace.extractor.heuristic_constraints import CONSTRAINT_KEYS, TERM_ARGUMENTS
 from tasktrace.extractor.heuristic_cues import words
 from tasktrace.extractor.tool_steps import argument_items
 
@@ -256,6 +256,31 @@ def _alias_said(key: str, value: str, texts: Sequence[tuple[bool, str]]) -> bool
 
 #: a short code the agent resolves a name to (an airport, a station, a currency)
 _CODE = re.compile(r"^[A-Z]{2,5}$")
+
+
+#: a value from a small vocabulary of options (``economy``, ``gift_card``, ``one_way``, ``no``)
+_OPTION = re.compile(r"^[a-z]+(_[a-z]+)*$")
+_SMALL_COUNT = re.compile(r"^\d$")
+#: argument names of money, which the agent computes
+_MONEY = re.compile(r"amount|price|cost|balance|fee|total_price|paid", re.IGNORECASE)
+
+
+def agreed_terms(arguments: str) -> Iterable[str]:
+    """``key=value`` for the arguments of a write call that choose among options (a
+    cabin, the kind of payment, insurance, a trip type, a count of bags: argument
+    names with a word of ``TERM_ARGUMENTS``): the terms the user said yes to,
+    whoever named them first. Names, dates, amounts and ids
+    are left to :func:`stated_preferences`, which wants the user's own words."""
+    for raw_key, raw_value in argument_items(arguments):
+        wanted = _wanted(raw_key, raw_value)
+        if wanted is None:
+            continue
+        key, value = wanted
+        named = {key.rsplit(".", 1)[-1].casefold(), *words(key)}
+        if value in _SKIP_VALUES or _MONEY.search(key) or not named & TERM_ARGUMENTS:
+            continue
+        if _OPTION.match(value) or _SMALL_COUNT.match(value):
+            yield f"{key}={value}"
 
 
 def _value_parts(text: str) -> tuple[str, set[str]]:

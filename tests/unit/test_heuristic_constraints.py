@@ -112,3 +112,29 @@ def test_one_way_is_not_a_count_of_one() -> None:
     assert list(stated_preferences('{"passengers": "1", "city": "Chicago"}', texts)) == [
         "city=Chicago"
     ]
+
+
+def test_the_options_of_a_write_the_user_said_yes_to_are_preferences() -> None:
+    tasks = tasks_of(
+        user("I'd like to book the flight we discussed."),
+        assistant("To confirm: economy, paid with your gift card, no bags. Shall I book it?"),
+        user("Yes, please proceed."),
+        call(
+            "book_reservation",
+            cabin="economy",
+            payment_id="gift_card_7091239",
+            total_baggages=0,
+            flight_number="HAT069",
+            amount=5,
+        ),
+    )
+    assert {"cabin=economy", "payment=gift_card", "total_baggages=0"} <= set(tasks[0].preferences)
+    assert not any(p.startswith(("flight_number", "amount")) for p in tasks[0].preferences)
+
+
+def test_a_write_made_without_the_users_yes_gives_no_agreed_terms() -> None:
+    tasks = tasks_of(
+        user("I'd like to book the flight we discussed."),
+        call("book_reservation", cabin="economy", total_baggages=0),
+    )
+    assert tasks[0].preferences == ()
