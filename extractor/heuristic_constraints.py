@@ -200,6 +200,8 @@ TERM_ARGUMENTS = frozenset(
         "suitcase",
     ]
 )
+#: words of argument names that list the people a write is for (their number is a term)
+PEOPLE_ARGUMENTS = frozenset(["passenger", "traveler", "traveller", "guest", "attendee"])
 
 
 def stated_constraints(text: str) -> Iterable[str]:

@@ -13,10 +13,15 @@ item picked from its results) and values from earlier tasks are not.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Iterable, Sequence
 
-from tasktrace.extractor.heuristic_constraints import CONSTRAINT_KEYS, TERM_ARGUMENTS
+from tasktrace.extractor.heuristic_constraints import (
+    CONSTRAINT_KEYS,
+    PEOPLE_ARGUMENTS,
+    TERM_ARGUMENTS,
+)
 from tasktrace.extractor.heuristic_cues import words
 from tasktrace.extractor.tool_steps import argument_items
 
@@ -281,6 +286,21 @@ def agreed_terms(arguments: str) -> Iterable[str]:
             continue
         if _OPTION.match(value) or _SMALL_COUNT.match(value):
             yield f"{key}={value}"
+    yield from _head_counts(arguments)
+
+
+def _head_counts(arguments: str) -> Iterable[str]:
+    """``passengers=2`` for a list of two people (``passengers=[{...}, {...}]``)."""
+    try:
+        data = json.loads(arguments) if arguments else {}
+    except ValueError:
+        return
+    if not isinstance(data, dict):
+        return
+    for key, value in data.items():
+        people = set(words(str(key))) & PEOPLE_ARGUMENTS
+        if people and isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            yield f"{key}={len(value)}"
 
 
 def _value_parts(text: str) -> tuple[str, set[str]]:

@@ -138,3 +138,17 @@ def test_a_write_made_without_the_users_yes_gives_no_agreed_terms() -> None:
         call("book_reservation", cabin="economy", total_baggages=0),
     )
     assert tasks[0].preferences == ()
+
+
+def test_the_number_of_people_a_write_the_user_agreed_to_is_for_is_a_preference() -> None:
+    tasks = tasks_of(
+        user("Please book the flight for me and my husband."),
+        assistant("Two passengers, Ann and Bob Lee. Shall I book it?"),
+        user("Yes, go ahead."),
+        call(
+            "book_reservation",
+            passengers=[{"first_name": "Ann"}, {"first_name": "Bob"}],
+            flight_number="HAT069",
+        ),
+    )
+    assert "passengers=2" in tasks[0].preferences
