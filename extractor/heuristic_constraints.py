@@ -18,6 +18,8 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from tasktrace.extractor.heuristic_cues import NUMBER_WORDS
+
 
 def _rx(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
@@ -30,22 +32,7 @@ _FACT = _rx(
     r"|(it|this|that|which) (is|was)|it'?s|booked (in|as))\b"
 )
 _COUNT = r"(?P<n>\d+|no|zero|one|two|three|four|five|six|seven|eight|nine|ten|a single|an extra)"
-_COUNTS = {
-    "no": 0,
-    "zero": 0,
-    "one": 1,
-    "a single": 1,
-    "an extra": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-}
+_COUNTS = {**NUMBER_WORDS, "no": 0, "zero": 0, "a single": 1, "an extra": 1}
 
 
 @dataclass(frozen=True, slots=True)

@@ -221,6 +221,22 @@ def offer_phrase(text: str) -> str:
 
 # --- words and tool names --------------------------------------------------------
 
+#: numbers written as words
+NUMBER_WORDS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+}
+
 #: verbs of looking things up; a tool named with one of these is a search
 SEARCH_VERBS = frozenset(
     [

@@ -13,7 +13,6 @@ item picked from its results) and values from earlier tasks are not.
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Iterable, Sequence
 
@@ -22,22 +21,11 @@ from tasktrace.extractor.heuristic_constraints import (
     PEOPLE_ARGUMENTS,
     TERM_ARGUMENTS,
 )
-from tasktrace.extractor.heuristic_cues import words
-from tasktrace.extractor.tool_steps import argument_items
+from tasktrace.extractor.heuristic_cues import NUMBER_WORDS, words
+from tasktrace.extractor.tool_steps import argument_items, arguments_object
 
 _NUMBER_WORDS = {
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
+    **NUMBER_WORDS,
     "single": 1,
     "couple": 2,
     "solo": 1,
@@ -291,13 +279,7 @@ def agreed_terms(arguments: str) -> Iterable[str]:
 
 def _head_counts(arguments: str) -> Iterable[str]:
     """``passengers=2`` for a list of two people (``passengers=[{...}, {...}]``)."""
-    try:
-        data = json.loads(arguments) if arguments else {}
-    except ValueError:
-        return
-    if not isinstance(data, dict):
-        return
-    for key, value in data.items():
+    for key, value in arguments_object(arguments).items():
         people = set(words(str(key))) & PEOPLE_ARGUMENTS
         if people and isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             yield f"{key}={len(value)}"
