@@ -22,8 +22,16 @@ as fed at once. The rules:
   "also"), corrections ("that's not right", or a "no" answering a statement of
   the assistant, not a question), and any request after a failure that is a
   retry of it.
+* **Change pending**: while the task asked for a change (its first request, or
+  one it took in unprompted) that no write tool has made and it did not end in
+  success, a user message starts a task only when marked as separate ("also")
+  for an action the task did not name, and never when it accepts, answers or
+  picks what the assistant just asked, or follows "let me know what changes
+  you'd like"; after a failed write only such a reply stays. Accepting an offer
+  of an action the user already asked for in the task stays in it too.
 * **Late split**: when the assistant calls a tool not used by the latest task,
-  after a user message that looked like a request, the task is split there.
+  after a user message that looked like a request, the task is split there
+  (not while a change is pending, see above).
 * **Progress**: one step per tool call, ``name(key=value, ...)``.
 * **Status**: ``pending`` when created; ``running`` once the assistant asks the
   user something, calls a tool, or the user refines a finished task; on the
@@ -38,7 +46,10 @@ as fed at once. The rules:
   built-in cues. The user can reopen a finished task ("that's wrong": running)
   or give it up ("never mind": failed).
 * **Preferences**: tool arguments the user stated (see ``heuristic_prefs``),
-  as ``key=value``; and standing preferences ("from now on", "always").
+  as ``key=value``; the option-valued terms of a write the user said yes to;
+  constraints said in words ("economy", "no insurance", see
+  ``heuristic_constraints``); and standing preferences ("from now on",
+  "always"). ``heuristic_task_prefs`` merges them per task.
 
 The user-message rules live in ``heuristic_user``, the word lists in
 ``heuristic_cues``. Measured with ``bench/eval_offline.py``.
@@ -54,14 +65,13 @@ from tasktrace.config.extractor import CriteriaConfig
 from tasktrace.extractor import heuristic_cues as cues
 from tasktrace.extractor.apply import apply_ops
 from tasktrace.extractor.base import ExtractionInput, ExtractionResult
-from tasktrace.extractor.heuristic_constraints import stated_constraints
-from tasktrace.extractor.heuristic_prefs import agreed_terms, new_preferences, stated_preferences
+from tasktrace.extractor.heuristic_task_prefs import preference_ops, split_preference_ops
 from tasktrace.extractor.heuristic_user import (
     View,
     asks_for,
     describe,
     last_results,
-    serves_reply,
+    serves_previous,
     starts_task,
     tool_names,
     user_ops,
@@ -69,7 +79,6 @@ from tasktrace.extractor.heuristic_user import (
 from tasktrace.extractor.tool_roles import ToolRole, ToolRoles
 from tasktrace.extractor.tool_steps import tool_step
 from tasktrace.model import (
-    AddPreference,
     AppendProgress,
     CreateTask,
     LinkMessages,
@@ -80,7 +89,6 @@ from tasktrace.model import (
     Task,
     TaskOp,
     TaskStatus,
-    ToolCall,
 )
 
 R = StatusReason
@@ -131,17 +139,8 @@ def _change_pending(view: View, task: Task, rules: _Rules, user_msg: Message) ->
     if _wrote(results, view, rules):
         return False
     if any(r.error and _role_of(r, view, rules) is ToolRole.WRITE for r in results):
-        return _serves(user_msg, view)
+        return serves_previous(user_msg, view)
     return True
-
-
-def _serves(user_msg: Message, view: View) -> bool:
-    """``user_msg`` serves the assistant reply before it (see :func:`serves_reply`)."""
-    before = [m for m in view.window if m.seq < user_msg.seq]
-    reply = next(
-        (m.content for m in reversed(before) if m.role is Role.ASSISTANT and m.content), ""
-    )
-    return serves_reply(user_msg.content, reply)
 
 
 def _late_split(msg: Message, view: View, task: Task, rules: _Rules) -> list[TaskOp]:
@@ -175,46 +174,15 @@ def _late_split(msg: Message, view: View, task: Task, rules: _Rules) -> list[Tas
     return ops
 
 
-def _preference_ops(
-    msg: Message, view: View, order: int, task: Task | None, rules: _Rules
-) -> list[TaskOp]:
-    mine = view.task_messages(task) if task is not None else ()
-    texts = [
-        (m.role is Role.USER, m.content) for m in mine if m.role in (Role.USER, Role.ASSISTANT)
-    ]
-    if task is not None and not any(is_user for is_user, _ in texts):
-        texts.insert(0, (True, task.description))
-    stated = [p for call in msg.tool_calls for p in stated_preferences(call.arguments, texts)]
-    stated += [p for call in _agreed_writes(msg, view, rules) for p in agreed_terms(call.arguments)]
-    known = task.preferences if task is not None else ()
-    return [AddPreference(order, p) for p in new_preferences(stated, known)]
-
-
-def _agreed_writes(msg: Message, view: View, rules: _Rules) -> list[ToolCall]:
-    """The write calls of ``msg`` made right after the user said yes to the
-    assistant ("Yes, please proceed"): the user agreed to their terms."""
-    users = [m for m in view.window if m.role is Role.USER]
-    if not users or not _serves(users[-1], view):
-        return []
-    return [c for c in msg.tool_calls if rules.roles.role(c.name, c.arguments) is ToolRole.WRITE]
-
-
 def _tool_call_ops(msg: Message, view: View, task: Task, rules: _Rules) -> list[TaskOp]:
     ops = _late_split(msg, view, task, rules)
     order = task.order
     owner: Task | None = task
     if ops and isinstance(ops[0], CreateTask):
         order, owner = ops[0].order, None
-        split_ids = set(ops[0].message_ids)
-        texts = [
-            (m.role is Role.USER, m.content) for m in view.window if m.id in split_ids and m.content
-        ]
-        # what the moved user messages said in words comes along (see heuristic_constraints)
-        said = [p for is_user, t in texts if is_user for p in stated_constraints(t)]
-        stated = [p for c in msg.tool_calls for p in stated_preferences(c.arguments, texts)]
-        ops += [AddPreference(order, p) for p in [*said, *new_preferences(stated, said)]]
+        ops += split_preference_ops(msg, view, ops[0])
     else:
-        ops += _preference_ops(msg, view, order, owner, rules)
+        ops += preference_ops(msg, view, order, owner, rules.roles)
     ops += [
         AppendProgress(order, tool_step(c.name, c.arguments), (msg.id,)) for c in msg.tool_calls
     ]

@@ -191,6 +191,15 @@ def serves_reply(text: str, reply: str) -> bool:
     )
 
 
+def serves_previous(user_msg: Message, view: View) -> bool:
+    """``user_msg`` serves the assistant reply before it (see :func:`serves_reply`)."""
+    before = [m for m in view.window if m.seq < user_msg.seq]
+    reply = next(
+        (m.content for m in reversed(before) if m.role is Role.ASSISTANT and m.content), ""
+    )
+    return serves_reply(user_msg.content, reply)
+
+
 def _separate_request(text: str, view: View, task: Task) -> bool:
     """While the task's change is not made yet, only a request marked as separate
     ("also", "another thing") for an action the task did not name starts a task;
