@@ -205,7 +205,8 @@ def _not_done(text: str) -> StatusReason:
 
 
 def _role_of(result: Message, view: View, rules: _Rules) -> ToolRole:
-    for m in reversed(view.window):
+    # the nearest call before the result: some agents reuse call ids
+    for m in reversed([m for m in view.window if m.seq < result.seq]):
         call = next((c for c in m.tool_calls if c.id == result.tool_call_id), None)
         if call is not None:
             return rules.roles.role(call.name, call.arguments)

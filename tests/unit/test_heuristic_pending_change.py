@@ -142,3 +142,34 @@ def test_accepting_an_offer_of_an_action_the_user_already_asked_for_stays_in_the
     assert len(tasks) == 1
     assert tasks[0].status is TaskStatus.RUNNING
     assert _tools(tasks[0].progress) == ["cancel_reservation", "book_reservation"]
+
+
+def _call_with_id(call_id: str, name: str, **arguments: object) -> dict[str, object]:
+    return {
+        "role": "assistant",
+        "tool_calls": [{"id": call_id, "name": name, "arguments": arguments}],
+    }
+
+
+def _result_of(call_id: str, name: str, content: str, *, error: bool = False) -> dict[str, object]:
+    return {
+        "role": "tool",
+        "tool_call_id": call_id,
+        "name": name,
+        "content": content,
+        "error": error,
+    }
+
+
+def test_a_reused_call_id_does_not_make_a_look_up_count_as_a_write() -> None:
+    tasks = tasks_of(
+        user("I need to change my flight to a later one."),
+        _call_with_id("c1", "get_reservation_details", reservation_id="ABC123"),
+        _result_of("c1", "get_reservation_details", '{"reservation_id": "ABC123"}'),
+        _call_with_id("c1", "update_reservation_flights", reservation_id="ABC123"),
+        _result_of("c1", "update_reservation_flights", "Error: balance too low", error=True),
+        assistant("The payment failed. Please let me know how you would like to proceed!"),
+        user("Could you please use Gift Card 6276644, and then apply Gift Card 7091239?"),
+        _call_with_id("c2", "update_reservation_flights", reservation_id="ABC123"),
+    )
+    assert len(tasks) == 1
