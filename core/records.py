@@ -83,6 +83,10 @@ class WritePlan:
     traces: list[TraceWrite] = field(default_factory=list)
     #: sessions that got model calls without any message text
     contentless: set[str] = field(default_factory=set)
+    #: what the plan assumed is stored: each session's next_seq, each trace's
+    #: session ('' = none); the write checks them under the sessions' locks
+    bases: dict[str, int] = field(default_factory=dict)
+    trace_bases: dict[str, str] = field(default_factory=dict)
 
     @property
     def touched_sessions(self) -> dict[str, int]:

@@ -1,7 +1,13 @@
-"""The Postgres side of ingest: :class:`~tasktrace.stores.TranscriptStore`."""
+"""The Postgres side of ingest: :class:`~tasktrace.stores.TranscriptStore`.
+
+Several instances may write the same session: each write first locks its
+sessions and checks the plan's view of them (``tasktrace_lock_chains``,
+migration 7), and sets each session's ``due_at`` for extraction.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -9,15 +15,25 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from tasktrace.errors import StaleTranscript
 from tasktrace.exporter.postgres import connection, fetch
 from tasktrace.exporter.rows import MESSAGE_COLUMNS, message_from_row
 from tasktrace.model import Message, ToolCall
 from tasktrace.records import StoredTrace, TranscriptState, WritePlan
 
+#: the SQLSTATE ``tasktrace_lock_chains`` raises when a plan's view is stale
+_STALE = "TT001"
+
 
 class PostgresTranscripts:
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    """``idle_timeout`` and ``max_turns``: the extraction buffer's, for ``due_at``."""
+
+    def __init__(
+        self, pool: AsyncConnectionPool, *, idle_timeout: float = 8.0, max_turns: int = 16
+    ) -> None:
         self._pool = pool
+        self._idle = idle_timeout
+        self._max_turns = max_turns
 
     async def load_traces(self, trace_ids: Sequence[str]) -> dict[str, StoredTrace]:
         rows = await self._fetch(
@@ -54,6 +70,17 @@ class PostgresTranscripts:
         return {sid: _transcript(group) for sid, group in grouped.items()}
 
     async def write(self, plan: WritePlan) -> None:
+        """Raises :class:`StaleTranscript` (nothing written) when another
+        instance changed one of the plan's sessions since it was read."""
+        try:
+            await self._write(plan)
+        except psycopg.Error as exc:
+            if exc.sqlstate != _STALE:
+                raise
+            detail = exc.diag.message_detail or ""
+            raise StaleTranscript(tuple(filter(None, detail.split(",")))) from None
+
+    async def _write(self, plan: WritePlan) -> None:
         # one pipeline: the statements go out together, one round trip for all
         async with (
             connection(self._pool) as conn,
@@ -61,6 +88,9 @@ class PostgresTranscripts:
             conn.pipeline(),
             conn.cursor() as cur,
         ):
+            await cur.execute(
+                "SELECT tasktrace_lock_chains(%s, %s, %s, %s, %s, %s)", _lock_args(plan)
+            )
             for old, new in plan.rehomes:
                 await cur.execute("DELETE FROM sessions WHERE id = %s", (old,))
                 await cur.execute(
@@ -79,8 +109,14 @@ class PostgresTranscripts:
     async def _write_sessions(self, cur: psycopg.AsyncCursor, plan: WritePlan) -> None:
         await cur.executemany(
             "INSERT INTO sessions AS s (id, service, keyed, disabled, next_seq, message_count,"
-            " tail, last_message_at) VALUES (%s, %s, %s, %s, %s, %s, %s, to_timestamp(%s / 1e9))"
+            " tail, last_message_at, due_at) VALUES (%s, %s, %s, %s, %s, %s, %s,"
+            " to_timestamp(%s / 1e9), CASE WHEN %s = 0 THEN NULL WHEN %s >= %s THEN now()"
+            " ELSE now() + %s * interval '1 second' END)"
             " ON CONFLICT (id) DO UPDATE SET"
+            # new messages: due when the buffer is full, else once idle
+            " due_at = CASE WHEN excluded.next_seq <= s.next_seq THEN s.due_at"
+            "   WHEN excluded.next_seq - 1 - s.cursor_seq >= %s THEN now()"
+            "   ELSE now() + %s * interval '1 second' END,"
             " service = CASE WHEN s.service = '' THEN excluded.service ELSE s.service END,"
             " keyed = s.keyed OR excluded.keyed, disabled = s.disabled OR excluded.disabled,"
             " updated_at = now(),"
@@ -98,6 +134,12 @@ class PostgresTranscripts:
                     s.next_seq,
                     s.tail,
                     s.last_message_ns,
+                    s.next_seq,
+                    s.next_seq,
+                    self._max_turns,
+                    self._idle,
+                    self._max_turns,
+                    self._idle,
                 )
                 for s in sorted(plan.sessions.values(), key=lambda s: s.id)
             ],
@@ -158,6 +200,29 @@ class PostgresTranscripts:
 
     async def _fetch(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         return await fetch(self._pool, query, params)
+
+
+def _lock_args(plan: WritePlan) -> tuple[Any, ...]:
+    """``tasktrace_lock_chains``'s arguments: the lock keys of the plan's
+    sessions and unkeyed traces (a trace's own session name), sorted so that
+    writers never wait on each other in a cycle; what the plan assumed."""
+    names = {*plan.bases, *(t.trace_id for t in plan.traces if not t.keyed)}
+    keys = sorted({_lock_key(name) for name in names})
+    targets = {t.trace_id: t.session_id for t in plan.traces}
+    traces = sorted(plan.trace_bases)
+    return (
+        keys,
+        list(plan.bases),
+        list(plan.bases.values()),
+        traces,
+        [plan.trace_bases[t] for t in traces],
+        [targets.get(t, "") for t in traces],
+    )
+
+
+def _lock_key(name: str) -> int:
+    digest = hashlib.blake2b(b"tasktrace.session:" + name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _clean(text: str) -> str:

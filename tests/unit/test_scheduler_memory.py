@@ -16,7 +16,7 @@ from tasktrace.extractor.base import ExtractionFailed, ExtractionInput, Extracti
 from tasktrace.extractor.registry import build_extractor
 from tasktrace.extractor.scheduler import ExtractionScheduler
 from tasktrace.model import Message, Role, Task, TaskStatus, ToolCall
-from tasktrace.stores import Commit
+from tasktrace.stores import Commit, OwnAll
 from tests.support.memory_stores import MemoryTasks
 
 SID = "s-1"
@@ -144,7 +144,7 @@ async def test_a_failed_extraction_keeps_the_messages_pending_and_retries() -> N
     assert [c[0] for c in store.commits] == [SID]
 
 
-class Leases:
+class Leases(OwnAll):
     """Leases held elsewhere for ``taken``; records what was released."""
 
     def __init__(self, taken: set[str]) -> None:
