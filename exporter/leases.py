@@ -11,6 +11,8 @@ have expired. The extraction cursor stays the last guard (``commit_many``).
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -35,12 +37,13 @@ _ACQUIRE = _TAKE.format(where="s.id = ANY(%(ids)s)", order="s.id", limit="")
 
 
 class PostgresLeases:
-    """This instance's leases; ``owner`` names it (default: a random id)."""
+    """This instance's leases; ``owner`` names it in ``sessions.lease_owner``
+    (default ``host:pid:random``, so an operator sees which instance holds what)."""
 
     def __init__(self, pool: AsyncConnectionPool, *, lease: float, owner: str = "") -> None:
         self._pool = pool
         self._lease = lease
-        self.owner = owner or uuid.uuid4().hex[:16]
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     async def due(self, limit: int, busy: Sequence[str] = ()) -> list[str]:
         """Claim up to ``limit`` due sessions nobody holds (``busy``: running here)."""
