@@ -212,6 +212,8 @@ class ExtractionScheduler:
         while not self._closed:
             try:
                 free = self._concurrency - len(self._running)
+                if self._inflight and self._ingest_waiting():
+                    free = 0  # ingest first; a claim would only wait here with its lease
                 for sid in await self._leases.due(free, sorted(self._running)):
                     self._queue.state(sid).forced = True
                     self._queue.schedule(sid)
