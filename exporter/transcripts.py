@@ -21,9 +21,6 @@ from tasktrace.exporter.rows import MESSAGE_COLUMNS, message_from_row
 from tasktrace.model import Message, ToolCall
 from tasktrace.records import StoredTrace, TranscriptState, WritePlan
 
-#: the SQLSTATE ``tasktrace_lock_chains`` raises when a plan's view is stale
-_STALE = "TT001"
-
 
 class PostgresTranscripts:
     """``idle_timeout`` and ``max_turns``: the extraction buffer's, for ``due_at``."""
@@ -59,7 +56,8 @@ class PostgresTranscripts:
         # one round trip: each session's head on every row of its messages (a
         # session without messages gives one row of NULL message columns)
         rows = await self._fetch(
-            f"SELECT s.id, s.next_seq, s.tail, m.chain, {_prefixed('m.', MESSAGE_COLUMNS)}"
+            "SELECT s.id, s.next_seq, s.tail, s.version, s.tool_state, m.chain,"
+            f" {_prefixed('m.', MESSAGE_COLUMNS)}"
             " FROM sessions s LEFT JOIN messages m ON m.session_id = s.id"
             " WHERE s.id = ANY(%s) ORDER BY s.id, m.seq",
             (list(session_ids),),
@@ -72,45 +70,45 @@ class PostgresTranscripts:
     async def write(self, plan: WritePlan) -> None:
         """Raises :class:`StaleTranscript` (nothing written) when another
         instance changed one of the plan's sessions since it was read."""
-        try:
-            await self._write(plan)
-        except psycopg.Error as exc:
-            if exc.sqlstate != _STALE:
-                raise
-            detail = exc.diag.message_detail or ""
-            raise StaleTranscript(tuple(filter(None, detail.split(",")))) from None
-
-    async def _write(self, plan: WritePlan) -> None:
-        # one pipeline: the statements go out together, one round trip for all
+        # one pipeline: the statements go out together, one round trip for all;
+        # the first takes the locks and checks the plan's view, the others are
+        # rolled back if that view was stale
         async with (
             connection(self._pool) as conn,
             conn.transaction(),
-            conn.pipeline(),
-            conn.cursor() as cur,
+            conn.cursor() as check,
         ):
+            async with conn.pipeline(), conn.cursor() as cur:
+                await check.execute(
+                    "SELECT tasktrace_lock_chains(%s, %s, %s, %s, %s, %s)", _lock_args(plan)
+                )
+                await self._write(cur, plan)
+            stale = await check.fetchone()
+            if stale is not None and stale[0]:
+                raise StaleTranscript(tuple(stale[0].split(",")))
+
+    async def _write(self, cur: psycopg.AsyncCursor, plan: WritePlan) -> None:
+        for old, new in plan.rehomes:
+            await cur.execute("DELETE FROM sessions WHERE id = %s", (old,))
             await cur.execute(
-                "SELECT tasktrace_lock_chains(%s, %s, %s, %s, %s, %s)", _lock_args(plan)
+                "UPDATE traces SET session_id = %s, keyed = true WHERE session_id = %s",
+                (new, old),
             )
-            for old, new in plan.rehomes:
-                await cur.execute("DELETE FROM sessions WHERE id = %s", (old,))
-                await cur.execute(
-                    "UPDATE traces SET session_id = %s, keyed = true WHERE session_id = %s",
-                    (new, old),
-                )
-            await self._write_sessions(cur, plan)
-            await self._write_messages(cur, plan)
-            if plan.error_flags:
-                await cur.executemany(
-                    "UPDATE messages SET error = true WHERE session_id = %s AND seq = %s",
-                    plan.error_flags,
-                )
-            await self._write_traces(cur, plan)
+        await self._write_sessions(cur, plan)
+        await self._write_messages(cur, plan)
+        if plan.error_flags:
+            await cur.executemany(
+                "UPDATE messages SET error = true WHERE session_id = %s AND seq = %s",
+                plan.error_flags,
+            )
+        await self._write_traces(cur, plan)
 
     async def _write_sessions(self, cur: psycopg.AsyncCursor, plan: WritePlan) -> None:
         await cur.executemany(
             "INSERT INTO sessions AS s (id, service, keyed, disabled, next_seq, message_count,"
-            " tail, last_message_at, due_at) VALUES (%s, %s, %s, %s, %s, %s, %s,"
-            " to_timestamp(%s / 1e9), CASE WHEN %s = 0 THEN NULL WHEN %s >= %s THEN now()"
+            " tail, tool_state, version, last_message_at, due_at) VALUES (%s, %s, %s, %s, %s, %s,"
+            " %s, %s, 1, to_timestamp(%s / 1e9),"
+            " CASE WHEN %s = 0 THEN NULL WHEN %s >= %s THEN now()"
             " ELSE now() + %s * interval '1 second' END)"
             " ON CONFLICT (id) DO UPDATE SET"
             # new messages: due when the buffer is full, else once idle
@@ -119,7 +117,7 @@ class PostgresTranscripts:
             "   ELSE now() + %s * interval '1 second' END,"
             " service = CASE WHEN s.service = '' THEN excluded.service ELSE s.service END,"
             " keyed = s.keyed OR excluded.keyed, disabled = s.disabled OR excluded.disabled,"
-            " updated_at = now(),"
+            " updated_at = now(), version = s.version + 1, tool_state = excluded.tool_state,"
             " last_message_at = GREATEST(s.last_message_at, excluded.last_message_at),"
             " tail = CASE WHEN excluded.next_seq >= s.next_seq THEN excluded.tail ELSE s.tail END,"
             " next_seq = GREATEST(s.next_seq, excluded.next_seq),"
@@ -133,6 +131,7 @@ class PostgresTranscripts:
                     s.next_seq,
                     s.next_seq,
                     s.tail,
+                    s.tool_state,
                     s.last_message_ns,
                     s.next_seq,
                     s.next_seq,
@@ -237,13 +236,15 @@ def _prefixed(prefix: str, columns: str) -> str:
 
 def _transcript(rows: list[tuple[Any, ...]]) -> tuple[TranscriptState, list[Message]]:
     """A session's merge state and messages from its ``load_transcripts`` rows."""
-    next_seq, tail = rows[0][1], rows[0][2]
-    stored = [r[3:] for r in rows if r[3] is not None]
+    next_seq, tail, version, tool_state = rows[0][1:5]
+    stored = [r[5:] for r in rows if r[5] is not None]
     messages = [message_from_row(r[1:]) for r in stored]
     state = TranscriptState(
         next_seq=next_seq,
         chains={bytes(r[0]): m.seq for r, m in zip(stored, messages, strict=True)},
         tail=bytes(tail) if tail is not None else b"\x00" * 16,
+        version=version,
+        tool_state=tool_state,
     )
     return state, messages
 

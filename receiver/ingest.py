@@ -42,8 +42,8 @@ class _Session:
     ledger: ToolLedger
     keyed: bool
     service: str = ""
-    #: the session's next_seq as last read from or written to the store
-    stored_seq: int = 0
+    #: the session's version as last read from or written to the store
+    stored_version: int = 0
 
 
 #: plans of one batch before a store that keeps changing under it is reported busy
@@ -79,10 +79,10 @@ class Ingestor:
             except BaseException:
                 self._forget(plan)
                 raise
-            for sid in plan.sessions:
+            for sid in plan.sessions:  # each write counts one version
                 entry = self._sessions.get(sid)
                 if entry is not None:
-                    entry.stored_seq = entry.state.next_seq
+                    entry.stored_version = plan.bases[sid] + 1
             self._evict_if_needed()
             return plan
         raise StoreUnavailable(f"sessions kept changing during {_REPLANS} plans of one batch")
@@ -134,6 +134,9 @@ class Ingestor:
             )
             if entry is not None:
                 self._touch(plan, sid, entry, facts, 0)
+        for sid, write in plan.sessions.items():  # the pairing left open, for any instance
+            if sid in self._sessions:
+                plan.sessions[sid] = replace(write, tool_state=self._sessions[sid].ledger.dump())
 
     async def _resolve(self, facts: TraceFacts, calls: list[Call], plan: WritePlan) -> str:
         known = self._traces.get(facts.trace_id)
@@ -190,19 +193,12 @@ class Ingestor:
             return
         loaded = await self._store.load_transcripts(missing)
         for session_id in missing:
-            state = loaded[session_id][0] if session_id in loaded else TranscriptState()
-            self._sessions[session_id] = _Session(
-                state=state, ledger=ToolLedger(), keyed=False, stored_seq=state.next_seq
-            )
+            self._sessions[session_id] = _cached(loaded.get(session_id), keyed=False)
 
     async def _session(self, session_id: str, *, keyed: bool) -> _Session:
         entry = self._sessions.get(session_id)
         if entry is None:
-            loaded = await self._store.load_transcript(session_id)
-            state = loaded[0] if loaded else TranscriptState()
-            entry = _Session(
-                state=state, ledger=ToolLedger(), keyed=keyed, stored_seq=state.next_seq
-            )
+            entry = _cached(await self._store.load_transcript(session_id), keyed=keyed)
             self._sessions[session_id] = entry
         entry.keyed = entry.keyed or keyed
         return entry
@@ -210,7 +206,7 @@ class Ingestor:
     async def _rehome(self, old: str, new: str, plan: WritePlan) -> None:
         """Move an unkeyed session's transcript into the session its key names."""
         loaded = await self._store.load_transcript(old)
-        plan.bases.setdefault(old, loaded[0].next_seq if loaded else 0)
+        plan.bases.setdefault(old, loaded[0].version if loaded else 0)
         moving = self._sessions.pop(old, None)
         self._tails.pop(self._tail_of.pop(old, b""), None)
         for trace_id, stored in list(self._traces.items()):
@@ -292,7 +288,7 @@ class Ingestor:
         self, plan: WritePlan, sid: str, entry: _Session, facts: TraceFacts | None, at: int
     ) -> None:
         prev = plan.sessions.get(sid)
-        plan.bases.setdefault(sid, entry.stored_seq)
+        plan.bases.setdefault(sid, entry.stored_version)
         service = entry.service or (facts.service if facts else "")
         entry.service = service
         old = self._tail_of.get(sid)
@@ -330,6 +326,15 @@ class Ingestor:
         if len(self._tails) > 4 * self._max_sessions:
             self._tails.clear()
             self._tail_of.clear()
+
+
+def _cached(loaded: tuple[TranscriptState, list[Message]] | None, *, keyed: bool) -> _Session:
+    """A session's cache entry from what the store holds (None: a new session)."""
+    if loaded is None:
+        return _Session(state=TranscriptState(), ledger=ToolLedger(), keyed=keyed)
+    state, messages = loaded
+    ledger = ToolLedger.restore(state.tool_state, messages)
+    return _Session(state=state, ledger=ledger, keyed=keyed, stored_version=state.version)
 
 
 def _input_count(call: Call) -> int:

@@ -206,3 +206,25 @@ async def test_three_instances_round_robin_match_one_and_survive_a_killed_one(
     )
     assert sorted(taken) == sorted((sid, True, True) for sid, _ in held)
     assert time.monotonic() - started < 90
+
+
+@pytest.mark.parametrize("offset", range(3))
+async def test_a_tool_error_seen_by_one_instance_flags_the_result_another_stores(
+    cluster: str, offset: int
+) -> None:
+    """The error of a failed tool call is on the tool's span; its result text comes
+    with the next model call's span, here to another instance (each offset puts
+    the two on a different pair). The pairing left open travels in the database."""
+    requests = span_requests(fixture("tool-error", variant=VARIANTS[0]))
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    shared = [f"exporters.postgres.schema={schema}", "service.instances=shared"]
+    async with contextlib.AsyncExitStack() as stack:
+        services = [
+            await stack.enter_async_context(running_service(cluster, overrides=shared))
+            for _ in range(3)
+        ]
+        targets = [s.endpoints.grpc for s in services]
+        await send_round_robin(targets, requests, offset)
+
+    flags = await rows(cluster, schema, "SELECT error FROM messages WHERE role = 'tool'")
+    assert flags == [(True,)]

@@ -30,13 +30,13 @@ async def _pool(pg_dsn: str) -> AsyncIterator[AsyncConnectionPool]:
     await pool.close()
 
 
-def plan(base: int, seqs: range, *, trace: str = "t-1", trace_base: str = "") -> WritePlan:
-    """Messages ``seqs`` appended to SID, assuming it stood at ``base``."""
-    out = WritePlan(bases={SID: base}, trace_bases={trace: trace_base})
+def plan(version: int, seqs: range, *, trace: str = "t-1", trace_base: str = "") -> WritePlan:
+    """Messages ``seqs`` appended to SID, assuming it had had ``version`` writes."""
+    out = WritePlan(bases={SID: version}, trace_bases={trace: trace_base})
     for seq in seqs:
         chain = seq.to_bytes(16, "big")
         out.messages.append((Message(f"m{seq}", SID, seq, Role.USER, f"turn {seq}"), chain))
-    last = seqs[-1] if seqs else base - 1
+    last = seqs[-1]
     out.sessions[SID] = SessionWrite(SID, "svc", True, False, last.to_bytes(16, "big"), last + 1, 1)
     out.traces.append(TraceWrite(trace, SID, True, "", "", "svc"))
     return out
@@ -57,7 +57,7 @@ async def test_a_write_planned_on_a_stale_view_is_refused_whole(
 
     assert refused.value.sessions == (SID,)
     assert await stored_seqs(pool) == [0, 1]
-    await store.write(plan(2, range(2, 3), trace_base=SID))  # the reloaded view
+    await store.write(plan(1, range(2, 3), trace_base=SID))  # the reloaded view
     assert await stored_seqs(pool) == [0, 1, 2]
 
 
@@ -80,7 +80,7 @@ async def test_a_write_makes_the_session_due_after_the_idle_timeout_or_at_once_w
     await PostgresTranscripts(pool, idle_timeout=60, max_turns=3).write(plan(0, range(0, 2)))
     [(idle,)] = await fetch(pool, "SELECT due_at - now() > interval '50 s' FROM sessions")
     await PostgresTranscripts(pool, idle_timeout=60, max_turns=3).write(
-        plan(2, range(2, 3), trace_base=SID)
+        plan(1, range(2, 3), trace_base=SID)
     )
     [(full,)] = await fetch(pool, "SELECT due_at <= now() FROM sessions")
 
