@@ -14,14 +14,12 @@ from datetime import datetime
 from typing import Protocol
 
 from tasktrace.model import Message, Task
-from tasktrace.records import Lookup, StoredTrace, TranscriptState, WritePlan
+from tasktrace.records import Lookup, TranscriptState, WritePlan
 
 
 class TranscriptStore(Protocol):
     """What ingest needs from storage. Every method may raise
     :class:`StoreUnavailable` or :class:`StoreRejected`."""
-
-    async def load_traces(self, trace_ids: Sequence[str]) -> dict[str, StoredTrace]: ...
 
     async def find_tails(self, chains: Sequence[bytes]) -> dict[bytes, str]:
         """Sessions whose transcript currently ends at one of ``chains``."""
@@ -33,17 +31,12 @@ class TranscriptStore(Protocol):
         """A session's merge state and its messages in order; None if unknown."""
         ...
 
-    async def load_transcripts(
-        self, session_ids: Sequence[str]
-    ) -> dict[str, tuple[TranscriptState, list[Message]]]:
-        """:meth:`load_transcript` of several sessions at once; unknown ones are left out."""
-        ...
-
     async def lookup(
         self, trace_ids: Sequence[str], session_ids: Sequence[str], chains: Sequence[bytes]
     ) -> Lookup:
-        """:meth:`load_traces`, :meth:`load_transcripts` and :meth:`find_tails`
-        at once (one round trip): what ingest reads before it plans a batch."""
+        """What ingest reads before it plans a batch, at once (one round trip):
+        the stored traces among ``trace_ids``, :meth:`load_transcript` of each of
+        ``session_ids`` (unknown ones left out) and :meth:`find_tails` of ``chains``."""
         ...
 
     async def write(self, plan: WritePlan) -> None: ...
@@ -126,7 +119,12 @@ class TaskStore(Protocol):
 
 class SessionLeases(Protocol):
     """Which due sessions this instance may extract now. One process owns all
-    of them (:class:`OwnAll`); instances sharing a database take leases there."""
+    of them (:class:`OwnAll`); instances sharing a database take leases there,
+    where each session's due time is kept."""
+
+    async def due(self, limit: int, busy: Sequence[str] = ()) -> list[str]:
+        """Claim up to ``limit`` sessions due in the shared store (not ``busy``)."""
+        ...
 
     async def acquire(self, session_ids: Sequence[str]) -> set[str]:
         """The subset of ``session_ids`` this instance holds until :meth:`release`."""
@@ -134,12 +132,23 @@ class SessionLeases(Protocol):
 
     async def release(self, session_ids: Sequence[str]) -> None: ...
 
+    async def mark_due(self, session_id: str, after: float = 0.0) -> None:
+        """Make the session due in ``after`` seconds, for whichever instance claims it."""
+        ...
+
 
 class OwnAll:
-    """The leases of a single instance: every session is its own."""
+    """The leases of a single instance: every session is its own, and due times
+    live in its memory."""
+
+    async def due(self, limit: int, busy: Sequence[str] = ()) -> list[str]:
+        return []
 
     async def acquire(self, session_ids: Sequence[str]) -> set[str]:
         return set(session_ids)
 
     async def release(self, session_ids: Sequence[str]) -> None:
+        return None
+
+    async def mark_due(self, session_id: str, after: float = 0.0) -> None:
         return None

@@ -1,8 +1,14 @@
-"""The Postgres side of ingest: :class:`~tasktrace.stores.TranscriptStore`."""
+"""The Postgres side of ingest: :class:`~tasktrace.stores.TranscriptStore`.
+
+Several instances may write the same session: each write first locks its
+sessions and checks the plan's view of them (``tasktrace_lock_chains``,
+migration 7), and sets each session's ``due_at`` for extraction.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -11,6 +17,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 
+from tasktrace.errors import StaleTranscript
 from tasktrace.exporter.postgres import connection, fetch
 from tasktrace.exporter.rows import MESSAGE_COLUMNS, message_from_row
 from tasktrace.model import Message, ToolCall
@@ -22,18 +29,21 @@ _TAILS = "SELECT tail, id FROM sessions WHERE tail = ANY(%s)"
 # gives one row of NULL message columns)
 _M_COLUMNS = ", ".join("m." + c.strip() for c in MESSAGE_COLUMNS.split(","))
 _TRANSCRIPTS = (
-    f"SELECT s.id, s.next_seq, s.tail, m.chain, {_M_COLUMNS}"
+    f"SELECT s.id, s.next_seq, s.tail, s.version, s.tool_state, m.chain, {_M_COLUMNS}"
     " FROM sessions s LEFT JOIN messages m ON m.session_id = s.id"
     " WHERE s.id = ANY(%s) ORDER BY s.id, m.seq"
 )
 
 
 class PostgresTranscripts:
-    def __init__(self, pool: AsyncConnectionPool) -> None:
-        self._pool = pool
+    """``idle_timeout`` and ``max_turns``: the extraction buffer's, for ``due_at``."""
 
-    async def load_traces(self, trace_ids: Sequence[str]) -> dict[str, StoredTrace]:
-        return _traces(await self._fetch(_TRACES, (list(trace_ids),)))
+    def __init__(
+        self, pool: AsyncConnectionPool, *, idle_timeout: float = 8.0, max_turns: int = 16
+    ) -> None:
+        self._pool = pool
+        self._idle = idle_timeout
+        self._max_turns = max_turns
 
     async def find_tails(self, chains: Sequence[bytes]) -> dict[bytes, str]:
         return _tails(await self._fetch(_TAILS, (list(chains),)))
@@ -57,44 +67,47 @@ class PostgresTranscripts:
     async def load_transcript(
         self, session_id: str
     ) -> tuple[TranscriptState, list[Message]] | None:
-        return (await self.load_transcripts([session_id])).get(session_id)
-
-    async def load_transcripts(
-        self, session_ids: Sequence[str]
-    ) -> dict[str, tuple[TranscriptState, list[Message]]]:
-        return _transcripts(await self._fetch(_TRANSCRIPTS, (list(session_ids),)))
+        return _transcripts(await self._fetch(_TRANSCRIPTS, ([session_id],))).get(session_id)
 
     async def write(self, plan: WritePlan) -> None:
-        # one pipeline and one round trip: in autocommit mode the statements up to
-        # the pipeline's sync run as one implicit transaction (no BEGIN, no COMMIT
-        # round trips); if one fails, the rest are skipped and all is rolled back.
-        # Not prepared: a failed pipeline would leave psycopg believing in
-        # statements whose Parse the server skipped
+        """Raises :class:`StaleTranscript` (nothing written) when another
+        instance changed one of the plan's sessions since it was read."""
+        # one pipeline: the statements go out together, one round trip for all;
+        # the first takes the locks and checks the plan's view, the others are
+        # rolled back if that view was stale
         async with (
             connection(self._pool) as conn,
-            _autocommit(conn),
-            conn.pipeline(),
-            conn.cursor() as cur,
+            conn.transaction(),
+            conn.cursor() as check,
         ):
-            for old, new in plan.rehomes:
-                await cur.execute("DELETE FROM sessions WHERE id = %s", (old,), prepare=False)
-                await cur.execute(
-                    "UPDATE traces SET session_id = %s, keyed = true WHERE session_id = %s",
-                    (new, old),
-                    prepare=False,
+            async with conn.pipeline(), conn.cursor() as cur:
+                await check.execute(
+                    "SELECT tasktrace_lock_chains(%s, %s, %s, %s, %s, %s)", _lock_args(plan)
                 )
-            await self._write_sessions(cur, plan)
-            await self._write_messages(cur, plan)
-            if plan.error_flags:
-                sessions, seqs = zip(*plan.error_flags, strict=True)
-                await cur.execute(
-                    "UPDATE messages m SET error = true"
-                    " FROM unnest(%s::text[], %s::int[]) AS f(session_id, seq)"
-                    " WHERE m.session_id = f.session_id AND m.seq = f.seq",
-                    (list(sessions), list(seqs)),
-                    prepare=False,
-                )
-            await self._write_traces(cur, plan)
+                await self._write(cur, plan)
+            stale = await check.fetchone()
+            if stale is not None and stale[0]:
+                raise StaleTranscript(tuple(stale[0].split(",")))
+
+    async def _write(self, cur: psycopg.AsyncCursor, plan: WritePlan) -> None:
+        # one statement per table, over arrays, rather than one per row
+        for old, new in plan.rehomes:
+            await cur.execute("DELETE FROM sessions WHERE id = %s", (old,))
+            await cur.execute(
+                "UPDATE traces SET session_id = %s, keyed = true WHERE session_id = %s",
+                (new, old),
+            )
+        await self._write_sessions(cur, plan)
+        await self._write_messages(cur, plan)
+        if plan.error_flags:
+            sessions, seqs = zip(*plan.error_flags, strict=True)
+            await cur.execute(
+                "UPDATE messages m SET error = true"
+                " FROM unnest(%s::text[], %s::int[]) AS f(session_id, seq)"
+                " WHERE m.session_id = f.session_id AND m.seq = f.seq",
+                (list(sessions), list(seqs)),
+            )
+        await self._write_traces(cur, plan)
 
     async def _write_sessions(self, cur: psycopg.AsyncCursor, plan: WritePlan) -> None:
         # one statement over arrays rather than one per row (in id order: rows
@@ -104,29 +117,39 @@ class PostgresTranscripts:
             return
         await cur.execute(
             "INSERT INTO sessions AS s (id, service, keyed, disabled, next_seq, message_count,"
-            " tail, last_message_at)"
-            " SELECT id, service, keyed, disabled, next_seq, next_seq, tail,"
-            " to_timestamp(at_ns / 1e9) FROM unnest(%s::text[], %s::text[], %s::bool[],"
-            " %s::bool[], %s::int[], %s::bytea[], %s::float8[])"
-            " AS u(id, service, keyed, disabled, next_seq, tail, at_ns)"
+            " tail, tool_state, version, last_message_at, due_at)"
+            " SELECT id, service, keyed, disabled, next_seq, next_seq, tail, tool_state, 1,"
+            " to_timestamp(at_ns / 1e9), CASE WHEN next_seq = 0 THEN NULL"
+            " WHEN next_seq >= %s THEN now() ELSE now() + %s * interval '1 second' END"
+            " FROM unnest(%s::text[], %s::text[], %s::bool[], %s::bool[], %s::int[],"
+            " %s::bytea[], %s::text[], %s::float8[])"
+            " AS u(id, service, keyed, disabled, next_seq, tail, tool_state, at_ns)"
             " ON CONFLICT (id) DO UPDATE SET"
+            # new messages: due when the buffer is full, else once idle
+            " due_at = CASE WHEN excluded.next_seq <= s.next_seq THEN s.due_at"
+            "   WHEN excluded.next_seq - 1 - s.cursor_seq >= %s THEN now()"
+            "   ELSE now() + %s * interval '1 second' END,"
             " service = CASE WHEN s.service = '' THEN excluded.service ELSE s.service END,"
             " keyed = s.keyed OR excluded.keyed, disabled = s.disabled OR excluded.disabled,"
-            " updated_at = now(),"
+            " updated_at = now(), version = s.version + 1, tool_state = excluded.tool_state,"
             " last_message_at = GREATEST(s.last_message_at, excluded.last_message_at),"
             " tail = CASE WHEN excluded.next_seq >= s.next_seq THEN excluded.tail ELSE s.tail END,"
             " next_seq = GREATEST(s.next_seq, excluded.next_seq),"
             " message_count = GREATEST(s.next_seq, excluded.next_seq)",
             (
+                self._max_turns,
+                self._idle,
                 [s.id for s in rows],
                 [s.service for s in rows],
                 [s.keyed for s in rows],
                 [s.disabled for s in rows],
                 [s.next_seq for s in rows],
                 [s.tail for s in rows],
+                [s.tool_state for s in rows],
                 [float(s.last_message_ns) for s in rows],
+                self._max_turns,
+                self._idle,
             ),
-            prepare=False,
         )
 
     async def _write_messages(self, cur: psycopg.AsyncCursor, plan: WritePlan) -> None:
@@ -160,7 +183,6 @@ class PostgresTranscripts:
             " error, trace_id, span_id, time_ns, model, chain"
             " FROM json_populate_recordset(NULL::messages, %s::json) ON CONFLICT DO NOTHING",
             (json.dumps(rows, ensure_ascii=False),),
-            prepare=False,
         )
 
     async def _write_traces(self, cur: psycopg.AsyncCursor, plan: WritePlan) -> None:
@@ -187,11 +209,33 @@ class PostgresTranscripts:
                 [t.last_span_id for t in rows],
                 [t.service for t in rows],
             ),
-            prepare=False,
         )
 
     async def _fetch(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         return await fetch(self._pool, query, params)
+
+
+def _lock_args(plan: WritePlan) -> tuple[Any, ...]:
+    """``tasktrace_lock_chains``'s arguments: the lock keys of the plan's
+    sessions and unkeyed traces (a trace's own session name), sorted so that
+    writers never wait on each other in a cycle; what the plan assumed."""
+    names = {*plan.bases, *(t.trace_id for t in plan.traces if not t.keyed)}
+    keys = sorted({_lock_key(name) for name in names})
+    targets = {t.trace_id: t.session_id for t in plan.traces}
+    traces = sorted(plan.trace_bases)
+    return (
+        keys,
+        list(plan.bases),
+        list(plan.bases.values()),
+        traces,
+        [plan.trace_bases[t] for t in traces],
+        [targets.get(t, "") for t in traces],
+    )
+
+
+def _lock_key(name: str) -> int:
+    digest = hashlib.blake2b(b"tasktrace.session:" + name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _clean(text: str) -> str:
@@ -229,13 +273,15 @@ def _transcripts(rows: list[tuple[Any, ...]]) -> dict[str, tuple[TranscriptState
 
 def _transcript(rows: list[tuple[Any, ...]]) -> tuple[TranscriptState, list[Message]]:
     """A session's merge state and messages from its ``load_transcripts`` rows."""
-    next_seq, tail = rows[0][1], rows[0][2]
-    stored = [r[3:] for r in rows if r[3] is not None]
+    next_seq, tail, version, tool_state = rows[0][1:5]
+    stored = [r[5:] for r in rows if r[5] is not None]
     messages = [message_from_row(r[1:]) for r in stored]
     state = TranscriptState(
         next_seq=next_seq,
         chains={bytes(r[0]): m.seq for r, m in zip(stored, messages, strict=True)},
         tail=bytes(tail) if tail is not None else b"\x00" * 16,
+        version=version,
+        tool_state=tool_state,
     )
     return state, messages
 
