@@ -139,13 +139,8 @@ class PostgresTranscripts:
             (
                 self._max_turns,
                 self._idle,
-                [s.id for s in rows],
-                [s.service for s in rows],
-                [s.keyed for s in rows],
-                [s.disabled for s in rows],
-                [s.next_seq for s in rows],
-                [s.tail for s in rows],
-                [s.tool_state for s in rows],
+                *_columns(rows, "id", "service", "keyed", "disabled", "next_seq", "tail"),
+                *_columns(rows, "tool_state"),
                 [float(s.last_message_ns) for s in rows],
                 self._max_turns,
                 self._idle,
@@ -201,13 +196,8 @@ class PostgresTranscripts:
             "   ELSE excluded.last_span_id END,"
             " service = CASE WHEN t.service = '' THEN excluded.service ELSE t.service END,"
             " last_seen = now()",
-            (
-                [t.trace_id for t in rows],
-                [t.session_id for t in rows],
-                [t.keyed for t in rows],
-                [t.root_span_id for t in rows],
-                [t.last_span_id for t in rows],
-                [t.service for t in rows],
+            _columns(
+                rows, "trace_id", "session_id", "keyed", "root_span_id", "last_span_id", "service"
             ),
         )
 
@@ -254,6 +244,11 @@ async def _autocommit(conn: psycopg.AsyncConnection) -> AsyncIterator[None]:
     finally:
         if not conn.closed and conn.info.transaction_status is TransactionStatus.IDLE:
             await conn.set_autocommit(False)
+
+
+def _columns(rows: Sequence[object], *names: str) -> tuple[list[Any], ...]:
+    """The named attribute of every row, one list per name: a statement's array parameters."""
+    return tuple([getattr(row, name) for row in rows] for name in names)
 
 
 def _traces(rows: list[tuple[Any, ...]]) -> dict[str, StoredTrace]:
