@@ -141,7 +141,10 @@ class _Generator(threading.Thread):
             name, turns = slots[slot]
             index = len(turns)
             turns.append(turn(name, index))
-            attributes = {**turn_attributes(name, turns, index), "load.turn": index}
+            attributes: dict[str, str | int] = {
+                **turn_attributes(name, turns, index),
+                "load.turn": index,
+            }
             self._tracer.start_span(
                 f"chat {MODEL}", kind=SpanKind.CLIENT, attributes=attributes
             ).end()
