@@ -34,6 +34,7 @@ def assert_nothing_acknowledged_lost(figures: Figures) -> None:
     assert figures.acked > 0
     assert (figures.present, figures.duplicates) == (figures.acked, 0), figures
     assert figures.sessions > 0 and figures.unextracted == 0, figures
+    assert figures.extra["tracebacks"] == 0, "serve logged an error nobody handled"
 
 
 async def test_a_killed_serve_restarted_on_its_data_dir_keeps_every_acknowledged_span() -> None:

@@ -55,6 +55,11 @@ class Runs:
         self.started.append(served)
         return served
 
+    def tracebacks(self) -> int:
+        """Tracebacks the serve processes logged (an error nobody handled)."""
+        log = self.root / "serve.log"
+        return log.read_text(errors="replace").count("Traceback") if log.exists() else 0
+
     def dsn(self, external: str = "") -> str:
         """The store's DSN: ``external``, else the embedded server's."""
         return external or embedded_dsn(self.data_dir)

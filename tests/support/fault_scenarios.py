@@ -5,6 +5,8 @@ processors flush), waits until every session is extracted and returns the
 :class:`~tests.support.fault_audit.Figures`. The integration tests assert on
 them; ``bench/faults.py`` prints them. ``before``/``after``: spans acknowledged
 before the fault and after recovery; ``*_seconds``: how long a fault lasts.
+Every scenario's extras include ``tracebacks``: errors nobody handled, in the
+serve log.
 """
 
 from __future__ import annotations
@@ -55,10 +57,12 @@ async def serve_killed(
             await acked_more(load.ledger, after)
             await asyncio.to_thread(load.stop)
         stored = await all_extracted(run.dsn(cluster.dsn if cluster else ""), "kill-")
+        tracebacks = run.tracebacks()
         assert second.process.returncode is None, second.log_tail()
     figures = audit(load.ledger.made, load.ledger.acked, stored)
     return _with(
         figures,
+        tracebacks=tracebacks,
         exit=exit_status,
         restart_s=round(restarted_s, 2),
         recovery_s=_recovery(load, killed_at),
@@ -83,12 +87,14 @@ async def store_restarted(
             await acked_more(load.ledger, after)
             await asyncio.to_thread(load.stop)
         stored = await all_extracted(cluster.dsn, "pg-")
+        tracebacks = run.tracebacks()
         samples = await metrics(served)
         assert served.process.returncode is None, served.log_tail()
         assert len(run.started) == 1
     figures = audit(load.ledger.made, load.ledger.acked, stored)
     return _with(
         figures,
+        tracebacks=tracebacks,
         unavailable=int(total(samples, "tasktrace_receiver_requests_total", result="unavailable")),
         recovery_s=_recovery(load, back_at),
     )
@@ -119,10 +125,12 @@ async def llm_faults(*, phase_seconds: float = 4.0, after: int = 100) -> Figures
             await acked_more(load.ledger, after)
             await asyncio.to_thread(load.stop)
         stored = await all_extracted(run.dsn(), "llm-")
+        tracebacks = run.tracebacks()
         recovered = time.monotonic() - back_at
     figures = audit(load.ledger.made, load.ledger.acked, stored)
     return _with(
         figures,
+        tracebacks=tracebacks,
         errors="/".join(str(errors[p]) for p in ("down", "garbage", "slow")),
         calls=dict(llm.by_mode),
         recovery_s=round(recovered, 2),
@@ -172,11 +180,13 @@ async def backend_down(
             await asyncio.to_thread(load.stop)
             stored = await all_extracted(run.dsn(), "bk-")
             samples = await _drained(served)
+            tracebacks = run.tracebacks()
             drained_s = time.monotonic() - back_at
     figures = audit(load.ledger.made, load.ledger.acked, stored)
     sent = {_task_of(span) for span in backend.spans}
     return _with(
         figures,
+        tracebacks=tracebacks,
         queue_size=queue_size,
         queue_max=int(max(depths, default=0)),
         exported=int(total(samples, SPAN_ITEMS, kind="task_spans", result="exported")),
