@@ -45,7 +45,7 @@ def scenarios(
 ) -> dict[str, list[tuple[str, Callable[[], Coroutine[Any, Any, Figures]]]]]:
     """Rows by scenario name: (row title, the run that makes its figures)."""
     load = 100 if quick else 400
-    pg_down = 5.0 if quick else 10.0
+    pg_downs = (5.0,) if quick else (10.0, 20.0)
     phase = 4.0 if quick else 10.0
     outages = (10.0,) if quick else (30.0, 60.0)
 
@@ -53,9 +53,12 @@ def scenarios(
         with debian_cluster() as cluster:
             return await serve_killed(cluster, before=load, after=load)
 
-    async def pg_restart() -> Figures:
-        with debian_cluster() as cluster:
-            return await store_restarted(cluster, down_seconds=pg_down, before=load, after=load)
+    def pg_restart(seconds: float) -> Callable[[], Coroutine[Any, Any, Figures]]:
+        async def restart() -> Figures:
+            with debian_cluster() as cluster:
+                return await store_restarted(cluster, down_seconds=seconds, before=load, after=load)
+
+        return restart
 
     def backend(seconds: float) -> Callable[[], Coroutine[Any, Any, Figures]]:
         return lambda: backend_down(down_seconds=seconds, queue_size=100, before=load, after=load)
@@ -64,7 +67,7 @@ def scenarios(
         "kill": [("SIGKILL of serve, restart on its data dir", lambda: serve_killed(before=load,
                                                                                     after=load))],
         "kill_dsn": [("SIGKILL of serve, restart on a DSN", kill_dsn)],
-        "pg_restart": [(f"external Postgres down {pg_down:.0f} s", pg_restart)],
+        "pg_restart": [(f"external Postgres down {s:.0f} s", pg_restart(s)) for s in pg_downs],
         "llm": [
             (
                 f"LLM down, garbage, slow ({phase:.0f} s each)",
