@@ -114,15 +114,24 @@ def total(samples: Samples, name: str, **labels: str) -> float:
     )
 
 
-async def all_extracted(dsn: str, prefix: str, timeout: float = EXTRACTED_TIMEOUT) -> Stored:
-    """The load's rows, once no session has messages past its cursor (polled:
-    the store offers no event). Raises AssertionError after ``timeout``."""
+async def all_extracted(
+    dsn: str, prefix: str, timeout: float = EXTRACTED_TIMEOUT, *, only: set[str] | None = None
+) -> Stored:
+    """The load's rows, once no session (of ``only``, when given) has messages
+    past its cursor (polled: the store offers no event). Raises AssertionError
+    after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
         stored = await asyncio.to_thread(read_stored, dsn, prefix)
-        behind = [s for s in stored.sessions if s[2] < s[1]]
+        behind = [s for s in stored.sessions if s[2] < s[1] and (only is None or s[0] in only)]
         if stored.sessions and not behind:
             return stored
         if time.monotonic() > deadline:
             raise AssertionError(f"{len(behind)} sessions not extracted, e.g. {behind[:3]}")
         await asyncio.sleep(0.25)
+
+
+async def behind(dsn: str, prefix: str) -> set[str]:
+    """The sessions with messages past their cursor now."""
+    stored = await asyncio.to_thread(read_stored, dsn, prefix)
+    return {s[0] for s in stored.sessions if s[2] < s[1]}

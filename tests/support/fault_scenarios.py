@@ -22,7 +22,15 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as OTLPSpan
 from tests.support.external_pg import Cluster
 from tests.support.fake_otlp import FlakyTraceService, serving_grpc
 from tests.support.fault_audit import Figures, audit
-from tests.support.fault_runs import Samples, acked_more, all_extracted, metrics, runs, total
+from tests.support.fault_runs import (
+    Samples,
+    acked_more,
+    all_extracted,
+    behind,
+    metrics,
+    runs,
+    total,
+)
 from tests.support.llm_faults import FaultyLLM, faulty_llm
 from tests.support.llm_stub import llm_overrides
 from tests.support.ports import free_port
@@ -108,7 +116,8 @@ async def llm_faults(*, phase_seconds: float = 4.0, after: int = 100) -> Figures
     """The ``llm`` extractor's endpoint down, then answering garbage, then too
     slow (past ``timeout``), ``phase_seconds`` each, under load; then well.
     ``errors``: failed extractor runs in each phase (down/garbage/slow);
-    ``recovery_s``: from the endpoint's return to every session extracted."""
+    ``backlog``: sessions with messages waiting when it returns; ``recovery_s``:
+    from its return until they are all extracted."""
     async with faulty_llm(slow_seconds=3 * LLM_TIMEOUT) as llm, runs("llm-") as run:
         overrides = [
             *llm_overrides(llm.base_url),
@@ -120,19 +129,22 @@ async def llm_faults(*, phase_seconds: float = 4.0, after: int = 100) -> Figures
             await acked_more(load.ledger, 20)
             for phase in ("down", "garbage", "slow"):
                 errors[phase] = await _phase(served, llm, phase, phase_seconds)
+            backlog = await behind(run.dsn(), "llm-")
             await llm.set_mode("ok")
             back_at = time.monotonic()
+            await all_extracted(run.dsn(), "llm-", only=backlog)
+            recovered = time.monotonic() - back_at
             await acked_more(load.ledger, after)
             await asyncio.to_thread(load.stop)
         stored = await all_extracted(run.dsn(), "llm-")
         tracebacks = run.tracebacks()
-        recovered = time.monotonic() - back_at
     figures = audit(load.ledger.made, load.ledger.acked, stored)
     return _with(
         figures,
         tracebacks=tracebacks,
         errors="/".join(str(errors[p]) for p in ("down", "garbage", "slow")),
         calls=dict(llm.by_mode),
+        backlog=len(backlog),
         recovery_s=round(recovered, 2),
     )
 
