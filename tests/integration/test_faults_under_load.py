@@ -60,8 +60,9 @@ async def test_a_postgres_restart_is_answered_unavailable_and_recovered_without_
     SDK exporters resend after the RetryInfo delay, and the same serve process
     stores them once the store is back."""
     figures = await store_restarted(cluster, down_seconds=5.0)
-    assert figures.extra["unavailable"] > 0
-    assert figures.extra["recovery_s"] < 10
+    over_grpc, over_http = map(int, str(figures.extra["unavailable"]).split("/"))
+    assert over_grpc > 0 and over_http > 0, figures.extra
+    assert figures.extra["recovery_s"] < 20
     assert_nothing_acknowledged_lost(figures)
 
 

@@ -34,7 +34,7 @@ from tests.support.fault_runs import (
 from tests.support.llm_faults import FaultyLLM, faulty_llm
 from tests.support.llm_stub import llm_overrides
 from tests.support.ports import free_port
-from tests.support.sdk_load import Load, sdk_load
+from tests.support.sdk_load import PROTOCOLS, Load, sdk_load
 from tests.support.serve_process import ServeProcess
 
 
@@ -77,12 +77,15 @@ async def serve_killed(
     )
 
 
+REQUESTS = "tasktrace_receiver_requests_total"
+
+
 async def store_restarted(
     cluster: Cluster, *, down_seconds: float = 5.0, before: int = 100, after: int = 100
 ) -> Figures:
     """The external PostgreSQL stopped (fast shutdown) under load for
     ``down_seconds`` and started again; the same serve process throughout.
-    ``unavailable``: export requests it answered UNAVAILABLE / 503;
+    ``unavailable``: export requests it answered UNAVAILABLE (gRPC) / 503 (HTTP);
     ``recovery_s``: from the store's return to the first acknowledgement."""
     async with runs("pgrestart-") as run:
         served = await run.serve([f"exporters.postgres.dsn={cluster.dsn}"])
@@ -103,7 +106,9 @@ async def store_restarted(
     return _with(
         figures,
         tracebacks=tracebacks,
-        unavailable=int(total(samples, "tasktrace_receiver_requests_total", result="unavailable")),
+        unavailable="/".join(
+            str(int(total(samples, REQUESTS, protocol=p, result="unavailable"))) for p in PROTOCOLS
+        ),
         recovery_s=_recovery(load, back_at),
     )
 
