@@ -30,6 +30,12 @@ def cluster() -> Iterator[Cluster]:
         pytest.fail(str(error), pytrace=False)
 
 
+def assert_all_resent(figures: Figures) -> None:
+    """The spans made while the fault lasted were held by the SDK and resent."""
+    acked, made = map(int, str(figures.extra["resent"]).split("/"))
+    assert acked == made > 0, figures.extra
+
+
 def assert_nothing_acknowledged_lost(figures: Figures) -> None:
     assert figures.acked > 0
     assert (figures.present, figures.duplicates) == (figures.acked, 0), figures
@@ -40,6 +46,7 @@ def assert_nothing_acknowledged_lost(figures: Figures) -> None:
 async def test_a_killed_serve_restarted_on_its_data_dir_keeps_every_acknowledged_span() -> None:
     figures = await serve_killed()
     assert figures.extra["exit"] == -9
+    assert_all_resent(figures)
     assert_nothing_acknowledged_lost(figures)
     assert figures.acked >= 200
 
@@ -49,6 +56,7 @@ async def test_a_killed_serve_restarted_on_a_dsn_keeps_every_acknowledged_span(
 ) -> None:
     figures = await serve_killed(cluster)
     assert figures.extra["exit"] == -9
+    assert_all_resent(figures)
     assert_nothing_acknowledged_lost(figures)
     assert figures.acked >= 200
 
@@ -63,6 +71,7 @@ async def test_a_postgres_restart_is_answered_unavailable_and_recovered_without_
     over_grpc, over_http = map(int, str(figures.extra["unavailable"]).split("/"))
     assert over_grpc > 0 and over_http > 0, figures.extra
     assert figures.extra["recovery_s"] < 20
+    assert_all_resent(figures)
     assert_nothing_acknowledged_lost(figures)
 
 

@@ -42,6 +42,13 @@ def _with(figures: Figures, **extra: object) -> Figures:
     return dataclasses.replace(figures, extra={**figures.extra, **extra})
 
 
+def _resent(load: Load, start: int, end: int) -> str:
+    """``acked/made`` of the spans made while the fault lasted (``made[start:end]``):
+    all acked means the exporters held and resent them."""
+    during = set(load.ledger.made[start:end])
+    return f"{len(during & set(load.ledger.acked))}/{len(during)}"
+
+
 def _recovery(load: Load, since: float) -> float:
     first = load.ledger.first_ack_after(since)
     return round(first - since, 2) if first is not None else float("nan")
@@ -52,16 +59,17 @@ async def serve_killed(
 ) -> Figures:
     """SIGKILL of ``tasktrace serve`` under load, then a restart on the same
     endpoints and store: the same data dir (embedded) or ``cluster`` (a DSN).
+    ``resent``: acked/made of the spans made until the restart was ready;
     ``recovery_s``: from the kill to the first acknowledgement after it."""
     store = [f"exporters.postgres.dsn={cluster.dsn}"] if cluster else []
     async with runs("kill-") as run:
         first = await run.serve(store)
         with sdk_load(first.grpc, first.http, "kill-") as load:
             await acked_more(load.ledger, before)
-            killed_at = time.monotonic()
+            killed_at, made_before = time.monotonic(), len(load.ledger.made)
             exit_status = await first.kill()
             second = await run.serve(store, endpoints=(first.http, first.grpc))
-            restarted_s = time.monotonic() - killed_at
+            restarted_s, made_down = time.monotonic() - killed_at, len(load.ledger.made)
             await acked_more(load.ledger, after)
             await asyncio.to_thread(load.stop)
         stored = await all_extracted(run.dsn(cluster.dsn if cluster else ""), "kill-")
@@ -73,6 +81,7 @@ async def serve_killed(
         tracebacks=tracebacks,
         exit=exit_status,
         restart_s=round(restarted_s, 2),
+        resent=_resent(load, made_before, made_down),
         recovery_s=_recovery(load, killed_at),
     )
 
@@ -86,15 +95,17 @@ async def store_restarted(
     """The external PostgreSQL stopped (fast shutdown) under load for
     ``down_seconds`` and started again; the same serve process throughout.
     ``unavailable``: export requests it answered UNAVAILABLE (gRPC) / 503 (HTTP);
+    ``resent``: acked/made of the spans made while it was down;
     ``recovery_s``: from the store's return to the first acknowledgement."""
     async with runs("pgrestart-") as run:
         served = await run.serve([f"exporters.postgres.dsn={cluster.dsn}"])
         with sdk_load(served.grpc, served.http, "pg-") as load:
             await acked_more(load.ledger, before)
+            made_before = len(load.ledger.made)
             await asyncio.to_thread(cluster.stop)
             await asyncio.sleep(down_seconds)  # the outage lasts this long
             await asyncio.to_thread(cluster.start)
-            back_at = time.monotonic()
+            back_at, made_down = time.monotonic(), len(load.ledger.made)
             await acked_more(load.ledger, after)
             await asyncio.to_thread(load.stop)
         stored = await all_extracted(cluster.dsn, "pg-")
@@ -109,6 +120,7 @@ async def store_restarted(
         unavailable="/".join(
             str(int(total(samples, REQUESTS, protocol=p, result="unavailable"))) for p in PROTOCOLS
         ),
+        resent=_resent(load, made_before, made_down),
         recovery_s=_recovery(load, back_at),
     )
 
