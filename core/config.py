@@ -13,16 +13,25 @@ import re
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tasktrace.auth import BearerTokenAuthConfig
 from tasktrace.durations import Duration
 from tasktrace.exporter.otlp_config import OTLPExporterConfig
 from tasktrace.extractor.config import ExtractorConfig
 from tasktrace.model import Signal
+from tasktrace.redaction import Redaction, parse_redaction
 from tasktrace.self_metrics_config import TelemetryMetricsConfig
 from tasktrace.server_tls import ServerTLSConfig
 
@@ -119,6 +128,8 @@ class TaskProcessorConfig(_Strict):
     #: sessions in process at once (read and committed in batches); an LLM extractor
     #: bounds its own concurrent calls with ``extractor.llm.max_concurrency``
     max_concurrent_sessions: int = Field(default=64, ge=1, le=1024)
+    #: e-mail, card and phone patterns and user regexes (tasktrace/redaction.py); None: off
+    redaction: Annotated[Redaction | None, PlainValidator(parse_redaction)] = None
 
 
 class ProcessorsConfig(_Strict):

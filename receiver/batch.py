@@ -12,6 +12,7 @@ from tasktrace.receiver.dialects import dialect_for_log, dialect_for_span
 from tasktrace.receiver.dialects.base import Dialect
 from tasktrace.receiver.sessions import TraceFacts, trace_facts
 from tasktrace.receiver.transcript import ChainCache
+from tasktrace.redaction import Redaction, redact_content
 
 _log = logging.getLogger(__name__)
 
@@ -57,9 +58,14 @@ class BatchContent:
 
 
 def read_batch(
-    spans: Sequence[Span], records: Sequence[LogRecord], extra_keys: Sequence[str] = ()
+    spans: Sequence[Span],
+    records: Sequence[LogRecord],
+    extra_keys: Sequence[str] = (),
+    redaction: Redaction | None = None,
 ) -> BatchContent:
-    """Read every span and log record; model calls come out in conversation order."""
+    """Read every span and log record; model calls come out in conversation order.
+    With ``redaction``, what the dialects read (messages, tool runs) is redacted
+    before anything else sees it, transcript chains included."""
     out = BatchContent(traces=trace_facts([*spans, *records], extra_keys))
     out.items = len(spans) + len(records)
     llm_spans = _llm_span_ids(spans)
@@ -67,6 +73,8 @@ def read_batch(
         content = _read_span(span, out)
         if content is None:
             continue
+        if redaction is not None:
+            content = redact_content(content, redaction)
         out.unparsed += content.unparsed
         if content.role is SpanRole.LLM and not _has_text(content):
             out.empty_calls.append(span.trace_id)
@@ -92,6 +100,8 @@ def read_batch(
             continue
         if content is None:
             continue
+        if redaction is not None:
+            content = redact_content(content, redaction)
         out.unparsed += content.unparsed
         if content.messages:
             times = [r.time_ns for r in group]
