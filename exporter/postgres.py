@@ -99,7 +99,8 @@ def store_error(exc: psycopg.Error) -> Exception | None:
     """What a database error means to a sender: :class:`StoreRejected` (never
     retry), :class:`StoreUnavailable` (retry later), or None (a bug: let it raise)."""
     state = (exc.sqlstate or "")[:2]
-    if state in _REJECTED_CLASSES:
+    # a DataError without a state is psycopg's own refusal (text holding NUL), never sent
+    if state in _REJECTED_CLASSES or (not state and isinstance(exc, psycopg.DataError)):
         return StoreRejected(str(exc))
     if state in _UNAVAILABLE_CLASSES or (not state and isinstance(exc, psycopg.OperationalError)):
         return StoreUnavailable(str(exc))
