@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.abc import QueryNoTemplate as Query
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from tasktrace.receiver.ingest import StoreRejected, StoreUnavailable
@@ -124,8 +125,10 @@ async def connection(pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncCo
 
 
 async def fetch(
-    pool: AsyncConnectionPool, query: str, params: tuple[Any, ...] = ()
+    pool: AsyncConnectionPool, query: Query, params: tuple[Any, ...] = ()
 ) -> list[tuple[Any, ...]]:
+    """The rows of ``query``: a literal, or composed with ``psycopg.sql``; values
+    always go in ``params``."""
     async with connection(pool) as conn:
         cur = await conn.execute(query, params)
         return list(await cur.fetchall())
