@@ -13,7 +13,13 @@ from pathlib import Path
 
 from tasktrace import __version__, cli_query
 from tasktrace.config import Config, ConfigError, load_config
-from tasktrace.embedded import default_data_dir, folder_mode, loosened_folders, server_binaries
+from tasktrace.embedded import (
+    check_data_dir_name,
+    default_data_dir,
+    folder_mode,
+    loosened_folders,
+    server_binaries,
+)
 
 _log = logging.getLogger("tasktrace")
 
@@ -103,7 +109,8 @@ def serve_config(args: argparse.Namespace) -> Config:
 
 
 def _named_data_dir(args: argparse.Namespace, config: Config) -> Path | None:
-    named = args.data_dir or config.exporters.postgres.data_dir
+    """Raises ``ValueError`` for a name no folder can have (NUL, control characters)."""
+    named = check_data_dir_name(args.data_dir or config.exporters.postgres.data_dir)
     return Path(named).expanduser().resolve() if named else None
 
 
@@ -132,7 +139,11 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     _configure_logging(config.service.telemetry.logs.level)
     as_root = os.geteuid() == 0
-    named = _named_data_dir(args, config)
+    try:
+        named = _named_data_dir(args, config)
+    except ValueError as exc:
+        print(f"tasktrace: invalid --data-dir: {exc}", file=sys.stderr)
+        return 1
     data_dir = named or default_data_dir(Path.home(), os.environ.get("XDG_DATA_HOME"), as_root)
     if as_root and not config.exporters.postgres.dsn:
         refusal = _root_check(data_dir, named is not None)

