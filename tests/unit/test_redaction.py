@@ -4,7 +4,9 @@ config errors, idempotence, JSON kept valid, and the vocabulary types."""
 from __future__ import annotations
 
 import json
+import textwrap
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -306,3 +308,19 @@ def test_bad_redaction_config_is_a_clear_error_naming_the_key(value: str, messag
     error = bad(value)
     assert "processors.tasktrace.redaction" in error
     assert message in error
+
+
+def test_the_readme_redaction_example_loads_and_redacts_as_it_says(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = readme.index("```yaml\n  processors:\n    tasktrace:\n      redaction:")
+    block = readme[start + len("```yaml\n") : readme.index("```", start + 3)]
+    path = tmp_path / "redaction.yaml"
+    path.write_text(textwrap.dedent(block))
+    parsed = load_config(path, environ={}).processors.tasktrace.redaction
+    assert parsed is not None
+    assert [r.name for r in parsed.rules] == ["email", "card", "phone", "booking"]
+    assert (parsed.store, parsed.spans) == ("raw", "redacted")
+    text = f"BK-482913 paid with {CARD}, receipt to a@b.io"
+    assert redact_text(text, parsed.rules) == (
+        "[REDACTED:booking] paid with [REDACTED:card], receipt to [REDACTED:email]"
+    )
