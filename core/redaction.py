@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from tasktrace.model import ChatMessage, Message, SpanContent, Task, ToolCall, ToolRun
 
@@ -281,8 +281,13 @@ def _redact_value(value: Any, rules: tuple[Rule, ...]) -> Any:
 # --- the vocabulary ------------------------------------------------------------
 
 
-def redact_message(message: Message, redaction: Redaction) -> Message:
-    """The message with its text, tool-call arguments and tool results redacted."""
+_Said = TypeVar("_Said", Message, ChatMessage)
+
+
+def redact_message(message: _Said, redaction: Redaction) -> _Said:
+    """The message (stored, or as a library reported it) with its text (a tool's
+    result, for a tool message) and tool-call arguments redacted; the message
+    itself when nothing matched."""
     rules = redaction.rules
     content = redact_json_text(message.content, rules)
     calls = _redact_calls(message.tool_calls, rules)
@@ -295,10 +300,17 @@ def redact_messages(messages: Iterable[Message], redaction: Redaction) -> tuple[
     return tuple(redact_message(m, redaction) for m in messages)
 
 
-def redact_content(content: SpanContent, redaction: Redaction) -> SpanContent:
-    """What a dialect read from a span, with message text and the tool run redacted."""
+def redact_content(
+    content: SpanContent,
+    redaction: Redaction,
+    chat: Callable[[ChatMessage], ChatMessage] | None = None,
+) -> SpanContent:
+    """What a dialect read from a span, with message text and the tool run redacted.
+    ``chat`` redacts one message (default :func:`redact_message`; the receiver passes
+    a cached one, since every call repeats the history before it)."""
     rules = redaction.rules
-    messages = tuple(_redact_chat(m, rules) for m in content.messages)
+    one = chat or (lambda m: redact_message(m, redaction))
+    messages = tuple(one(m) for m in content.messages)
     run = content.tool_run
     if run is not None:
         run = ToolRun(
@@ -324,14 +336,6 @@ def redact_task(task: Task, redaction: Redaction) -> Task:
             dataclasses.replace(c, reason=redact_text(c.reason, rules)) for c in task.history
         ),
     )
-
-
-def _redact_chat(message: ChatMessage, rules: tuple[Rule, ...]) -> ChatMessage:
-    content = redact_json_text(message.content, rules)
-    calls = _redact_calls(message.tool_calls, rules)
-    if content == message.content and calls == message.tool_calls:
-        return message
-    return dataclasses.replace(message, content=content, tool_calls=calls)
 
 
 def _redact_calls(calls: tuple[ToolCall, ...], rules: tuple[Rule, ...]) -> tuple[ToolCall, ...]:

@@ -48,9 +48,13 @@ TASK_SPAN_TIMEOUT = 30.0
 LLM_FLUSH_TIMEOUT = 600.0
 
 
-def booking_request() -> ExportTraceServiceRequest:
+FOLLOW_UP = f"Thanks! Please also send it to bob@example.org and keep {CARD} on file."
+
+
+def booking_request(*, follow_up: bool = False) -> ExportTraceServiceRequest:
     """One GenAI ``chat`` span: the user's request, the assistant's tool call and the
-    tool's result as input, the assistant's answer as output."""
+    tool's result as input, the assistant's answer as output. ``follow_up``: the next
+    call instead, whose history repeats all that and adds the user's next message."""
     history = [
         {"role": "user", "parts": [{"type": "text", "content": USER}]},
         {
@@ -65,6 +69,9 @@ def booking_request() -> ExportTraceServiceRequest:
         },
     ]
     output = [{"role": "assistant", "parts": [{"type": "text", "content": ANSWER}]}]
+    if follow_up:
+        history += [*output, {"role": "user", "parts": [{"type": "text", "content": FOLLOW_UP}]}]
+        output = [{"role": "assistant", "parts": [{"type": "text", "content": "Done."}]}]
     attributes = {
         "gen_ai.operation.name": "chat",
         "gen_ai.system": "openai",
@@ -74,8 +81,10 @@ def booking_request() -> ExportTraceServiceRequest:
         "gen_ai.output.messages": json.dumps(output),
     }
     span = Span(
-        trace_id=bytes.fromhex("5b8efff798038103d269b633813fc60c"),
-        span_id=bytes.fromhex("eee19b7ec3c1b174"),
+        trace_id=bytes.fromhex(
+            "5b8efff798038103d269b633813fc60d" if follow_up else "5b8efff798038103d269b633813fc60c"
+        ),
+        span_id=bytes.fromhex("eee19b7ec3c1b175" if follow_up else "eee19b7ec3c1b174"),
         name="chat gpt-4o-mini",
         kind=Span.SPAN_KIND_CLIENT,
         start_time_unix_nano=1_700_000_000_000_000_000,
@@ -264,3 +273,19 @@ async def test_with_store_raw_task_spans_carry_task_text_redacted_unless_spans_r
     assert bool(leaked(span_text(backend))) is leaks
     if not leaks:
         assert "[REDACTED:card]" in span_text(backend)
+
+
+async def test_with_store_redacted_a_history_sent_again_adds_no_duplicate_messages(
+    pg_dsn: str,
+) -> None:
+    overrides = [*REDACTION, "processors.tasktrace.redaction.store=redacted"]
+    async with pipeline(pg_dsn, overrides) as (_, _, http):
+        await post_traces(http, booking_request())
+        await post_traces(http, booking_request())  # resent
+        await post_traces(http, booking_request(follow_up=True))  # repeats the history
+        messages = await api_messages(http)
+    assert [m["seq"] for m in messages] == list(range(6))
+    assert messages[4]["content"] == (
+        "Thanks! Please also send it to [REDACTED:email] and keep [REDACTED:card] on file."
+    )
+    assert leaked(json.dumps(messages)) == []
