@@ -10,13 +10,16 @@ from urllib.parse import quote
 
 import grpc
 import httpx
+import psycopg
 import pytest
 import pytest_asyncio
+from psycopg import sql
 
 from tasktrace.pipeline import Service
 from tasktrace.proto.tasktrace.v1 import tasks_pb2 as pb
 from tasktrace.proto.tasktrace.v1.tasks_pb2_grpc import TaskServiceStub
 from tests.support.genai_chat import Turn, chat_request
+from tests.support.otlp_traffic import export_grpc
 from tests.support.service import running_service
 from tests.support.session_api import PROTOBUF
 
@@ -174,3 +177,37 @@ async def test_hostile_and_nul_session_ids_over_grpc_are_answered_not_internal_e
             await stub.ListSessionMessages(pb.ListSessionMessagesRequest(session_id="a\x00b"))
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "NUL" in (caught.value.details() or "")
+
+
+async def test_nul_in_a_session_id_over_otlp_grpc_is_invalid_argument_and_the_server_goes_on(
+    served: tuple[Service, httpx.AsyncClient],
+) -> None:
+    service, http = served
+    bad = chat_request("grpc-sid\x00nul", [Turn("hello", "hi")], service="svc")
+    answer = await export_grpc(service.endpoints.grpc, bad.SerializeToString())
+    assert answer.code is grpc.StatusCode.INVALID_ARGUMENT, answer
+    good = chat_request("grpc-sid-after-nul", [Turn("hello", "hi")], service="svc")
+    assert (await export_grpc(service.endpoints.grpc, good.SerializeToString())).code is (
+        grpc.StatusCode.OK
+    )
+    messages = await get_json(http, session_path("grpc-sid-after-nul", "messages"), limit=10)
+    assert isinstance(messages, dict) and len(messages["items"]) == 2
+
+
+@pytest.mark.parametrize("schema", ["select", "user"])
+async def test_a_schema_named_by_a_reserved_word_is_quoted_everywhere(
+    pg_dsn: str, schema: str
+) -> None:
+    """Identifiers go through ``sql.Identifier``: a valid name that is an SQL keyword works."""
+    async with (
+        running_service(pg_dsn, overrides=[f"exporters.postgres.schema={schema}"]) as service,
+        httpx.AsyncClient(base_url=f"http://{service.endpoints.http}") as http,
+    ):
+        assert await post(http, "sid-reserved", "svc", "convert 10 USD to EUR") == 200
+        assert service.scheduler is not None
+        await service.scheduler.flush("sid-reserved", timeout=30)
+        tasks = await get_json(http, session_path("sid-reserved", "tasks"), limit=10)
+        assert isinstance(tasks, dict) and tasks["items"]
+        assert (await http.get("/readyz")).status_code == 200
+    async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
+        await conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
