@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, LiteralString
 
@@ -18,6 +17,7 @@ from psycopg import sql
 from psycopg.abc import QueryNoTemplate as Query
 from psycopg_pool import AsyncConnectionPool
 
+from tasktrace.errors import StoreUnavailable
 from tasktrace.exporter.postgres import connection, fetch
 from tasktrace.exporter.rows import (
     MESSAGE_COLUMNS,
@@ -27,30 +27,8 @@ from tasktrace.exporter.rows import (
     message_from_row,
     task_from_row,
 )
-from tasktrace.model import Message, StatusChange, Task, TaskStatus
-from tasktrace.receiver.ingest import StoreUnavailable
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """One session as extraction sees it."""
-
-    session_id: str
-    cursor: int
-    next_seq: int
-    disabled: bool
-    service: str
-    last_message_at: datetime
-    tasks: tuple[Task, ...]
-    messages: tuple[Message, ...]
-    context: tuple[Message, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Backlog:
-    session_id: str
-    pending: int
-    last_message_at: datetime
+from tasktrace.model import StatusChange, Task, TaskStatus
+from tasktrace.stores import Backlog, Commit, Snapshot
 
 
 class PostgresTasks:
@@ -199,19 +177,6 @@ def _lateral_messages(condition: LiteralString) -> sql.Composed:
         " WHERE m.session_id = s.id AND {}) m WHERE s.id = ANY(%s)"
         " ORDER BY m.session_id, m.seq"
     ).format(column_list(MESSAGE_COLUMNS, "m"), sql.SQL(condition))
-
-
-@dataclass(frozen=True, slots=True)
-class Commit:
-    """One session's extraction result, to be written with its cursor."""
-
-    snapshot: Snapshot
-    new_cursor: int
-    changed: tuple[Task, ...]
-    tokens: tuple[int, int] = (0, 0)
-
-    def before(self, task_id: str) -> Task | None:
-        return next((t for t in self.snapshot.tasks if t.id == task_id), None)
 
 
 def _session_of(task: Task) -> str:

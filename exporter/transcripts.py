@@ -1,4 +1,4 @@
-"""The Postgres side of ingest: :class:`~tasktrace.receiver.ingest.TranscriptStore`."""
+"""The Postgres side of ingest: :class:`~tasktrace.stores.TranscriptStore`."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from tasktrace.exporter.postgres import connection, fetch
 from tasktrace.exporter.rows import MESSAGE_COLUMNS, column_list, message_from_row
 from tasktrace.model import Message, ToolCall
-from tasktrace.receiver.ingest import StoredTrace, WritePlan
-from tasktrace.receiver.transcript import TranscriptState
+from tasktrace.records import StoredTrace, TranscriptState, WritePlan
 
 
 class PostgresTranscripts:

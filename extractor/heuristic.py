@@ -50,10 +50,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tasktrace.config.extractor import CriteriaConfig
 from tasktrace.extractor import heuristic_cues as cues
 from tasktrace.extractor.apply import apply_ops
 from tasktrace.extractor.base import ExtractionInput, ExtractionResult
-from tasktrace.extractor.config import CriteriaConfig
 from tasktrace.extractor.heuristic_prefs import stated_preferences
 from tasktrace.extractor.heuristic_user import (
     View,

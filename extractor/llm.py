@@ -16,8 +16,8 @@ from typing import Any, cast
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
+from tasktrace.config.extractor import CriteriaConfig, LLMExtractorConfig
 from tasktrace.extractor.base import ExtractionFailed, ExtractionInput, ExtractionResult
-from tasktrace.extractor.config import CriteriaConfig, LLMExtractorConfig
 from tasktrace.extractor.llm_prompt import InvalidOutput, build_messages, parse_operations, reprompt
 from tasktrace.extractor.llm_schema import response_format
 

@@ -15,16 +15,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 
-from tasktrace.exporter.task_store import Commit, PostgresTasks, Snapshot
+from tasktrace.consumers import TaskConsumer
+from tasktrace.errors import StoreUnavailable
 from tasktrace.extractor.apply import apply_ops, expire
 from tasktrace.extractor.base import ExtractionFailed, ExtractionInput, Extractor
 from tasktrace.extractor.buffer import DueQueue, backoff
 from tasktrace.extractor.heuristic import CONTEXT_MESSAGES as HEURISTIC_CONTEXT
 from tasktrace.model import Task
 from tasktrace.queries import FlushResult, FlushTimeout, NotFound
-from tasktrace.receiver.ingest import StoreUnavailable
+from tasktrace.stores import Commit, OwnAll, SessionLeases, Snapshot, TaskStore
 
 _log = logging.getLogger(__name__)
 
@@ -35,12 +35,6 @@ BATCH_LIMIT = 64
 CONTEXT_MESSAGES = HEURISTIC_CONTEXT
 #: sessions read in one snapshot query and written in one commit transaction
 BATCH_SESSIONS = 32
-
-
-class TaskConsumer(Protocol):
-    """The next stage: receives every committed task change. Must not block."""
-
-    async def consume(self, tasks: Sequence[Task], service: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +61,7 @@ class ExtractionScheduler:
 
     def __init__(
         self,
-        store: PostgresTasks,
+        store: TaskStore,
         extractor: Extractor,
         consumers: Sequence[TaskConsumer] = (),
         *,
@@ -79,8 +73,10 @@ class ExtractionScheduler:
         concurrency: int = 64,
         opted_out: Callable[[str, str], bool] | None = None,
         ingest_waiting: Callable[[], int] | None = None,
+        leases: SessionLeases | None = None,
     ) -> None:
         self._store = store
+        self._leases = leases or OwnAll()
         self._extractor = extractor
         self._consumers = list(consumers)
         self._queue = DueQueue(max_turns=max_turns, idle_timeout=idle_timeout)
@@ -205,9 +201,12 @@ class ExtractionScheduler:
         task.add_done_callback(self._inflight.discard)
 
     async def _run(self, sids: list[str]) -> None:
+        held: list[str] = []
         try:
-            snaps = await self._store.snapshots(sids, limit=BATCH_LIMIT, context=CONTEXT_MESSAGES)
-            todo = [snaps[sid] for sid in sids if sid in snaps and snaps[sid].messages]
+            mine = await self._leases.acquire(sids)
+            held = [sid for sid in sids if sid in mine]
+            snaps = await self._store.snapshots(held, limit=BATCH_LIMIT, context=CONTEXT_MESSAGES)
+            todo = [snaps[sid] for sid in held if sid in snaps and snaps[sid].messages]
             outcomes = await asyncio.gather(
                 *(self._extract(snap) for snap in todo), return_exceptions=True
             )
@@ -227,6 +226,9 @@ class ExtractionScheduler:
             for sid in sids:
                 await self._failed(sid, exc)
         finally:
+            if held:
+                with contextlib.suppress(StoreUnavailable):
+                    await self._leases.release(held)
             for sid in sids:
                 self._running.discard(sid)
                 self._queue.schedule(sid)

@@ -11,103 +11,23 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Protocol
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 from tasktrace.model import ChatMessage, Message, Role
 from tasktrace.receiver.batch import BatchContent, Call, ToolSpan
 from tasktrace.receiver.sessions import TraceFacts
 from tasktrace.receiver.tool_match import ToolLedger, reports_error
-from tasktrace.receiver.transcript import (
+from tasktrace.receiver.transcript import chain_hashes, merge, window_chains
+from tasktrace.records import (
     NewMessage,
+    SessionWrite,
+    StoredTrace,
+    TraceWrite,
     TranscriptState,
-    chain_hashes,
-    merge,
-    window_chains,
+    WritePlan,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class StoredTrace:
-    session_id: str
-    keyed: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SessionWrite:
-    id: str
-    service: str
-    keyed: bool
-    disabled: bool
-    tail: bytes
-    next_seq: int
-    last_message_ns: int
-
-
-@dataclass(frozen=True, slots=True)
-class TraceWrite:
-    trace_id: str
-    session_id: str
-    keyed: bool
-    root_span_id: str
-    last_span_id: str
-    service: str
-
-
-@dataclass(slots=True)
-class WritePlan:
-    """Everything one batch changes, written in one transaction."""
-
-    rehomes: list[tuple[str, str]] = field(default_factory=list)  # (from session, to session)
-    sessions: dict[str, SessionWrite] = field(default_factory=dict)
-    messages: list[tuple[Message, bytes]] = field(default_factory=list)
-    error_flags: list[tuple[str, int]] = field(default_factory=list)  # (session, seq)
-    traces: list[TraceWrite] = field(default_factory=list)
-    #: sessions that got model calls without any message text
-    contentless: set[str] = field(default_factory=set)
-
-    @property
-    def touched_sessions(self) -> dict[str, int]:
-        """Session id -> number of new messages."""
-        counts: dict[str, int] = {sid: 0 for sid in self.sessions}
-        for message, _ in self.messages:
-            counts[message.session_id] = counts.get(message.session_id, 0) + 1
-        return counts
-
-
-class TranscriptStore(Protocol):
-    """What ingest needs from storage. Every method may raise
-    :class:`StoreUnavailable` or :class:`StoreRejected`."""
-
-    async def load_traces(self, trace_ids: Sequence[str]) -> dict[str, StoredTrace]: ...
-
-    async def find_tails(self, chains: Sequence[bytes]) -> dict[bytes, str]:
-        """Sessions whose transcript currently ends at one of ``chains``."""
-        ...
-
-    async def load_transcript(
-        self, session_id: str
-    ) -> tuple[TranscriptState, list[Message]] | None:
-        """A session's merge state and its messages in order; None if unknown."""
-        ...
-
-    async def load_transcripts(
-        self, session_ids: Sequence[str]
-    ) -> dict[str, tuple[TranscriptState, list[Message]]]:
-        """:meth:`load_transcript` of several sessions at once; unknown ones are left out."""
-        ...
-
-    async def write(self, plan: WritePlan) -> None: ...
-
-
-class StoreUnavailable(Exception):
-    """The store cannot take the batch now; the sender should retry."""
-
-
-class StoreRejected(Exception):
-    """The store refuses the batch's data (a value out of range, too large for an
-    index): it never will take it, so the sender must not retry it."""
+from tasktrace.stores import TranscriptStore
 
 
 @dataclass(slots=True)

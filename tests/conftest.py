@@ -110,7 +110,7 @@ def pg_dsn() -> Iterator[str]:
     import tempfile
     from pathlib import Path
 
-    from tasktrace.embedded import EmbeddedPostgres
+    from tasktrace.server.embedded import EmbeddedPostgres
 
     external = os.environ.get("TASKTRACE_TEST_POSTGRES_DSN")
     if external:

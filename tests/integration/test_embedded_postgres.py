@@ -17,8 +17,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tasktrace.embedded import EmbeddedPostgres
 from tasktrace.exporter.postgres import migrate
+from tasktrace.server.embedded import EmbeddedPostgres
 from tests.support.otlp_traffic import export_grpc, fixture, session_of, transcript
 from tests.support.ports import free_port
 from tests.support.processes import postgres_pids

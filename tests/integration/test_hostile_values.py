@@ -15,9 +15,9 @@ import pytest
 import pytest_asyncio
 from psycopg import sql
 
-from tasktrace.pipeline import Service
 from tasktrace.proto.tasktrace.v1 import tasks_pb2 as pb
 from tasktrace.proto.tasktrace.v1.tasks_pb2_grpc import TaskServiceStub
+from tasktrace.server.pipeline import Service
 from tests.support.genai_chat import Turn, chat_request
 from tests.support.otlp_traffic import export_grpc
 from tests.support.service import running_service

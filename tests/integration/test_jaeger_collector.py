@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tasktrace.pipeline import Service
+from tasktrace.server.pipeline import Service
 from tests.support.collector import (
     DOCS,
     JAEGER,

@@ -23,7 +23,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from psycopg import sql
 
-from tasktrace.pipeline import Service
+from tasktrace.server.pipeline import Service
 from tests.support.fake_otlp import FlakyTraceService, serving_grpc
 from tests.support.llm_proxy import RecordingProxy, recording_proxy
 from tests.support.service import running_service

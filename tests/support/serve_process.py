@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from tasktrace.embedded import EmbeddedPostgres
+from tasktrace.server.embedded import EmbeddedPostgres
 from tests.support.ports import free_port
 
 TASKTRACE = Path(sys.executable).parent / "tasktrace"

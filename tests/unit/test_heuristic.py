@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tasktrace.config.extractor import CriteriaConfig
 from tasktrace.extractor.base import ExtractionInput
-from tasktrace.extractor.config import CriteriaConfig
 from tasktrace.extractor.heuristic import HeuristicExtractor
 from tasktrace.model import CreateTask, TaskStatus
 from tests.unit.heuristic_helpers import NOW, assistant, call, messages, result, run, tasks_of, user

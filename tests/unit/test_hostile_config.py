@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tasktrace.cli import main
+from tasktrace.cli.main import main
 from tasktrace.config import ConfigError, load_config
-from tasktrace.embedded import EmbeddedPostgres, data_dir_problem
+from tasktrace.server.embedded import EmbeddedPostgres, data_dir_problem
 
 LISTEN_ANYWHERE_FREE = [
     "--set",

@@ -4,7 +4,7 @@ import openai
 import pytest
 from pydantic import SecretStr
 
-from tasktrace.extractor.config import CriteriaConfig, LLMExtractorConfig
+from tasktrace.config.extractor import CriteriaConfig, LLMExtractorConfig
 from tasktrace.extractor.llm import LLMExtractor, make_client
 
 

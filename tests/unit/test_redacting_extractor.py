@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from tasktrace.config.extractor import ExtractorConfig, LLMExtractorConfig
 from tasktrace.extractor.base import ExtractionInput, ExtractionResult
-from tasktrace.extractor.config import ExtractorConfig, LLMExtractorConfig
 from tasktrace.extractor.redacting import RedactingExtractor
 from tasktrace.extractor.registry import build_extractor
 from tasktrace.model import Message, Role, Task, TaskStatus, ToolCall
