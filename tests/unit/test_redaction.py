@@ -89,6 +89,8 @@ def test_card_numbers_that_pass_luhn_are_redacted(text: str, expected: str) -> N
         "booking 1234567812345678",
         "only 12 digits 411111111111",
         "20 digits 41111111111111111111",
+        "arabic-indic " + " ".join(["\u0664\u0661\u0661\u0661"] + ["\u0661" * 4] * 3),
+        "short groups 4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1",
     ],
 )
 def test_digit_runs_that_are_not_card_numbers_are_kept(text: str) -> None:
