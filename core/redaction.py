@@ -14,6 +14,7 @@ card-like integers) are redacted; the built-in patterns run in linear time.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import json
@@ -79,8 +80,6 @@ def _card_from(text: str, groups: list[tuple[int, int]], first: int) -> int | No
     digits, best = "", None
     for j in range(first, len(groups)):
         start, end = groups[j]
-        if end - start < 3:
-            break
         digits += text[start:end]
         if len(digits) > 19:
             break
@@ -227,10 +226,11 @@ def redact_text(text: str, rules: Iterable[Rule]) -> str:
     if not text:
         return text
     markers = [m.span() for m in _MARKER.finditer(text)]
+    starts = [start for start, _ in markers]
     spans: list[tuple[int, int, int, str]] = []
     for order, rule in enumerate(rules):
         for start, end in rule.find(text):
-            if not any(start < e and s < end for s, e in markers):
+            if not _on_marker(markers, starts, start, end):
                 spans.append((start, -end, order, rule.replacement))
     if not spans:
         return text
@@ -245,6 +245,15 @@ def redact_text(text: str, rules: Iterable[Rule]) -> str:
         cursor = -neg_end
     out.append(text[cursor:])
     return "".join(out)
+
+
+def _on_marker(markers: list[tuple[int, int]], starts: list[int], start: int, end: int) -> bool:
+    """Whether ``[start, end)`` overlaps one of ``markers`` (sorted, apart; ``starts``
+    their starts): a binary search, so many markers and many matches stay cheap."""
+    i = bisect.bisect_right(starts, start) - 1
+    if i >= 0 and markers[i][1] > start:
+        return True
+    return i + 1 < len(markers) and markers[i + 1][0] < end
 
 
 def redact_json_text(text: str, rules: tuple[Rule, ...]) -> str:

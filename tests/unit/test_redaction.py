@@ -183,6 +183,19 @@ def test_a_user_regex_that_would_match_a_marker_leaves_it_alone() -> None:
     assert redact_text(once, rules) == once
 
 
+def test_matches_next_to_markers_are_redacted_and_matches_across_them_are_not() -> None:
+    rules = redaction(regexes=[{"name": "tail", "pattern": r"\]x+"}]).rules
+    text = f"[REDACTED:card]{CARD} [REDACTED:email]xx a@b.io"
+    assert redact_text(text, rules) == (
+        "[REDACTED:card][REDACTED:card] [REDACTED:email]xx [REDACTED:email]"
+    )
+
+
+def test_many_markers_and_many_matches_are_all_handled() -> None:
+    text = "[REDACTED:x] a@b.io " * 20_000
+    assert redact_text(text, RULES) == "[REDACTED:x] [REDACTED:email] " * 20_000
+
+
 # --- JSON text ----------------------------------------------------------------
 
 
