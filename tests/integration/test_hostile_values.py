@@ -5,6 +5,8 @@ cannot hold (NUL in an id or a name) is a clean 400, never a 500."""
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
@@ -13,6 +15,7 @@ import httpx
 import psycopg
 import pytest
 import pytest_asyncio
+from google.protobuf import json_format
 from psycopg import sql
 
 from tasktrace.proto.tasktrace.v1 import tasks_pb2 as pb
@@ -211,3 +214,37 @@ async def test_a_schema_named_by_a_reserved_word_is_quoted_everywhere(
         assert (await http.get("/readyz")).status_code == 200
     async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
         await conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def otlp_json(node: object) -> object:
+    """protobuf's JSON mapping made OTLP/JSON: trace and span ids in hex, not base64."""
+    if isinstance(node, dict):
+        return {
+            k: base64.b64decode(v).hex() if k in _IDS else otlp_json(v) for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [otlp_json(v) for v in node]
+    return node
+
+
+_IDS = {"traceId", "spanId", "parentSpanId"}
+
+
+@pytest.mark.parametrize(
+    ("session_id", "status"),
+    [("json-'; DROP TABLE tasks; -- \\\" \u2028 🚀", 200), ("json-nul\x00", 400)],
+)
+async def test_hostile_session_ids_over_otlp_json_come_back_identical_or_get_400(
+    served: tuple[Service, httpx.AsyncClient], session_id: str, status: int
+) -> None:
+    _, http = served
+    request = chat_request(session_id, [Turn(session_id, "ok")], service="svc-json")
+    body = json.dumps(otlp_json(json_format.MessageToDict(request)))
+    answer = await http.post(
+        "/v1/traces", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == status, answer.text
+    if status == 200:
+        messages = await get_json(http, session_path(session_id, "messages"), limit=10)
+        assert isinstance(messages, dict)
+        assert [m["content"] for m in messages["items"]] == [session_id, "ok"]
