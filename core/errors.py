@@ -11,3 +11,12 @@ class StoreUnavailable(Exception):
 class StoreRejected(Exception):
     """The store refuses the batch's data (a value out of range, too large for an
     index): it never will take it, so the sender must not retry it."""
+
+
+class StaleTranscript(Exception):
+    """Another instance wrote one of the batch's sessions since this one read
+    it: the write was not made; reload the sessions and plan the batch again."""
+
+    def __init__(self, sessions: tuple[str, ...]) -> None:
+        super().__init__(f"stale transcript of {', '.join(sessions) or 'a session'}")
+        self.sessions = sessions

@@ -29,6 +29,10 @@ class TranscriptState:
     next_seq: int = 0
     chains: dict[bytes, int] = field(default_factory=dict)
     tail: bytes = CHAIN_START
+    #: how many writes the stored session has had (what a cache is checked by)
+    version: int = 0
+    #: the receiver's tool pairing not done yet, as it serialised it
+    tool_state: str = ""
 
     def longest_known_prefix(self, chains: Sequence[bytes]) -> int:
         """Index of the last message whose chain is known, or -1."""
@@ -60,6 +64,7 @@ class SessionWrite:
     tail: bytes
     next_seq: int
     last_message_ns: int
+    tool_state: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +88,10 @@ class WritePlan:
     traces: list[TraceWrite] = field(default_factory=list)
     #: sessions that got model calls without any message text
     contentless: set[str] = field(default_factory=set)
+    #: what the plan assumed is stored: each session's version, each trace's
+    #: session ('' = none); the write checks them under the sessions' locks
+    bases: dict[str, int] = field(default_factory=dict)
+    trace_bases: dict[str, str] = field(default_factory=dict)
 
     @property
     def touched_sessions(self) -> dict[str, int]:

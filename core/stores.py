@@ -119,7 +119,12 @@ class TaskStore(Protocol):
 
 class SessionLeases(Protocol):
     """Which due sessions this instance may extract now. One process owns all
-    of them (:class:`OwnAll`); instances sharing a database take leases there."""
+    of them (:class:`OwnAll`); instances sharing a database take leases there,
+    where each session's due time is kept."""
+
+    async def due(self, limit: int, busy: Sequence[str] = ()) -> list[str]:
+        """Claim up to ``limit`` sessions due in the shared store (not ``busy``)."""
+        ...
 
     async def acquire(self, session_ids: Sequence[str]) -> set[str]:
         """The subset of ``session_ids`` this instance holds until :meth:`release`."""
@@ -127,12 +132,23 @@ class SessionLeases(Protocol):
 
     async def release(self, session_ids: Sequence[str]) -> None: ...
 
+    async def mark_due(self, session_id: str, after: float = 0.0) -> None:
+        """Make the session due in ``after`` seconds, for whichever instance claims it."""
+        ...
+
 
 class OwnAll:
-    """The leases of a single instance: every session is its own."""
+    """The leases of a single instance: every session is its own, and due times
+    live in its memory."""
+
+    async def due(self, limit: int, busy: Sequence[str] = ()) -> list[str]:
+        return []
 
     async def acquire(self, session_ids: Sequence[str]) -> set[str]:
         return set(session_ids)
 
     async def release(self, session_ids: Sequence[str]) -> None:
+        return None
+
+    async def mark_due(self, session_id: str, after: float = 0.0) -> None:
         return None

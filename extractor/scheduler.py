@@ -4,6 +4,11 @@ extractor, commits results with the cursor, and hands changed tasks on.
 Sessions with unprocessed messages found at start-up are extracted first, so
 work interrupted by a crash resumes. A failed extraction leaves the messages
 pending and is retried with backoff; nothing is dropped.
+
+Instances sharing a database (``poll_interval`` set) keep due times there: each
+polls its ``SessionLeases`` for due sessions instead of timing the sessions it
+was told about, so a session whose spans reach several instances is extracted
+once, when it is due, by whichever claims it.
 """
 
 from __future__ import annotations
@@ -74,9 +79,11 @@ class ExtractionScheduler:
         opted_out: Callable[[str, str], bool] | None = None,
         ingest_waiting: Callable[[], int] | None = None,
         leases: SessionLeases | None = None,
+        poll_interval: float | None = None,
     ) -> None:
         self._store = store
         self._leases = leases or OwnAll()
+        self._poll = poll_interval
         self._extractor = extractor
         self._consumers = list(consumers)
         self._queue = DueQueue(max_turns=max_turns, idle_timeout=idle_timeout)
@@ -97,11 +104,14 @@ class ExtractionScheduler:
     # --- lifecycle -------------------------------------------------------
 
     async def start(self) -> None:
-        for item in await self._store.backlog():
-            state = self._queue.state(item.session_id)
-            state.pending, state.forced = item.pending, True
-            self._queue.schedule(item.session_id)
+        if self._poll is None:
+            for item in await self._store.backlog():
+                state = self._queue.state(item.session_id)
+                state.pending, state.forced = item.pending, True
+                self._queue.schedule(item.session_id)
         self._tasks = [asyncio.create_task(self._loop()), asyncio.create_task(self._expiry_loop())]
+        if self._poll is not None:
+            self._tasks.append(asyncio.create_task(self._claim_loop(self._poll)))
 
     async def shutdown(self, timeout: float = 10.0) -> None:
         """Stop scheduling; let running extractions finish within ``timeout``. Idempotent."""
@@ -121,6 +131,8 @@ class ExtractionScheduler:
 
     def notify(self, session_id: str, new_messages: int) -> None:
         """New messages were committed for ``session_id`` (called after each ingest)."""
+        if self._poll is not None:
+            return  # its due time is in the shared store, set by the write
         state = self._queue.state(session_id)
         state.pending += new_messages
         if new_messages:
@@ -150,6 +162,7 @@ class ExtractionScheduler:
         target = snap.next_seq - 1
         start_cursor = snap.cursor
         if snap.cursor < target:
+            await self._leases.mark_due(session_id)  # for whichever instance claims it
             self._queue.state(session_id).forced = True
             self._queue.schedule(session_id)
             self._wake.set()
@@ -162,10 +175,13 @@ class ExtractionScheduler:
                     raise FlushTimeout(
                         f"session {session_id!r}: {target - cursor} messages still pending"
                     )
+                # shared: another instance may commit it, so look at the cursor now and then
+                wait = left if self._poll is None else min(left, self._poll)
                 try:
-                    await asyncio.wait_for(self._committed.wait(), timeout=left)
+                    await asyncio.wait_for(self._committed.wait(), timeout=wait)
                 except TimeoutError:
-                    continue
+                    if self._poll is None:
+                        continue
                 now_cursor = await self._store.cursor(session_id)
                 cursor = target if now_cursor is None else now_cursor
         final = await self._store.snapshot(session_id, limit=0, context=0)
@@ -190,6 +206,21 @@ class ExtractionScheduler:
             wait = 3600.0 if full or next_due is None else max(0.0, next_due - now)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def _claim_loop(self, interval: float) -> None:
+        """Shared store: take the sessions that came due there, every ``interval`` s."""
+        while not self._closed:
+            try:
+                free = self._concurrency - len(self._running)
+                if self._inflight and self._ingest_waiting():
+                    free = 0  # ingest first; a claim would only wait here with its lease
+                for sid in await self._leases.due(free, sorted(self._running)):
+                    self._queue.state(sid).forced = True
+                    self._queue.schedule(sid)
+                    self._wake.set()
+            except StoreUnavailable as exc:
+                _log.warning("claiming due sessions failed: %s", exc)
+            await asyncio.sleep(interval)
 
     def _launch(self, sids: list[str]) -> None:
         for sid in sids:
@@ -277,6 +308,8 @@ class ExtractionScheduler:
             _log.error("extraction of session %s failed unexpectedly", sid, exc_info=exc)
         state.retry_at = time.monotonic() + delay
         await self._store.record_error(sid, str(exc) or type(exc).__name__)
+        with contextlib.suppress(StoreUnavailable):
+            await self._leases.mark_due(sid, delay)  # no instance retries it sooner
 
     async def _emit_all(self, results: Sequence[Commit]) -> None:
         """Hand the batch's changed tasks on: one call per source service."""
@@ -316,7 +349,11 @@ class ExtractionScheduler:
             # snapshot and our write (that write would undo its changes)
             self._running.add(sid)
             try:
-                count += await self._expire_session(sid, now)
+                if sid in await self._leases.acquire([sid]):
+                    try:
+                        count += await self._expire_session(sid, now)
+                    finally:
+                        await self._leases.release([sid])
             finally:
                 self._running.discard(sid)
                 self._queue.schedule(sid)  # it may have come due while held

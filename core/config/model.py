@@ -254,6 +254,13 @@ class ServiceConfig(_Strict):
     telemetry: TelemetryConfig = TelemetryConfig()
     #: extension ids started, as in the collector
     extensions: tuple[str, ...] = ()
+    #: several instances on one database (docs/scale-out.md): "shared" keeps due
+    #: times and extraction leases in PostgreSQL; "auto": shared with a DSN,
+    #: single with the embedded store. A dead instance's sessions are taken
+    #: over ``lease`` after it claimed them; due sessions are polled every ``poll``.
+    instances: Literal["auto", "single", "shared"] = "auto"
+    lease: Duration = Field(default=30.0, gt=0)
+    poll: Duration = Field(default=0.5, gt=0)
 
 
 class UIConfig(_Strict):

@@ -30,6 +30,7 @@ from tasktrace.auth.tenant_queries import TenantQueries
 from tasktrace.auth.tokens import Authenticator
 from tasktrace.config import Config, split_endpoint
 from tasktrace.errors import StoreUnavailable
+from tasktrace.exporter.leases import PostgresLeases
 from tasktrace.exporter.otlp_forward import OTLPForwarder
 from tasktrace.exporter.otlp_sink import TaskSpanSink
 from tasktrace.exporter.postgres import migrate, open_pool
@@ -122,6 +123,8 @@ class Service:
             await forwarder.start()
             self._forwarders.append((forwarder, signals))
         consumers = [TaskSpanConsumer(self._pool, self._sinks)] if self._sinks else []
+        svc = cfg.service
+        shared = svc.instances == "shared" or (svc.instances == "auto" and bool(pg.dsn))
         self._scheduler = ExtractionScheduler(
             PostgresTasks(self._pool),
             build_extractor(proc.extractor, redaction),
@@ -138,12 +141,20 @@ class Service:
                 patterns=proc.opt_out.session_patterns,
             ),
             ingest_waiting=self._ingest_waiting,
+            leases=PostgresLeases(self._pool, lease=svc.lease) if shared else None,
+            poll_interval=svc.poll if shared else None,
         )
         await self._scheduler.start()
 
         otlp = cfg.receivers.otlp
         self._receiver = Receiver(
-            Ingestor(PostgresTranscripts(self._pool)),
+            Ingestor(
+                PostgresTranscripts(
+                    self._pool,
+                    idle_timeout=proc.buffer.idle_timeout,
+                    max_turns=proc.buffer.max_turns,
+                )
+            ),
             session_keys=otlp.session_keys,
             queue_size=otlp.queue_size,
             max_queued_bytes=otlp.queue_size_mib * 1024 * 1024,

@@ -16,7 +16,7 @@ from tasktrace.extractor.base import ExtractionFailed, ExtractionInput, Extracti
 from tasktrace.extractor.registry import build_extractor
 from tasktrace.extractor.scheduler import ExtractionScheduler
 from tasktrace.model import Message, Role, Task, TaskStatus, ToolCall
-from tasktrace.stores import Commit
+from tasktrace.stores import Commit, OwnAll
 from tests.support.memory_stores import MemoryTasks
 
 SID = "s-1"
@@ -144,7 +144,7 @@ async def test_a_failed_extraction_keeps_the_messages_pending_and_retries() -> N
     assert [c[0] for c in store.commits] == [SID]
 
 
-class Leases:
+class Leases(OwnAll):
     """Leases held elsewhere for ``taken``; records what was released."""
 
     def __init__(self, taken: set[str]) -> None:
@@ -169,3 +169,53 @@ async def test_a_session_leased_elsewhere_is_left_to_its_holder() -> None:
     assert store.sessions[SID].cursor == 3
     assert store.sessions[other].cursor == -1
     assert other not in leases.released and SID in leases.released
+
+
+class SharedLeases(OwnAll):
+    """A shared store's leases: ``due_now`` is what the database says is due;
+    ``marked`` records flushes and retries."""
+
+    def __init__(self, held_elsewhere: frozenset[str] = frozenset()) -> None:
+        self.due_now: list[str] = []
+        self.held_elsewhere = held_elsewhere
+        self.marked: list[tuple[str, float]] = []
+        self.claimed = asyncio.Event()
+
+    async def due(self, limit: int, busy: Sequence[str] = ()) -> list[str]:
+        out, self.due_now = self.due_now[:limit], self.due_now[limit:]
+        if out:
+            self.claimed.set()
+        return out
+
+    async def acquire(self, session_ids: Sequence[str]) -> set[str]:
+        return set(session_ids) - self.held_elsewhere
+
+    async def mark_due(self, session_id: str, after: float = 0.0) -> None:
+        self.marked.append((session_id, after))
+
+
+async def test_shared_a_session_due_in_the_store_is_extracted_without_a_notify() -> None:
+    store, consumer = MemoryTasks(), Recorder()
+    leases = SharedLeases()
+    async with scheduler(store, consumer, leases=leases, poll_interval=0.01) as sched:
+        store.add_messages(SID, conversation())
+        sched.notify(SID, 4)  # the due time is the store's: this alone starts nothing
+        assert sched.stats().buffered_sessions == 0
+        leases.due_now.append(SID)
+        await asyncio.wait_for(consumer.event.wait(), timeout=5)
+    assert store.sessions[SID].cursor == 3
+
+
+async def test_shared_flush_marks_the_session_due_and_sees_another_instance_commit() -> None:
+    store, consumer = MemoryTasks(), Recorder()
+    leases = SharedLeases(held_elsewhere=frozenset({SID}))
+    async with scheduler(store, consumer, leases=leases, poll_interval=0.01) as sched:
+        store.add_messages(SID, conversation())
+        flushing = asyncio.create_task(sched.flush(SID, timeout=5))
+        while not leases.marked:
+            await asyncio.sleep(0)
+        store.sessions[SID].cursor = 3  # the holder, elsewhere, committed
+        result = await flushing
+    assert leases.marked == [(SID, 0.0)]
+    assert result.processed == 4
+    assert consumer.delivered == []  # not extracted here
