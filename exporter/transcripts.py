@@ -13,11 +13,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+from psycopg import sql
+from psycopg.abc import QueryNoTemplate as Query
 from psycopg_pool import AsyncConnectionPool
 
 from tasktrace.errors import StaleTranscript
 from tasktrace.exporter.postgres import connection, fetch
-from tasktrace.exporter.rows import MESSAGE_COLUMNS, message_from_row
+from tasktrace.exporter.rows import MESSAGE_COLUMNS, column_list, message_from_row
 from tasktrace.model import Message, ToolCall
 from tasktrace.records import StoredTrace, TranscriptState, WritePlan
 
@@ -55,13 +57,12 @@ class PostgresTranscripts:
     ) -> dict[str, tuple[TranscriptState, list[Message]]]:
         # one round trip: each session's head on every row of its messages (a
         # session without messages gives one row of NULL message columns)
-        rows = await self._fetch(
-            "SELECT s.id, s.next_seq, s.tail, s.version, s.tool_state, m.chain,"
-            f" {_prefixed('m.', MESSAGE_COLUMNS)}"
+        query = sql.SQL(
+            "SELECT s.id, s.next_seq, s.tail, s.version, s.tool_state, m.chain, {}"
             " FROM sessions s LEFT JOIN messages m ON m.session_id = s.id"
-            " WHERE s.id = ANY(%s) ORDER BY s.id, m.seq",
-            (list(session_ids),),
-        )
+            " WHERE s.id = ANY(%s) ORDER BY s.id, m.seq"
+        ).format(column_list(MESSAGE_COLUMNS, "m"))
+        rows = await self._fetch(query, (list(session_ids),))
         grouped: dict[str, list[tuple[Any, ...]]] = {}
         for row in rows:
             grouped.setdefault(row[0], []).append(row)
@@ -197,7 +198,7 @@ class PostgresTranscripts:
             ),
         )
 
-    async def _fetch(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    async def _fetch(self, query: Query, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         return await fetch(self._pool, query, params)
 
 
@@ -228,10 +229,6 @@ def _clean(text: str) -> str:
     """Postgres text cannot hold NUL; lone surrogates cannot be encoded."""
     text = text.replace("\x00", "\ufffd")
     return text.encode("utf-8", "replace").decode("utf-8")
-
-
-def _prefixed(prefix: str, columns: str) -> str:
-    return ", ".join(prefix + c.strip() for c in columns.split(","))
 
 
 def _transcript(rows: list[tuple[Any, ...]]) -> tuple[TranscriptState, list[Message]]:

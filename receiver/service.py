@@ -15,10 +15,9 @@ Queued batches share one transaction; if it fails for anything but an
 unavailable store, each batch is written again alone, so that one request's bad
 data fails only that request.
 
-A call returns only once its batch is committed: what was acknowledged is durable.
-It returns what was :class:`Accepted`, for the answer (:func:`export_response`).
-Only then is the request handed to pass-through (``forward``), so a request
-the sender has to resend is never forwarded twice.
+A call returns (what was :class:`Accepted`) only once its batch is committed:
+what was acknowledged is durable. Only then is the request handed to pass-through
+(``forward``, unredacted), so a request to be resent is never forwarded twice.
 """
 
 from __future__ import annotations
@@ -44,6 +43,7 @@ from tasktrace.receiver.content_watch import CAPTURE_HINT, ContentWatch
 from tasktrace.receiver.ingest import Ingestor
 from tasktrace.receiver.traffic import Traffic
 from tasktrace.records import WritePlan
+from tasktrace.redaction import Redaction
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -142,9 +142,10 @@ class Receiver:
         on_commit: Callable[[WritePlan], None] | None = None,
         forward: Forward | None = None,
         content_grace: float = 10.0,
+        redaction: Redaction | None = None,
     ) -> None:
         self._ingestor = ingestor
-        self._keys = tuple(session_keys)
+        self._read_with = (tuple(session_keys), redaction)  # redacted as read, before the merge
         self._queue: asyncio.Queue[tuple[BatchContent, asyncio.Future[WritePlan]]] = asyncio.Queue(
             queue_size
         )
@@ -269,14 +270,14 @@ class Receiver:
         problems = otlp_decode.DecodeProblems()
         spans = list(otlp_decode.iter_spans(request, problems))
         valid = [span for span in spans if has_valid_ids(span)]
-        batch = read_batch(valid, [], self._keys)
+        batch = read_batch(valid, [], *self._read_with)
         return _Read(batch, len(spans), problems, self._raw(request, data, json_body))
 
     def _read_logs(self, data: bytes, json_body: bool) -> _Read:
         request = otlp_decode.parse_logs_request(data, json_body=json_body)
         problems = otlp_decode.DecodeProblems()
         records = list(otlp_decode.iter_log_records(request, problems))
-        batch = read_batch([], records, self._keys)
+        batch = read_batch([], records, *self._read_with)
         return _Read(batch, len(records), problems, self._raw(request, data, json_body))
 
     def _raw(self, request: Message, data: bytes, json_body: bool) -> bytes:
@@ -390,9 +391,8 @@ class Receiver:
 
 
 def has_valid_ids(span: Span) -> bool:
-    """A valid trace id is 16 bytes and a span id 8, neither all zeros
-    (https://opentelemetry.io/docs/specs/otel/trace/api/#spancontext). A span
-    without them cannot be placed in a trace: it is dropped and counted unreadable."""
+    """A valid trace id is 16 bytes and a span id 8, neither all zeros (spec: trace/api
+    #spancontext); without them a span is dropped and counted unreadable."""
     return _valid_id(span.trace_id, 32) and _valid_id(span.span_id, 16)
 
 

@@ -52,6 +52,7 @@ from tasktrace.receiver.service import Counters, Receiver
 from tasktrace.receiver.sessions import is_opted_out
 from tasktrace.receiver.traffic import Traffic
 from tasktrace.records import WritePlan
+from tasktrace.redaction import applied
 from tasktrace.server.auth_guard import AuthCounters, GRPCAuthInterceptor, http_auth
 from tasktrace.server.embedded import EmbeddedPostgres
 from tasktrace.server.metrics import MetricsSnapshot
@@ -109,20 +110,24 @@ class Service:
             self._supervisor = StoreSupervisor(self._embedded, self._store_restarted)
             self._supervisor.start()
 
-        self._sinks = [TaskSpanSink(c) for c in cfg.active_otlp_exporters().values()]
+        proc = cfg.processors.tasktrace
+        redaction = proc.redaction
+        self._sinks = [
+            TaskSpanSink(c, redaction=applied(redaction, "spans"))
+            for c in cfg.active_otlp_exporters().values()
+        ]
         for sink in self._sinks:
             await sink.start()
         for exporter, signals in cfg.pass_through().values():
             forwarder = OTLPForwarder(exporter)
             await forwarder.start()
             self._forwarders.append((forwarder, signals))
-        proc = cfg.processors.tasktrace
         consumers = [TaskSpanConsumer(self._pool, self._sinks)] if self._sinks else []
         svc = cfg.service
         shared = svc.instances == "shared" or (svc.instances == "auto" and bool(pg.dsn))
         self._scheduler = ExtractionScheduler(
             PostgresTasks(self._pool),
-            build_extractor(proc.extractor),
+            build_extractor(proc.extractor, redaction),
             consumers,
             max_turns=proc.buffer.max_turns,
             idle_timeout=proc.buffer.idle_timeout,
@@ -155,6 +160,7 @@ class Service:
             max_queued_bytes=otlp.queue_size_mib * 1024 * 1024,
             on_commit=self._on_commit,
             forward=self._pass_through if self._forwarders else None,
+            redaction=applied(redaction, "store"),
         )
         await self._receiver.start()
         reads = PostgresReads(self._pool)
