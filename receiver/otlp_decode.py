@@ -74,7 +74,8 @@ def _parse(message: Any, data: bytes, json_body: bool, *path: str) -> None:
             raise DecodeFailed(f"malformed OTLP protobuf: {exc}") from exc
         return
     try:
-        document = json.loads(data)
+        # strict UTF-8 (json.loads on bytes would let encoded surrogates through)
+        document = json.loads(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise DecodeFailed(f"malformed OTLP/JSON: {exc}") from exc
     except RecursionError as exc:
@@ -93,6 +94,8 @@ def _parse(message: Any, data: bytes, json_body: bool, *path: str) -> None:
         )
     except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
         raise DecodeFailed(f"malformed OTLP/JSON: {exc}") from exc
+    except SystemError as exc:  # upb, on a field name holding a lone surrogate (an escape)
+        raise DecodeFailed("malformed OTLP/JSON: a field name is not valid Unicode") from exc
 
 
 _NESTED_KEYS = ("kvlistValue", "kvlist_value", "arrayValue", "array_value")

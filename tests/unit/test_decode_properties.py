@@ -1,0 +1,219 @@
+"""Properties of the OTLP decoders: whatever the bytes, decoding raises nothing
+but :class:`DecodeFailed`; AnyValues survive a round trip over protobuf and
+OTLP/JSON; nesting and timestamps are cut or refused at their documented limits."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.protobuf import json_format
+from hypothesis import given
+from hypothesis import strategies as st
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
+
+from tasktrace.model import AttrValue
+from tasktrace.receiver.otlp_decode import (
+    MAX_TIME_NS,
+    MAX_VALUE_DEPTH,
+    DecodeFailed,
+    DecodeProblems,
+    any_value,
+    iter_log_records,
+    iter_spans,
+    parse_logs_request,
+    parse_trace_request,
+    to_any_value,
+    to_key_values,
+)
+from tasktrace.receiver.otlp_wire import ArrayValue, TraceRequest
+from tests.support.properties import PROPERTY
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "otlp"
+SEEDS = [
+    FIXTURES / "openai-v2-latest-span" / "three-tools",
+    FIXTURES / "openinference" / "tool-error",
+    FIXTURES / "openai-v2-latest-event" / "clarification",
+]
+
+
+def decode(data: bytes, *, json_body: bool, logs: bool = False) -> int:
+    """Decode ``data`` fully (request and items); the item count."""
+    problems = DecodeProblems()
+    if logs:
+        return len(list(iter_log_records(parse_logs_request(data, json_body=json_body), problems)))
+    return len(list(iter_spans(parse_trace_request(data, json_body=json_body), problems)))
+
+
+def decodes_or_fails_cleanly(data: bytes, *, json_body: bool, logs: bool = False) -> bool:
+    """True when ``data`` decodes, False when it raises DecodeFailed; anything else raises."""
+    try:
+        decode(data, json_body=json_body, logs=logs)
+    except DecodeFailed:
+        return False
+    return True
+
+
+@PROPERTY
+@given(st.binary(max_size=4096), st.booleans(), st.booleans())
+def test_arbitrary_bytes_decode_or_raise_decode_failed(
+    data: bytes, as_json: bool, logs: bool
+) -> None:
+    assert decodes_or_fails_cleanly(data, json_body=as_json, logs=logs) in (True, False)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(
+        st.sampled_from(
+            ["resourceSpans", "scopeSpans", "spans", "attributes", "key", "value", "traceId",
+             "spanId", "stringValue", "arrayValue", "kvlistValue", "values", "intValue",
+             "startTimeUnixNano", "events", "links", "resource", "scope", "name", "status"]
+        )
+        | st.text(max_size=8),
+        inner,
+        max_size=4,
+    ),
+    max_leaves=30,
+)  # fmt: skip
+
+
+@PROPERTY
+@given(JSON_VALUES)
+def test_any_json_document_decodes_or_raises_decode_failed(document: Any) -> None:
+    body = json.dumps(document).encode()
+    assert decodes_or_fails_cleanly(body, json_body=True) in (True, False)
+
+
+@pytest.mark.parametrize("ext", ["pb", "json"])
+@PROPERTY
+@given(data=st.data())
+def test_truncated_and_bit_flipped_real_requests_decode_or_raise_decode_failed(
+    ext: str, data: st.DataObject
+) -> None:
+    body = bytearray((data.draw(st.sampled_from(SEEDS)).with_suffix(f".{ext}")).read_bytes())
+    flips = data.draw(st.lists(st.integers(0, len(body) * 8 - 1), max_size=8))
+    for bit in flips:
+        body[bit // 8] ^= 1 << (bit % 8)
+    cut = data.draw(st.integers(0, len(body)))
+    assert decodes_or_fails_cleanly(bytes(body[:cut]), json_body=ext == "json") in (True, False)
+
+
+ATTR_VALUES: st.SearchStrategy[AttrValue] = st.recursive(
+    st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.text()
+    | st.binary(max_size=16),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def request_with(
+    attrs: dict[str, AttrValue], start: int = 1, end: int = 2
+) -> ExportTraceServiceRequest:
+    span = ProtoSpan(
+        trace_id=b"\x01" * 16, span_id=b"\x02" * 8, name="s",
+        start_time_unix_nano=start, end_time_unix_nano=end,
+    )  # fmt: skip
+    span.attributes.extend(to_key_values(attrs))
+    request = ExportTraceServiceRequest()
+    request.resource_spans.add().scope_spans.add().spans.append(span)
+    return request
+
+
+def as_otlp_json(request: ExportTraceServiceRequest) -> bytes:
+    """OTLP/JSON: protobuf's JSON mapping with hex ids."""
+    document = json_format.MessageToDict(request)
+    for resource in document["resourceSpans"]:
+        for scope in resource["scopeSpans"]:
+            for span in scope["spans"]:
+                for key in ("traceId", "spanId"):
+                    span[key] = base64.b64decode(span[key]).hex()
+    return json.dumps(document).encode()
+
+
+def same(a: AttrValue, b: AttrValue) -> bool:
+    """Equal, with -0.0 == 0.0 and floats compared by value."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+@PROPERTY
+@given(st.dictionaries(st.text(max_size=8), ATTR_VALUES, max_size=4), st.booleans())
+def test_attribute_values_survive_a_round_trip(attrs: dict[str, AttrValue], as_json: bool) -> None:
+    request = request_with(attrs)
+    body = as_otlp_json(request) if as_json else request.SerializeToString()
+    (span,) = iter_spans(parse_trace_request(body, json_body=as_json))
+    assert same(dict(span.attributes), attrs)
+
+
+@PROPERTY
+@given(ATTR_VALUES)
+def test_any_value_inverts_to_any_value(value: AttrValue) -> None:
+    assert same(any_value(to_any_value(value)), value)
+
+
+def nested(depth: int) -> bytes:
+    """A request whose one attribute is ``depth`` arrays deep around a string (built as bytes)."""
+    leaf = ArrayValue()
+    leaf.values.add().string_value = b"leaf"
+    raw = leaf.SerializeToString()
+    for _ in range(depth - 1):
+        outer = ArrayValue()
+        outer.values.add().array_value = raw
+        raw = outer.SerializeToString()
+    request = TraceRequest.FromString(request_with({}).SerializeToString())
+    request.resource_spans[0].scope_spans[0].spans[0].attributes.add(
+        key="deep"
+    ).value.array_value = raw
+    return bytes(request.SerializeToString())
+
+
+@PROPERTY
+@given(st.integers(1, 3 * MAX_VALUE_DEPTH))
+def test_a_deep_value_is_cut_at_the_depth_limit_and_its_span_kept(depth: int) -> None:
+    problems = DecodeProblems()
+    (span,) = iter_spans(parse_trace_request(nested(depth)), problems)
+    value, levels = span.attributes["deep"], 0
+    while isinstance(value, list) and value:
+        value, levels = value[0], levels + 1
+    assert problems.deep_values == (1 if depth > MAX_VALUE_DEPTH else 0)
+    assert levels == min(depth, MAX_VALUE_DEPTH)
+
+
+@PROPERTY
+@given(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1), st.booleans())
+def test_a_timestamp_past_2_63_is_refused_and_any_other_is_kept(
+    start: int, end: int, as_json: bool
+) -> None:
+    request = request_with({}, start, end)
+    body = as_otlp_json(request) if as_json else request.SerializeToString()
+    if max(start, end) > MAX_TIME_NS:
+        with pytest.raises(DecodeFailed):
+            decode(body, json_body=as_json)
+    else:
+        (span,) = iter_spans(parse_trace_request(body, json_body=as_json))
+        assert (span.start_ns, span.end_ns) == (start, end)
+
+
+@PROPERTY
+@given(st.text(min_size=1, max_size=8), st.sampled_from(["\ud800", "\udfff", "\udbff\udc00"[0]]))
+def test_a_field_name_with_a_lone_surrogate_is_decode_failed(name: str, surrogate: str) -> None:
+    body = json.dumps({"resourceSpans": [{name + surrogate: 1}]}).encode()
+    with pytest.raises(DecodeFailed):
+        decode(body, json_body=True)
