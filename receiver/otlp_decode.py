@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,8 +38,19 @@ MAX_TIME_NS = 2**63 - 1
 MAX_VALUE_DEPTH = 64
 
 
+#: the most spans (or log records) taken in one request, by default; OTLP SDKs send
+#: 512 at a time and the collector's batch processor 8192
+MAX_ITEMS = 16_384
+
+
 class DecodeFailed(ValueError):
     """The request bytes will never parse: answer INVALID_ARGUMENT / HTTP 400."""
+
+
+class TooManyItems(DecodeFailed):
+    """More spans or log records in one request than the receiver takes: a limit
+    like the size limit, answered RESOURCE_EXHAUSTED (no retry info) / HTTP 413.
+    Decoding and storing cost memory per item, far beyond the request's bytes."""
 
 
 @dataclass(slots=True)
@@ -52,26 +64,30 @@ class DecodeProblems:
     deep_values: int = 0
 
 
-def parse_trace_request(data: bytes, *, json_body: bool = False) -> Any:
-    """An ``ExportTraceServiceRequest`` (protobuf: with byte string values, see the module)."""
+def parse_trace_request(data: bytes, *, json_body: bool = False, max_items: int = 0) -> Any:
+    """An ``ExportTraceServiceRequest`` (protobuf: with byte string values, see the
+    module). Raises :class:`TooManyItems` past ``max_items`` spans (0: no limit)."""
     request = ExportTraceServiceRequest() if json_body else TraceRequest()
-    _parse(request, data, json_body, "resourceSpans", "scopeSpans", "spans")
+    _parse(request, data, json_body, max_items, "resourceSpans", "scopeSpans", "spans")
     return request
 
 
-def parse_logs_request(data: bytes, *, json_body: bool = False) -> Any:
-    """An ``ExportLogsServiceRequest`` (protobuf: with byte string values, see the module)."""
+def parse_logs_request(data: bytes, *, json_body: bool = False, max_items: int = 0) -> Any:
+    """An ``ExportLogsServiceRequest``, as :func:`parse_trace_request`."""
     request = ExportLogsServiceRequest() if json_body else LogsRequest()
-    _parse(request, data, json_body, "resourceLogs", "scopeLogs", "logRecords")
+    _parse(request, data, json_body, max_items, "resourceLogs", "scopeLogs", "logRecords")
     return request
 
 
-def _parse(message: Any, data: bytes, json_body: bool, *path: str) -> None:
+def _parse(message: Any, data: bytes, json_body: bool, max_items: int, *path: str) -> None:
     if not json_body:
         try:
             message.ParseFromString(data)
         except DecodeError as exc:
             raise DecodeFailed(f"malformed OTLP protobuf: {exc}") from exc
+        outer, inner, leaf = (re.sub("([A-Z])", r"_\1", key).lower() for key in path)
+        found = (len(getattr(s, leaf)) for r in getattr(message, outer) for s in getattr(r, inner))
+        _check_items(sum(found), max_items)
         return
     try:
         # strict UTF-8 (json.loads on bytes would let encoded surrogates through)
@@ -82,7 +98,9 @@ def _parse(message: Any, data: bytes, json_body: bool, *path: str) -> None:
         raise DecodeFailed("malformed OTLP/JSON: nested too deep to parse") from exc
     if not isinstance(document, dict):
         raise DecodeFailed("malformed OTLP/JSON: the top level must be an object")
-    for item in _walk(document, path):
+    items = list(_walk(document, path))
+    _check_items(len(items), max_items)
+    for item in items:
         _hex_ids_to_base64(item)
         for sub in item.get("links") or ():
             if isinstance(sub, dict):
@@ -96,6 +114,11 @@ def _parse(message: Any, data: bytes, json_body: bool, *path: str) -> None:
         raise DecodeFailed(f"malformed OTLP/JSON: {exc}") from exc
     except SystemError as exc:  # upb, on a field name holding a lone surrogate (an escape)
         raise DecodeFailed("malformed OTLP/JSON: a field name is not valid Unicode") from exc
+
+
+def _check_items(count: int, max_items: int) -> None:
+    if max_items and count > max_items:
+        raise TooManyItems(f"{count} items in one request, over the limit of {max_items}")
 
 
 _NESTED_KEYS = ("kvlistValue", "kvlist_value", "arrayValue", "array_value")

@@ -23,6 +23,7 @@ from tasktrace.receiver.otlp_decode import (
     MAX_VALUE_DEPTH,
     DecodeFailed,
     DecodeProblems,
+    TooManyItems,
     any_value,
     iter_log_records,
     iter_spans,
@@ -136,7 +137,7 @@ def as_otlp_json(request: ExportTraceServiceRequest) -> bytes:
     document = json_format.MessageToDict(request)
     for resource in document["resourceSpans"]:
         for scope in resource["scopeSpans"]:
-            for span in scope["spans"]:
+            for span in scope.get("spans", []):
                 for key in ("traceId", "spanId"):
                     span[key] = base64.b64decode(span[key]).hex()
     return json.dumps(document).encode()
@@ -217,3 +218,22 @@ def test_a_field_name_with_a_lone_surrogate_is_decode_failed(name: str, surrogat
     body = json.dumps({"resourceSpans": [{name + surrogate: 1}]}).encode()
     with pytest.raises(DecodeFailed):
         decode(body, json_body=True)
+
+
+@PROPERTY
+@given(st.integers(0, 40), st.integers(1, 40), st.booleans())
+def test_a_request_over_the_item_limit_is_too_many_items(
+    count: int, limit: int, as_json: bool
+) -> None:
+    request = request_with({})
+    spans = request.resource_spans[0].scope_spans[0].spans
+    spans.extend([spans[0]] * (count - 1) if count else [])
+    if not count:
+        del spans[:]
+    body = as_otlp_json(request) if as_json else request.SerializeToString()
+    if count > limit:
+        with pytest.raises(TooManyItems):
+            parse_trace_request(body, json_body=as_json, max_items=limit)
+    else:
+        parsed = parse_trace_request(body, json_body=as_json, max_items=limit)
+        assert len(list(iter_spans(parsed))) == count
