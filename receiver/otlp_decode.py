@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from tasktrace.model import AttrValue, LogRecord, Span, SpanEvent, SpanKind, StatusCode
 from tasktrace.receiver.otlp_wire import ArrayValue, KeyValueList, LogsRequest, TraceRequest
+from tasktrace.receiver.wire_count import json_items_at_least, pb_items
 
 #: the largest string value kept from an attribute; longer ones are cut (and counted by the caller)
 MAX_VALUE_CHARS = 4 * 1024 * 1024
@@ -81,14 +81,14 @@ def parse_logs_request(data: bytes, *, json_body: bool = False, max_items: int =
 
 def _parse(message: Any, data: bytes, json_body: bool, max_items: int, *path: str) -> None:
     if not json_body:
+        if max_items:  # counted on the wire: a refused request is never parsed
+            _check_items(pb_items(data), max_items)
         try:
             message.ParseFromString(data)
         except DecodeError as exc:
             raise DecodeFailed(f"malformed OTLP protobuf: {exc}") from exc
-        outer, inner, leaf = (re.sub("([A-Z])", r"_\1", key).lower() for key in path)
-        found = (len(getattr(s, leaf)) for r in getattr(message, outer) for s in getattr(r, inner))
-        _check_items(sum(found), max_items)
         return
+    _check_items(json_items_at_least(data, path[-1]), max_items)
     try:
         # strict UTF-8 (json.loads on bytes would let encoded surrogates through)
         document = json.loads(data.decode("utf-8"))

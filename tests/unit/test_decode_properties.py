@@ -33,6 +33,7 @@ from tasktrace.receiver.otlp_decode import (
     to_key_values,
 )
 from tasktrace.receiver.otlp_wire import ArrayValue, TraceRequest
+from tasktrace.receiver.wire_count import json_items_at_least, pb_items
 from tests.support.properties import PROPERTY
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "otlp"
@@ -237,3 +238,27 @@ def test_a_request_over_the_item_limit_is_too_many_items(
     else:
         parsed = parse_trace_request(body, json_body=as_json, max_items=limit)
         assert len(list(iter_spans(parsed))) == count
+
+
+@PROPERTY
+@given(st.binary(max_size=2048))
+def test_counting_items_on_the_wire_takes_any_bytes(data: bytes) -> None:
+    assert pb_items(data) >= 0
+
+
+@PROPERTY
+@given(st.lists(st.integers(0, 5), max_size=6), st.booleans())
+def test_the_wire_count_is_the_span_count_and_the_json_count_a_lower_bound(
+    per_scope: list[int], as_json: bool
+) -> None:
+    request = ExportTraceServiceRequest()
+    resource = request.resource_spans.add()
+    for i, count in enumerate(per_scope):
+        scope = resource.scope_spans.add()
+        for n in range(count):
+            span = scope.spans.add(trace_id=b"\x01" * 16, span_id=bytes([i + 1, n + 1]) * 4)
+            for _ in range(n % 4):  # up to 3 links
+                span.links.add(trace_id=b"\x02" * 16, span_id=b"\x03" * 8)
+    assert pb_items(request.SerializeToString()) == sum(per_scope)
+    body = json.dumps(json_format.MessageToDict(request)).encode()
+    assert json_items_at_least(body, "spans") <= sum(per_scope)
