@@ -110,7 +110,7 @@ def _parse(message: Any, data: bytes, json_body: bool, max_items: int, *path: st
         json_format.ParseDict(
             document, message, ignore_unknown_fields=True, max_recursion_depth=_JSON_DEPTH
         )
-    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
+    except (json_format.ParseError, ValueError, TypeError, RecursionError, OverflowError) as exc:
         raise DecodeFailed(f"malformed OTLP/JSON: {exc}") from exc
     except SystemError as exc:  # upb, on a field name holding a lone surrogate (an escape)
         raise DecodeFailed("malformed OTLP/JSON: a field name is not valid Unicode") from exc
