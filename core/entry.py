@@ -26,9 +26,9 @@ def fixed_mmap_threshold(environ: MutableMapping[str, str], size: int = 128 * 10
     """Keep glibc's mmap threshold at ``size``, so that large buffers (request
     bodies, decoded values) are mapped and go back to the OS when freed. By
     default glibc raises it after each such free, up to 32 MiB: later 10 MB
-    buffers then come from the heap and stay in the RSS (fuzzing saw 75 MB kept
-    after six 10 MB values). A user's ``MALLOC_MMAP_THRESHOLD_`` wins; no-op
-    without glibc."""
+    buffers then come from the heap and stay in the RSS (after six 10 MB values,
+    3 fuzz runs each: 129-147 MB of RSS from 88 MB without, 91-137 MB with it).
+    A user's ``MALLOC_MMAP_THRESHOLD_`` wins; no-op without glibc."""
     if "MALLOC_MMAP_THRESHOLD_" in environ:
         return False
     try:
