@@ -23,7 +23,7 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
-from tasktrace.receiver.otlp_decode import to_key_values
+from tasktrace.evaluation.replay.otlp import to_key_values
 from tasktrace.receiver.otlp_wire import ArrayValue, TraceRequest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "otlp"

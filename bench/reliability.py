@@ -36,9 +36,9 @@ from google.rpc import error_details_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
-from tasktrace.embedded import EmbeddedPostgres
-from tasktrace.receiver.otlp_decode import to_key_values
+from tasktrace.evaluation.replay.otlp import to_key_values
 from tasktrace.receiver.otlp_wire import ArrayValue, TraceRequest
+from tasktrace.server.embedded import EmbeddedPostgres
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 RETRY = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED}

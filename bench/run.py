@@ -19,7 +19,7 @@ from typing import Any
 from common import print_table, write_result
 
 #: the order they run in
-BENCHMARKS = ("ingest", "history", "latency", "memory", "llm_cost", "query")
+BENCHMARKS = ("ingest", "history", "latency", "memory", "llm_cost", "query", "faults")
 
 
 def main() -> int:

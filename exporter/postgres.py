@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from tasktrace.receiver.ingest import StoreRejected, StoreUnavailable
+from tasktrace.errors import StoreRejected, StoreUnavailable
 
 _log = logging.getLogger(__name__)
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from tasktrace.errors import StoreUnavailable
 from tasktrace.exporter.postgres import connection, fetch
 from tasktrace.exporter.rows import (
     MESSAGE_COLUMNS,
@@ -24,30 +24,8 @@ from tasktrace.exporter.rows import (
     message_from_row,
     task_from_row,
 )
-from tasktrace.model import Message, StatusChange, Task, TaskStatus
-from tasktrace.receiver.ingest import StoreUnavailable
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """One session as extraction sees it."""
-
-    session_id: str
-    cursor: int
-    next_seq: int
-    disabled: bool
-    service: str
-    last_message_at: datetime
-    tasks: tuple[Task, ...]
-    messages: tuple[Message, ...]
-    context: tuple[Message, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Backlog:
-    session_id: str
-    pending: int
-    last_message_at: datetime
+from tasktrace.model import StatusChange, Task, TaskStatus
+from tasktrace.stores import Backlog, Commit, Snapshot
 
 
 class PostgresTasks:
@@ -198,19 +176,6 @@ _STATUS_HISTORY = (
     "SELECT task_id, status, at, detail FROM task_history WHERE kind = 'status'"
     " AND task_id IN (SELECT id FROM tasks WHERE {tasks}) ORDER BY id"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Commit:
-    """One session's extraction result, to be written with its cursor."""
-
-    snapshot: Snapshot
-    new_cursor: int
-    changed: tuple[Task, ...]
-    tokens: tuple[int, int] = (0, 0)
-
-    def before(self, task_id: str) -> Task | None:
-        return next((t for t in self.snapshot.tasks if t.id == task_id), None)
 
 
 def _session_of(task: Task) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tasktrace.config.extractor import ExtractorConfig
 from tasktrace.extractor.base import Extractor
-from tasktrace.extractor.config import ExtractorConfig
 
 
 def _heuristic(config: ExtractorConfig) -> Extractor:

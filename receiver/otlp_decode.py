@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from tasktrace.model import AttrValue, LogRecord, Span, SpanEvent, SpanKind, StatusCode
 from tasktrace.receiver.otlp_wire import ArrayValue, KeyValueList, LogsRequest, TraceRequest
@@ -323,27 +323,3 @@ def _status_code(raw: int) -> StatusCode:
 
 def _str(value: AttrValue) -> str:
     return value if isinstance(value, str) else ""
-
-
-def to_key_values(attrs: Mapping[str, AttrValue]) -> list[KeyValue]:
-    """The inverse of :func:`attributes`, for encoders and tests."""
-    return [KeyValue(key=k, value=to_any_value(v)) for k, v in attrs.items()]
-
-
-def to_any_value(value: AttrValue) -> AnyValue:
-    if isinstance(value, bool):
-        return AnyValue(bool_value=value)
-    if isinstance(value, int):
-        return AnyValue(int_value=value)
-    if isinstance(value, float):
-        return AnyValue(double_value=value)
-    if isinstance(value, str):
-        return AnyValue(string_value=value)
-    if isinstance(value, bytes):
-        return AnyValue(bytes_value=value)
-    out = AnyValue()
-    if isinstance(value, list):
-        out.array_value.values.extend(to_any_value(v) for v in value)
-    elif isinstance(value, dict):
-        out.kvlist_value.values.extend(to_key_values(value))
-    return out

@@ -14,8 +14,8 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
+from tasktrace.errors import StoreRejected, StoreUnavailable
 from tasktrace.model import Signal
-from tasktrace.receiver.ingest import StoreRejected, StoreUnavailable
 from tasktrace.receiver.otlp_decode import DecodeFailed, TooManyItems
 from tasktrace.receiver.service import (
     RETRY_AFTER,

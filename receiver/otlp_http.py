@@ -17,8 +17,8 @@ from aiohttp import web
 from google.protobuf import json_format
 from google.rpc import status_pb2
 
+from tasktrace.errors import StoreRejected, StoreUnavailable
 from tasktrace.model import Signal
-from tasktrace.receiver.ingest import StoreRejected, StoreUnavailable
 from tasktrace.receiver.otlp_decode import DecodeFailed, TooManyItems
 from tasktrace.receiver.service import (
     RETRY_AFTER,

@@ -8,10 +8,8 @@ Protocol front ends (gRPC, HTTP) call :meth:`Receiver.export_traces` /
   parse (INVALID_ARGUMENT / 400; past ``max_items``, RESOURCE_EXHAUSTED / 413);
 - :class:`Overloaded`: the ingest queue is full, by count or by bytes
   (RESOURCE_EXHAUSTED / 429, retry);
-- :class:`~tasktrace.receiver.ingest.StoreUnavailable`: the store is down
-  (UNAVAILABLE / 503, retry);
-- :class:`~tasktrace.receiver.ingest.StoreRejected`: the store refuses the
-  request's data (INVALID_ARGUMENT / 400).
+- :class:`~tasktrace.errors.StoreUnavailable`: the store is down (UNAVAILABLE / 503, retry);
+- :class:`~tasktrace.errors.StoreRejected`: it refuses the data (INVALID_ARGUMENT / 400).
 
 Queued batches share one transaction; if it fails for anything but an
 unavailable store, each batch is written again alone, so that one request's bad
@@ -38,12 +36,14 @@ from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from tasktrace.errors import StoreUnavailable
 from tasktrace.model import Signal, Span
 from tasktrace.receiver import otlp_decode
 from tasktrace.receiver.batch import BatchContent, merge_batches, read_batch
 from tasktrace.receiver.content_watch import CAPTURE_HINT, ContentWatch
-from tasktrace.receiver.ingest import Ingestor, StoreUnavailable, WritePlan
+from tasktrace.receiver.ingest import Ingestor
 from tasktrace.receiver.traffic import Traffic
+from tasktrace.records import WritePlan
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")

@@ -16,10 +16,10 @@ import grpc
 
 from tasktrace.api import proto_codec as codec
 from tasktrace.api.wire import check_timeout
+from tasktrace.errors import StoreUnavailable
 from tasktrace.proto.tasktrace.v1 import tasks_pb2 as pb
 from tasktrace.proto.tasktrace.v1 import tasks_pb2_grpc
 from tasktrace.queries import BadRequest, FlushTimeout, NotFound, TaskQueries
-from tasktrace.receiver.ingest import StoreUnavailable
 
 log = logging.getLogger(__name__)
 

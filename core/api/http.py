@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import web
 
 from tasktrace.api import wire
+from tasktrace.errors import StoreUnavailable
 from tasktrace.queries import BadRequest, FlushTimeout, NotFound, SourceRef, TaskQueries
-from tasktrace.receiver.ingest import StoreUnavailable
 
 PREFIX = "/api/v1"
 

@@ -17,9 +17,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from tasktrace.client import NotFound
 from tasktrace.model import Message
-from tasktrace.pipeline import Service
 from tasktrace.receiver.otlp_decode import MAX_VALUE_CHARS
 from tasktrace.receiver.otlp_wire import TraceRequest
+from tasktrace.server.pipeline import Service
 from tests.support.otlp_traffic import (
     JSON,
     PROTOBUF,

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
+from tasktrace.evaluation.replay.otlp import to_any_value, to_key_values
 from tasktrace.model import AttrValue
 from tasktrace.receiver.otlp_decode import (
     MAX_TIME_NS,
@@ -29,8 +30,6 @@ from tasktrace.receiver.otlp_decode import (
     iter_spans,
     parse_logs_request,
     parse_trace_request,
-    to_any_value,
-    to_key_values,
 )
 from tasktrace.receiver.otlp_wire import ArrayValue, TraceRequest
 from tasktrace.receiver.wire_count import json_items_at_least, pb_items

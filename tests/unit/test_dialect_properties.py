@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from tasktrace.model import AttrValue, LogRecord, Span
 from tasktrace.receiver.batch import read_batch
 from tasktrace.receiver.dialects import DIALECTS, dialect_for_log, dialect_for_span
-from tasktrace.receiver.ingest import Ingestor, StoredTrace, WritePlan
+from tasktrace.receiver.ingest import Ingestor
 from tasktrace.receiver.otlp_decode import (
     iter_log_records,
     iter_spans,
@@ -28,6 +28,7 @@ from tasktrace.receiver.otlp_decode import (
     parse_trace_request,
 )
 from tasktrace.receiver.service import has_valid_ids
+from tasktrace.records import StoredTrace, WritePlan
 from tests.support.properties import PROPERTY
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "otlp"

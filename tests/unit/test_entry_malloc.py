@@ -6,7 +6,7 @@ import platform
 
 import pytest
 
-from tasktrace.entry import fixed_mmap_threshold
+from tasktrace.cli.entry import fixed_mmap_threshold
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
