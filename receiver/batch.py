@@ -98,6 +98,9 @@ def read_batch(
                 ToolSpan(span.trace_id, span.span_id, span.start_ns, content.tool_run)
             )
     for (trace_id, span_id), group in _group_logs(records, out).items():
+        if trace_id not in out.traces:  # no trace id: nothing to place the call in
+            out.unreadable += len(group)
+            continue
         dialect = dialect_for_log(group[0])
         assert dialect is not None
         try:
@@ -113,7 +116,7 @@ def read_batch(
         out.unparsed += content.unparsed
         if content.messages:
             times = [r.time_ns for r in group]
-            key = out.traces[trace_id].session_key if trace_id in out.traces else ""
+            key = out.traces[trace_id].session_key
             call = _call(key or trace_id, trace_id, span_id, min(times), max(times), content)
             out.calls.append(call)
     _in_conversation_order(out.calls)

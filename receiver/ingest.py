@@ -185,9 +185,13 @@ class Ingestor:
         return entry.state.next_seq == 0
 
     async def _preload(self, batch: BatchContent) -> None:
-        """Load the batch's keyed sessions not in memory in one store call
-        rather than one by one (a round trip each)."""
+        """Load the batch's sessions not in memory in one store call rather than
+        one by one (a round trip each): keyed ones, and those of new unkeyed
+        traces (a request of 100k such traces took minutes)."""
         keys = {f.session_key for f in batch.traces.values() if f.session_key}
+        keys.update(
+            t for t, f in batch.traces.items() if not f.session_key and t not in self._traces
+        )
         missing = [k for k in keys if k not in self._sessions]
         if len(missing) < 2:
             return

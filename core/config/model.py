@@ -80,6 +80,9 @@ class OTLPReceiverConfig(_Strict):
     #: MiB of export requests being decoded, queued or written before senders get
     #: RESOURCE_EXHAUSTED / 429 (one request is always taken when none is in process)
     queue_size_mib: int = Field(default=64, ge=1, le=16_384)
+    #: spans (or log records) one export request may hold; more get
+    #: RESOURCE_EXHAUSTED / 413 (decoding and storing cost memory per item)
+    max_items_per_request: int = Field(default=16_384, ge=1, le=10_000_000)
 
 
 class ReceiversConfig(_Strict):

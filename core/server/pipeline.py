@@ -158,6 +158,7 @@ class Service:
             session_keys=otlp.session_keys,
             queue_size=otlp.queue_size,
             max_queued_bytes=otlp.queue_size_mib * 1024 * 1024,
+            max_items=otlp.max_items_per_request,
             on_commit=self._on_commit,
             forward=self._pass_through if self._forwarders else None,
             redaction=applied(redaction, "store"),
