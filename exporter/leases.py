@@ -17,23 +17,30 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from psycopg import sql
+from psycopg.abc import QueryNoTemplate as Query
 from psycopg_pool import AsyncConnectionPool
 
 from tasktrace.exporter.postgres import connection
 
-_FREE = "(s.lease_until IS NULL OR s.lease_until < now() OR s.lease_owner = %(me)s)"
-_TAKE = (
+_TAKE = sql.SQL(
     "UPDATE sessions AS t SET lease_owner = %(me)s,"
     " lease_until = now() + %(lease)s * interval '1 second'"
-    " FROM (SELECT s.id FROM sessions s WHERE {where} AND " + _FREE + " ORDER BY {order}"
-    " {limit} FOR UPDATE SKIP LOCKED) AS free WHERE t.id = free.id RETURNING t.id"
+    " FROM (SELECT s.id FROM sessions s WHERE {where} AND"
+    " (s.lease_until IS NULL OR s.lease_until < now() OR s.lease_owner = %(me)s)"
+    " ORDER BY {order} {limit} FOR UPDATE SKIP LOCKED) AS free"
+    " WHERE t.id = free.id RETURNING t.id"
 )
 _CLAIM_DUE = _TAKE.format(
-    where="s.cursor_seq < s.next_seq - 1 AND s.due_at <= now() AND NOT s.id = ANY(%(busy)s)",
-    order="s.due_at",
-    limit="LIMIT %(limit)s",
+    where=sql.SQL(
+        "s.cursor_seq < s.next_seq - 1 AND s.due_at <= now() AND NOT s.id = ANY(%(busy)s)"
+    ),
+    order=sql.SQL("s.due_at"),
+    limit=sql.SQL("LIMIT %(limit)s"),
 )
-_ACQUIRE = _TAKE.format(where="s.id = ANY(%(ids)s)", order="s.id", limit="")
+_ACQUIRE = _TAKE.format(
+    where=sql.SQL("s.id = ANY(%(ids)s)"), order=sql.SQL("s.id"), limit=sql.SQL("")
+)
 
 
 class PostgresLeases:
@@ -72,7 +79,7 @@ class PostgresLeases:
             after=after,
         )
 
-    async def _ids(self, query: str, **params: Any) -> list[str]:
+    async def _ids(self, query: Query, **params: Any) -> list[str]:
         async with connection(self._pool) as conn:
             cur = await conn.execute(query, {"me": self.owner, "lease": self._lease, **params})
             return [row[0] for row in await cur.fetchall()]

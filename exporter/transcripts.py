@@ -14,25 +14,26 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import psycopg
+from psycopg import sql
+from psycopg.abc import QueryNoTemplate as Query
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 
 from tasktrace.errors import StaleTranscript
 from tasktrace.exporter.postgres import connection, fetch
-from tasktrace.exporter.rows import MESSAGE_COLUMNS, message_from_row
+from tasktrace.exporter.rows import MESSAGE_COLUMNS, column_list, message_from_row
 from tasktrace.model import Message, ToolCall
 from tasktrace.records import Lookup, StoredTrace, TranscriptState, WritePlan
 
-_TRACES = "SELECT trace_id, session_id, keyed FROM traces WHERE trace_id = ANY(%s)"
-_TAILS = "SELECT tail, id FROM sessions WHERE tail = ANY(%s)"
+_TRACES: Query = "SELECT trace_id, session_id, keyed FROM traces WHERE trace_id = ANY(%s)"
+_TAILS: Query = "SELECT tail, id FROM sessions WHERE tail = ANY(%s)"
 # each session's head on every row of its messages (a session without messages
 # gives one row of NULL message columns)
-_M_COLUMNS = ", ".join("m." + c.strip() for c in MESSAGE_COLUMNS.split(","))
-_TRANSCRIPTS = (
-    f"SELECT s.id, s.next_seq, s.tail, s.version, s.tool_state, m.chain, {_M_COLUMNS}"
+_TRANSCRIPTS = sql.SQL(
+    "SELECT s.id, s.next_seq, s.tail, s.version, s.tool_state, m.chain, {}"
     " FROM sessions s LEFT JOIN messages m ON m.session_id = s.id"
     " WHERE s.id = ANY(%s) ORDER BY s.id, m.seq"
-)
+).format(column_list(MESSAGE_COLUMNS, "m"))
 
 
 class PostgresTranscripts:
@@ -160,13 +161,13 @@ class PostgresTranscripts:
                 "role": m.role.value,
                 "content": _clean(m.content),
                 "tool_calls": [_call_json(c) for c in m.tool_calls],
-                "tool_call_id": m.tool_call_id,
-                "tool_name": m.tool_name,
+                "tool_call_id": _clean(m.tool_call_id),
+                "tool_name": _clean(m.tool_name),
                 "error": m.error,
                 "trace_id": m.trace_id,
                 "span_id": m.span_id,
                 "time_ns": m.time_ns,
-                "model": m.model,
+                "model": _clean(m.model),
                 "chain": "\\x" + chain.hex(),
             }
             for m, chain in plan.messages
@@ -201,7 +202,7 @@ class PostgresTranscripts:
             ),
         )
 
-    async def _fetch(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    async def _fetch(self, query: Query, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         return await fetch(self._pool, query, params)
 
 
@@ -229,7 +230,8 @@ def _lock_key(name: str) -> int:
 
 
 def _clean(text: str) -> str:
-    """Postgres text cannot hold NUL; lone surrogates cannot be encoded."""
+    """Postgres text (and jsonb) cannot hold NUL; lone surrogates cannot be encoded.
+    (A tool call's arguments holding ``\\u0000`` failed its whole request: found by fuzzing.)"""
     text = text.replace("\x00", "\ufffd")
     return text.encode("utf-8", "replace").decode("utf-8")
 
@@ -282,4 +284,4 @@ def _transcript(rows: list[tuple[Any, ...]]) -> tuple[TranscriptState, list[Mess
 
 
 def _call_json(call: ToolCall) -> dict[str, str]:
-    return {"id": call.id, "name": call.name, "arguments": call.arguments}
+    return {"id": _clean(call.id), "name": _clean(call.name), "arguments": _clean(call.arguments)}

@@ -191,10 +191,15 @@ class Ingestor:
     async def _lookup(self, batch: BatchContent) -> None:
         """Read what the store knows of the batch and memory does not, in one
         store call (one round trip) rather than one per trace, session or chain:
-        its traces, its keyed sessions' transcripts, and the sessions ending at
-        the history chains of its unkeyed calls (which may continue them)."""
+        its traces, the transcripts of its keyed sessions and of its new unkeyed
+        traces' own sessions (a request of 100k such traces took minutes one by
+        one), and the sessions ending at the history chains of its unkeyed calls
+        (which may continue them)."""
         unknown = [t for t in batch.traces if t not in self._traces]
         keys = {f.session_key for f in batch.traces.values() if f.session_key}
+        keys.update(
+            t for t, f in batch.traces.items() if not f.session_key and t not in self._traces
+        )
         missing = [k for k in keys if k not in self._sessions]
         chains = {
             chain
@@ -210,7 +215,10 @@ class Ingestor:
         self._traces.update(found.traces)
         self._stored_tails = {c: found.tails.get(c, "") for c in chains}
         for session_id in missing:
-            self._sessions[session_id] = _cached(found.transcripts.get(session_id), keyed=False)
+            loaded = found.transcripts.get(session_id)
+            if loaded is None and session_id in found.traces:
+                continue  # an unkeyed trace the store already places in a session
+            self._sessions[session_id] = _cached(loaded, keyed=False)
 
     async def _session(self, session_id: str, *, keyed: bool) -> _Session:
         entry = self._sessions.get(session_id)

@@ -68,8 +68,9 @@ def jaeger() -> Iterator[Jaeger]:
         yield running
 
 
-#: markers whose tests' total time the run prints (the real Go peers, README "Jaeger")
-TIMED_MARKERS = ("jaeger", "collector")
+#: markers whose tests' total time the run prints (the real Go peers, README "Jaeger";
+#: the fault tests, README "The two commands")
+TIMED_MARKERS = ("jaeger", "collector", "faults")
 _TIMED: dict[str, set[str]] = {marker: set() for marker in TIMED_MARKERS}
 
 

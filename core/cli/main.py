@@ -14,6 +14,7 @@ from pathlib import Path
 from tasktrace import __version__
 from tasktrace.cli import query as cli_query
 from tasktrace.config import Config, ConfigError, load_config
+from tasktrace.config.model import check_data_dir_name
 from tasktrace.server.embedded import (
     default_data_dir,
     folder_mode,
@@ -119,7 +120,8 @@ def serve_config(args: argparse.Namespace) -> Config:
 
 
 def _named_data_dir(args: argparse.Namespace, config: Config) -> Path | None:
-    named = args.data_dir or config.exporters.postgres.data_dir
+    """Raises ``ValueError`` for a name no folder can have (NUL, control characters)."""
+    named = check_data_dir_name(args.data_dir or config.exporters.postgres.data_dir)
     return Path(named).expanduser().resolve() if named else None
 
 
@@ -148,7 +150,11 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     _configure_logging(config.service.telemetry.logs.level)
     as_root = os.geteuid() == 0
-    named = _named_data_dir(args, config)
+    try:
+        named = _named_data_dir(args, config)
+    except ValueError as exc:
+        print(f"tasktrace: invalid --data-dir: {exc}", file=sys.stderr)
+        return 1
     data_dir = named or default_data_dir(Path.home(), os.environ.get("XDG_DATA_HOME"), as_root)
     if as_root and not config.exporters.postgres.dsn:
         refusal = _root_check(data_dir, named is not None)

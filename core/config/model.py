@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    field_validator,
+    model_validator,
+)
 
 from tasktrace.config.auth import BearerTokenAuthConfig
 from tasktrace.config.extractor import ExtractorConfig
@@ -19,6 +26,7 @@ from tasktrace.config.telemetry import TelemetryMetricsConfig
 from tasktrace.config.tls import ServerTLSConfig
 from tasktrace.durations import Duration
 from tasktrace.model import Signal
+from tasktrace.redaction import Redaction, parse_redaction
 
 
 class ConfigError(ValueError):
@@ -72,6 +80,9 @@ class OTLPReceiverConfig(_Strict):
     #: MiB of export requests being decoded, queued or written before senders get
     #: RESOURCE_EXHAUSTED / 429 (one request is always taken when none is in process)
     queue_size_mib: int = Field(default=64, ge=1, le=16_384)
+    #: spans (or log records) one export request may hold; more get
+    #: RESOURCE_EXHAUSTED / 413 (decoding and storing cost memory per item)
+    max_items_per_request: int = Field(default=16_384, ge=1, le=10_000_000)
 
 
 class ReceiversConfig(_Strict):
@@ -113,6 +124,8 @@ class TaskProcessorConfig(_Strict):
     #: sessions in process at once (read and committed in batches); an LLM extractor
     #: bounds its own concurrent calls with ``extractor.llm.max_concurrency``
     max_concurrent_sessions: int = Field(default=64, ge=1, le=1024)
+    #: e-mail, card and phone patterns and user regexes (tasktrace/redaction.py); None: off
+    redaction: Annotated[Redaction | None, PlainValidator(parse_redaction)] = None
 
 
 class ProcessorsConfig(_Strict):
@@ -122,13 +135,28 @@ class ProcessorsConfig(_Strict):
 # --- exporters --------------------------------------------------------------
 
 
+#: Linux's PATH_MAX, in bytes
+_MAX_PATH = 4096
+
+
+def check_data_dir_name(value: str) -> str:
+    """``value`` if it can name a data directory; ``ValueError`` if it holds NUL or
+    other control characters (a newline in a path ends up in the server's
+    settings and logs) or is longer than a path can be."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (0x00)")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"must not contain control characters: {value!r}")
+    if len(value.encode("utf-8", "surrogateescape")) > _MAX_PATH:
+        raise ValueError(f"longer than {_MAX_PATH} bytes")
+    return value
+
+
 class PostgresExporterConfig(_Strict):
     """``dsn`` empty: tasktrace runs its own embedded PostgreSQL in ``data_dir``."""
 
     dsn: str = ""
-    schema_name: str = Field(
-        default="tasktrace", alias="schema", pattern=r"^[a-z_][a-z0-9_]{0,62}$"
-    )
+    schema_name: str = Field(default="tasktrace", alias="schema")
     data_dir: str = ""
     pool_max_size: int = Field(default=8, ge=1, le=256)
     connect_timeout: Duration = 10.0
@@ -137,6 +165,18 @@ class PostgresExporterConfig(_Strict):
     acquire_timeout: Duration = 2.0
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    _check_data_dir = field_validator("data_dir")(lambda v: check_data_dir_name(v))
+
+    @field_validator("schema_name")
+    @classmethod
+    def _plain_schema(cls, value: str) -> str:
+        """A name that needs no quoting (it is quoted all the same) and is not reserved."""
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+            raise ValueError(f"{value!r}: 1-63 of a-z, 0-9 and _, not starting with a digit")
+        if value.startswith("pg_") or value == "information_schema":
+            raise ValueError(f"{value!r} is reserved by PostgreSQL")
+        return value
 
 
 _OTLP_TYPES = {"otlp": "grpc", "otlp_grpc": "grpc", "otlphttp": "http", "otlp_http": "http"}

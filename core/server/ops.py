@@ -1,5 +1,5 @@
 """Operator endpoints on the HTTP listener: ``/metrics`` (Prometheus text),
-``/healthz`` (the process answers: its pid and worker index) and ``/readyz`` (the store is reachable
+``/healthz`` (the process answers, with its pid) and ``/readyz`` (the store is reachable
 and migrated: 200, else 503 with the reason). Handlers only translate; what
 they read comes in as callables."""
 
@@ -19,17 +19,14 @@ def add_ops_routes(
     *,
     snapshot: Callable[[], Awaitable[MetricsSnapshot]],
     readiness: Callable[[], Awaitable[Readiness]],
-    worker: int | None = None,
 ) -> None:
-    """``worker``: this process's index under ``serve --workers N`` (None: no workers),
-    which ``/healthz`` reports with the pid (which process answered)."""
-
     async def metrics(request: web.Request) -> web.Response:
         body = render(await snapshot())
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"status": "alive", "pid": os.getpid(), "worker": worker})
+        # the pid says which process answered (``serve --workers N`` runs several)
+        return web.json_response({"status": "alive", "pid": os.getpid()})
 
     async def readyz(request: web.Request) -> web.Response:
         state = await readiness()

@@ -52,6 +52,7 @@ from tasktrace.receiver.service import Counters, Receiver
 from tasktrace.receiver.sessions import is_opted_out
 from tasktrace.receiver.traffic import Traffic
 from tasktrace.records import WritePlan
+from tasktrace.redaction import applied
 from tasktrace.server.auth_guard import AuthCounters, GRPCAuthInterceptor, http_auth
 from tasktrace.server.embedded import EmbeddedPostgres
 from tasktrace.server.metrics import MetricsSnapshot
@@ -75,9 +76,7 @@ class Service:
     config: Config
     data_dir: Path
     endpoints: Endpoints = Endpoints()
-    #: set in a worker of ``serve --workers N`` (its index): the listeners share
-    #: their ports with the other workers (SO_REUSEPORT)
-    worker: int | None = None
+    worker: int | None = None  # its index under `serve --workers N`: ports shared (SO_REUSEPORT)
     _embedded: EmbeddedPostgres | None = None
     _supervisor: StoreSupervisor | None = None
     _pool: AsyncConnectionPool | None = None
@@ -112,20 +111,24 @@ class Service:
             self._supervisor = StoreSupervisor(self._embedded, self._store_restarted)
             self._supervisor.start()
 
-        self._sinks = [TaskSpanSink(c) for c in cfg.active_otlp_exporters().values()]
+        proc = cfg.processors.tasktrace
+        redaction = proc.redaction
+        self._sinks = [
+            TaskSpanSink(c, redaction=applied(redaction, "spans"))
+            for c in cfg.active_otlp_exporters().values()
+        ]
         for sink in self._sinks:
             await sink.start()
         for exporter, signals in cfg.pass_through().values():
             forwarder = OTLPForwarder(exporter)
             await forwarder.start()
             self._forwarders.append((forwarder, signals))
-        proc = cfg.processors.tasktrace
         consumers = [TaskSpanConsumer(self._pool, self._sinks)] if self._sinks else []
         svc = cfg.service
         shared = svc.instances == "shared" or (svc.instances == "auto" and bool(pg.dsn))
         self._scheduler = ExtractionScheduler(
             PostgresTasks(self._pool),
-            build_extractor(proc.extractor),
+            build_extractor(proc.extractor, redaction),
             consumers,
             max_turns=proc.buffer.max_turns,
             idle_timeout=proc.buffer.idle_timeout,
@@ -156,8 +159,10 @@ class Service:
             session_keys=otlp.session_keys,
             queue_size=otlp.queue_size,
             max_queued_bytes=otlp.queue_size_mib * 1024 * 1024,
+            max_items=otlp.max_items_per_request,
             on_commit=self._on_commit,
             forward=self._pass_through if self._forwarders else None,
+            redaction=applied(redaction, "store"),
         )
         await self._receiver.start()
         reads = PostgresReads(self._pool)
@@ -266,12 +271,10 @@ class Service:
         grpc_ep = http_ep = ""
         if protocols.grpc is not None:
             limit = protocols.grpc.max_recv_msg_size_mib * 1024 * 1024
+            reuse = ("grpc.so_reuseport", int(self.worker is not None))
             auth = self.config.authenticator_config("grpc")
             self._grpc = grpc.aio.server(
-                options=[
-                    ("grpc.max_receive_message_length", limit),
-                    ("grpc.so_reuseport", int(self.worker is not None)),
-                ],
+                options=[("grpc.max_receive_message_length", limit), reuse],
                 interceptors=[GRPCAuthInterceptor(Authenticator(auth), self._auth)] if auth else [],
             )
             add_otlp_services(self._grpc, self._receiver)
@@ -302,9 +305,7 @@ class Service:
             app = web.Application(client_max_size=limit, middlewares=middlewares)
             add_otlp_routes(app, self._receiver, max_body_bytes=limit)
             add_api_routes(app, queries, flush_timeout=60.0, telemetry=self.telemetry)
-            add_ops_routes(
-                app, snapshot=self.metrics_snapshot, readiness=self.readiness, worker=self.worker
-            )
+            add_ops_routes(app, snapshot=self.metrics_snapshot, readiness=self.readiness)
             add_ui_routes(app, trace_url=self.config.ui.trace_url)
             # OTLP bodies are inflated by the receiver, within its size limit
             self._http = web.AppRunner(

@@ -14,7 +14,7 @@ from psycopg import sql
 
 from tasktrace.exporter.postgres import migrate
 from tasktrace.server.embedded import EmbeddedPostgres
-from tests.support.external_postgres import external_cluster
+from tests.support.external_pg import PostgresMissing, debian_cluster
 from tests.support.otlp_traffic import export_grpc, fixture, session_of, transcript
 from tests.support.processes import postgres_pids
 from tests.support.service import running_service
@@ -64,10 +64,14 @@ def test_stop_without_start_does_nothing(tmp_path: Path) -> None:
 # --- external, by DSN --------------------------------------------------------
 
 
-@pytest.fixture(name="external_cluster")
-def _external_cluster() -> Iterator[tuple[str, Path]]:
-    with external_cluster() as cluster:
-        yield cluster
+@pytest.fixture
+def external_cluster() -> Iterator[tuple[str, Path]]:
+    """(DSN, data dir) of a throwaway cluster on 127.0.0.1, stopped and removed after."""
+    try:
+        with debian_cluster() as cluster:
+            yield cluster.dsn, cluster.data_dir
+    except PostgresMissing as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 async def test_the_service_stores_transcripts_in_an_external_postgres_by_dsn(

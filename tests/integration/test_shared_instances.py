@@ -22,7 +22,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from psycopg import sql
 
-from tests.support.external_postgres import external_cluster
+from tests.support.external_pg import debian_cluster
 from tests.support.otlp_traffic import export_grpc, fixture
 from tests.support.ports import free_port
 from tests.support.serve_process import start_serve
@@ -67,8 +67,8 @@ def conversations() -> list[list[bytes]]:
 
 @pytest.fixture(name="cluster", scope="module")
 def _cluster() -> Iterator[str]:
-    with external_cluster() as (dsn, _):
-        yield dsn
+    with debian_cluster() as cluster:
+        yield cluster.dsn
 
 
 @contextlib.asynccontextmanager
