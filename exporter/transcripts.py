@@ -53,13 +53,14 @@ class PostgresTranscripts:
         self, trace_ids: Sequence[str], session_ids: Sequence[str], chains: Sequence[bytes]
     ) -> Lookup:
         # one pipeline: the three queries go out together, one round trip for all
-        queries = [(_TRACES, trace_ids), (_TRANSCRIPTS, session_ids), (_TAILS, chains)]
+        queries = ((_TRACES, trace_ids), (_TRANSCRIPTS, session_ids), (_TAILS, chains))
         results: list[list[tuple[Any, ...]]] = [[], [], []]
-        wanted = [i for i, (_, keys) in enumerate(queries) if keys]
-        if wanted:
+        if any(keys for _, keys in queries):
             async with connection(self._pool) as conn, _autocommit(conn), conn.pipeline():
                 cursors = [
-                    (i, await conn.execute(queries[i][0], (list(queries[i][1]),))) for i in wanted
+                    (i, await conn.execute(query, (list(keys),)))
+                    for i, (query, keys) in enumerate(queries)
+                    if keys
                 ]
                 for i, cur in cursors:
                     results[i] = list(await cur.fetchall())

@@ -28,7 +28,7 @@ from tasktrace.receiver.otlp_decode import (
     parse_trace_request,
 )
 from tasktrace.receiver.service import has_valid_ids
-from tasktrace.records import StoredTrace, WritePlan
+from tasktrace.records import Lookup, WritePlan
 from tests.support.properties import PROPERTY
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "otlp"
@@ -120,17 +120,16 @@ def test_every_dialect_reads_mangled_real_telemetry_without_raising(
 class NoStore:
     """A store that knows nothing and takes every write."""
 
-    async def load_traces(self, trace_ids: Sequence[str]) -> dict[str, StoredTrace]:
-        return {}
-
     async def find_tails(self, chains: Sequence[bytes]) -> dict[bytes, str]:
         return {}
 
     async def load_transcript(self, session_id: str) -> None:
         return None
 
-    async def load_transcripts(self, session_ids: Sequence[str]) -> dict[str, Any]:
-        return {}
+    async def lookup(
+        self, trace_ids: Sequence[str], session_ids: Sequence[str], chains: Sequence[bytes]
+    ) -> Lookup:
+        return Lookup()
 
     async def write(self, plan: WritePlan) -> None:
         return None
