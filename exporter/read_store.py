@@ -23,6 +23,7 @@ from tasktrace.exporter.rows import (
     message_from_row,
     session_from_row,
 )
+from tasktrace.exporter.task_search import WALK_ROWS_PER_RESULT, Statement, search_plan
 from tasktrace.exporter.task_store import load_tasks
 from tasktrace.model import Message, Session, Task, TaskStatus
 from tasktrace.queries import BadRequest, NotFound, Page, SessionStatus, SourceRef, TaskFilter
@@ -63,11 +64,6 @@ def _session_order_key(cursor: str | None) -> tuple[str, int] | None:
     return session_id, order
 
 
-def like_escape(text: str) -> str:
-    """``text`` matched literally inside a LIKE pattern (``\\`` is the escape)."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _int_key(cursor: str | None, default: int) -> int:
     """The position in a ``seq`` or ``order`` cursor; BadRequest unless a bigint."""
     if not cursor:
@@ -79,8 +75,13 @@ def _int_key(cursor: str | None, default: int) -> int:
 
 
 class PostgresReads:
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool, *, walk_rows_per_result: int = WALK_ROWS_PER_RESULT
+    ) -> None:
+        """``walk_rows_per_result``: how far a text search walks before it looks
+        the text up first (:data:`.task_search.WALK_ROWS_PER_RESULT`)."""
         self._pool = pool
+        self._walk_rows_per_result = walk_rows_per_result
 
     async def list_sessions(
         self, *, limit: int, cursor: str | None = None, status: TaskStatus | None = None
@@ -140,38 +141,17 @@ class PostgresReads:
         return Page(tuple(items), encode_cursor(items[-1].order) if len(tasks) > limit else None)
 
     async def tasks(self, flt: TaskFilter, *, limit: int, cursor: str | None = None) -> Page[Task]:
-        where, params = ["true"], []
-        key = _time_key(cursor)
-        if key:
-            where.append("(updated_at, id) < (%s, %s)")
-            params += [key[0], key[1]]
-        if flt.status is not None:
-            where.append("status = %s")
-            params.append(flt.status.value)
-        if flt.service:
-            where.append("service = %s")
-            params.append(flt.service)
-        if flt.since:
-            where.append("updated_at >= %s")
-            params.append(flt.since)
-        if flt.until:
-            where.append("updated_at < %s")
-            params.append(flt.until)
-        if flt.status_reason is not None:
-            where.append("status_reason = %s")
-            params.append(flt.status_reason.value)
-        if flt.text:
-            where.append("description ILIKE %s")
-            params.append(f"%{like_escape(flt.text)}%")
-        if flt.session_prefix:
-            where.append("session_id LIKE %s")
-            params.append(f"{like_escape(flt.session_prefix)}%")
+        """A page of tasks across sessions, newest first (see :mod:`.task_search`)."""
+        plan = search_plan(
+            flt,
+            limit=limit,
+            after=_time_key(cursor),
+            walk_rows_per_result=self._walk_rows_per_result,
+        )
         async with self._connection() as conn:
-            tasks = await load_tasks(
-                conn,
-                f"{' AND '.join(where)} ORDER BY updated_at DESC, id DESC LIMIT %s",
-                (*params, limit + 1),
-            )
+            tasks = await _load(conn, plan.walk)
+            if plan.match_first is not None and len(tasks) < plan.wanted:
+                tasks = await _load(conn, plan.match_first)
         items = tasks[:limit]
         nxt = encode_cursor(items[-1].updated_at, items[-1].id) if len(tasks) > limit else None
         return Page(tuple(items), nxt)
@@ -223,6 +203,10 @@ class PostgresReads:
 
     async def _fetch(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         return await fetch(self._pool, query, params)
+
+
+async def _load(conn: psycopg.AsyncConnection, statement: Statement) -> list[Task]:
+    return await load_tasks(conn, statement.where, statement.params, source=statement.source)
 
 
 async def _require_session(conn: psycopg.AsyncConnection, session_id: str) -> None:

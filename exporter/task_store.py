@@ -236,10 +236,11 @@ def _tasks_with_history(
 
 
 async def load_tasks(
-    conn: psycopg.AsyncConnection, where: str, params: tuple[Any, ...]
+    conn: psycopg.AsyncConnection, where: str, params: tuple[Any, ...], *, source: str = "tasks"
 ) -> list[Task]:
-    """Tasks matching ``where`` with their status history."""
-    cur = await conn.execute(f"SELECT {TASK_COLUMNS} FROM tasks WHERE {where}", params)
+    """Tasks matching ``where`` with their status history; ``source`` is the
+    relation they are selected from (a subquery named ``tasks`` will do)."""
+    cur = await conn.execute(f"SELECT {TASK_COLUMNS} FROM {source} WHERE {where}", params)
     rows = await cur.fetchall()
     if not rows:
         return []
