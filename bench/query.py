@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -136,6 +137,7 @@ def run(
     timings |= {name: [] for name in _searches(rng, PER_SESSION * 10)}
     with tasktrace_server() as server:
         load_s = _copy_rows(server.dsn(), tasks)
+        load_before = os.getloadavg()[0]  # the machine is shared: how busy it was
         with httpx.Client(base_url=f"http://{server.http}", timeout=30) as client:
             for _ in range(20):  # warm the connection pool and caches
                 _timed(client, "/api/v1/tasks", {"status": "failed"})
@@ -159,6 +161,7 @@ def run(
                     elapsed, body = _timed(client, path, params)
                     assert body["items"], (name, params)
                     timings[name].append(elapsed)
+        load_after = os.getloadavg()[0]
     names = {
         "session": "GET /sessions/{id}/tasks",
         "failed": "GET /tasks?status=failed",
@@ -174,7 +177,7 @@ def run(
     rows = [[names[k], len(v), percentile(v, 50), percentile(v, 99)] for k, v in timings.items()]
     table = print_table(
         f"Query latency ({tasks:,} tasks, {tasks // PER_SESSION:,} sessions;"
-        f" COPY load {load_s:.0f} s)",
+        f" COPY load {load_s:.0f} s; load average {load_before:.1f} -> {load_after:.1f})",
         ["request", "n", "p50 ms", "p99 ms"],
         rows,
     )
@@ -182,6 +185,7 @@ def run(
     result = {
         "tasks": tasks,
         "load_seconds": load_s,
+        "load_average": [load_before, load_after],
         "timings_ms": timings,
         "table": table,
         "targets": {"p99_ms": [TARGET_P99_MS, worst <= TARGET_P99_MS]},
