@@ -23,7 +23,13 @@ from tasktrace.exporter.rows import (
     message_from_row,
     session_from_row,
 )
-from tasktrace.exporter.task_search import WALK_ROWS_PER_RESULT, Statement, search_plan
+from tasktrace.exporter.task_search import (
+    MAX_WALK_ROWS_PER_RESULT,
+    WALK_ROWS_PER_RESULT,
+    Statement,
+    next_walk_rows,
+    search_plan,
+)
 from tasktrace.exporter.task_store import load_tasks
 from tasktrace.model import Message, Session, Task, TaskStatus
 from tasktrace.queries import BadRequest, NotFound, Page, SessionStatus, SourceRef, TaskFilter
@@ -76,12 +82,17 @@ def _int_key(cursor: str | None, default: int) -> int:
 
 class PostgresReads:
     def __init__(
-        self, pool: AsyncConnectionPool, *, walk_rows_per_result: int = WALK_ROWS_PER_RESULT
+        self,
+        pool: AsyncConnectionPool,
+        *,
+        walk_rows_per_result: int = WALK_ROWS_PER_RESULT,
+        max_walk_rows_per_result: int = MAX_WALK_ROWS_PER_RESULT,
     ) -> None:
-        """``walk_rows_per_result``: how far a text search walks before it looks
-        the text up first (:data:`.task_search.WALK_ROWS_PER_RESULT`)."""
+        """How far a text search walks first, and at most, before it looks the
+        text up first (:mod:`.task_search`)."""
         self._pool = pool
         self._walk_rows_per_result = walk_rows_per_result
+        self._max_walk_rows_per_result = max_walk_rows_per_result
 
     async def list_sessions(
         self, *, limit: int, cursor: str | None = None, status: TaskStatus | None = None
@@ -151,7 +162,13 @@ class PostgresReads:
         async with self._connection() as conn:
             tasks = await _load(conn, plan.walk)
             if plan.match_first is not None and len(tasks) < plan.wanted:
-                tasks = await _load(conn, plan.match_first)
+                further = next_walk_rows(
+                    plan, len(tasks), max_rows_per_result=self._max_walk_rows_per_result
+                )
+                if further is not None:
+                    tasks = await _load(conn, plan.walk_further(further))
+                if len(tasks) < plan.wanted:
+                    tasks = await _load(conn, plan.match_first)
         items = tasks[:limit]
         nxt = encode_cursor(items[-1].updated_at, items[-1].id) if len(tasks) > limit else None
         return Page(tuple(items), nxt)

@@ -12,11 +12,12 @@ common word to sort). So a text search asks for both, in turn:
 
 1. the *walk*: the tasks passing every other filter, newest first, at most
    ``walk_rows_per_result`` times (page size + 1) of them, keeping those whose
-   description matches. It is complete when it fills the page.
-2. *match first*, only when the walk did not fill the page: then the text is in
-   fewer than 1 of ``walk_rows_per_result`` tasks walked, so its matches are
-   few; they are all found first (the planner picks the trigram index, or
-   whichever is most selective) and sorted.
+   description matches. It is complete when it fills the page. When it does
+   not, what it found says how far the page is (:func:`next_walk_rows`): near
+   enough, and the walk is asked again, that far (once);
+2. *match first*, otherwise: the text is rare among the tasks walked, so its
+   matches are few; they are all found first (the planner picks the trigram
+   index, or whichever is most selective) and sorted.
 
 Both give the same rows in the same order, ``(updated_at, id)`` descending,
 which is what the cursor holds. Without text, the one statement is the walk
@@ -31,10 +32,13 @@ from typing import Any
 
 from tasktrace.queries import TaskFilter
 
-#: the walk gives up once it has seen this many tasks per result wanted without
-#: filling the page: words rarer than that are found through the trigram index.
-#: 50 balances the two at 1M tasks (BENCHMARKS.md, Query).
-WALK_ROWS_PER_RESULT = 50
+#: the first walk sees this many tasks per result wanted (1,010 for a page of 100)
+WALK_ROWS_PER_RESULT = 10
+#: a second walk goes no further than this many per result wanted: a word that
+#: would need more is found through the trigram index (BENCHMARKS.md, Query)
+MAX_WALK_ROWS_PER_RESULT = 200
+#: the second walk goes this much past the rows the first one's rate projects
+_MARGIN = 1.5
 
 _NEWEST_FIRST = "ORDER BY updated_at DESC, id DESC"
 
@@ -51,11 +55,30 @@ class Statement:
 @dataclass(frozen=True, slots=True)
 class SearchPlan:
     """``walk`` first; ``match_first`` when the walk returned fewer than
-    ``wanted`` rows (None: the walk is the whole answer)."""
+    ``wanted`` rows (None: the walk is the whole answer). ``walked`` is the
+    walk's bound, and ``walk_further(rows)`` the same walk bounded to ``rows``."""
 
     walk: Statement
     match_first: Statement | None
     wanted: int
+    walked: int = 0
+
+    def walk_further(self, rows: int) -> Statement:
+        assert self.walked, "a walk without text has no bound"
+        params = list(self.walk.params)
+        params[-3] = rows  # the bound, before the pattern and the page's LIMIT
+        return Statement(self.walk.source, self.walk.where, tuple(params))
+
+
+def next_walk_rows(plan: SearchPlan, found: int, *, max_rows_per_result: int) -> int | None:
+    """How far to walk again after the first walk found ``found`` (< wanted)
+    matches, or None for the matches first: the rate seen so far projects the
+    rows that fill the page, plus a margin; past ``max_rows_per_result`` per
+    result wanted the matches are few enough to sort."""
+    if found == 0 or not plan.walked:
+        return None
+    projected = int(plan.walked * plan.wanted / found * _MARGIN)
+    return projected if projected <= max_rows_per_result * plan.wanted else None
 
 
 def like_escape(text: str) -> str:
@@ -92,7 +115,7 @@ def search_plan(
         f" ORDER BY updated_at + interval '0' DESC, id DESC LIMIT %s",
         (*params, pattern, wanted),
     )
-    return SearchPlan(walk, match_first, wanted)
+    return SearchPlan(walk, match_first, wanted, walk_rows_per_result * wanted)
 
 
 def _conditions(flt: TaskFilter, after: tuple[datetime, str] | None) -> tuple[list[str], list[Any]]:

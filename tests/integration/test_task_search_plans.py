@@ -163,14 +163,17 @@ async def test_the_walk_and_the_match_first_give_the_same_pages_in_the_same_orde
     assert walked == matched == expected_pages(flt, limit)
 
 
-@pytest.mark.parametrize("rows_per_result", [0, 1, 3, WALK_ROWS_PER_RESULT])
+@pytest.mark.parametrize(
+    ("first", "most"), [(0, 200), (1, 1), (1, 200), (3, 3), (3, 200), (WALK_ROWS_PER_RESULT, 200)]
+)
 @pytest.mark.parametrize("name", list(SEARCHES))
 async def test_the_store_pages_through_cursors_alike_wherever_the_walk_gives_up(
-    pool: AsyncConnectionPool, name: str, rows_per_result: int
+    pool: AsyncConnectionPool, name: str, first: int, most: int
 ) -> None:
-    # 0: always the matches first; 1 and 3: the walk fills some pages, not
-    # others; the default: the walk fills every page but the last
-    reads = PostgresReads(pool, walk_rows_per_result=rows_per_result)
+    # 0: always the matches first; 1 and 3: the first walk fills some pages,
+    # a second walk (up to 200 rows per result) others; the default: the
+    # first walk fills the pages of a common word
+    reads = PostgresReads(pool, walk_rows_per_result=first, max_walk_rows_per_result=most)
     flt = SEARCHES[name]
     assert await pages_of_store(reads, flt, 7) == expected_pages(flt, 7)
 
@@ -185,5 +188,5 @@ async def test_the_bounded_walk_fills_a_page_of_a_common_word_but_not_of_a_rare_
     # 10 wanted, so 30 rows walked: 1 in 3 holds "refund", none "zephyr" yet
     assert await walked("refund", 3) == 10
     assert await walked("zephyr", 3) == 0
-    # the default walks far enough for every row of this small table
-    assert await walked("zephyr", WALK_ROWS_PER_RESULT) == 3
+    # far enough, the walk sees every row of this small table
+    assert await walked("zephyr", 40) == 3

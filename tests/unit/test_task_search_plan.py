@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tasktrace.exporter.task_search import WALK_ROWS_PER_RESULT, like_escape, search_plan
+from tasktrace.exporter.task_search import (
+    WALK_ROWS_PER_RESULT,
+    like_escape,
+    next_walk_rows,
+    search_plan,
+)
 from tasktrace.model import StatusReason, TaskStatus
 from tasktrace.queries import TaskFilter
 
@@ -67,3 +72,23 @@ def test_like_wildcards_and_the_escape_character_in_text_are_matched_literally()
     plan = search_plan(TaskFilter(text="5%"), limit=1)
     assert plan.match_first is not None
     assert plan.match_first.params[-2] == "%5\\%%"
+
+
+def test_a_second_walk_goes_as_far_as_the_first_ones_rate_projects_with_a_margin() -> None:
+    plan = search_plan(TaskFilter(text="refund"), limit=99, walk_rows_per_result=10)
+    assert plan.walked == 1000
+    # 50 of 100 found in 1,000 rows: 2,000 rows fill the page, 3,000 with the margin
+    assert next_walk_rows(plan, 50, max_rows_per_result=200) == 3000
+    further = plan.walk_further(3000)
+    assert further.params == (3000, "%refund%", 100)
+    assert (further.source, further.where) == (plan.walk.source, plan.walk.where)
+
+
+def test_the_matches_come_first_when_the_walk_found_none_or_the_page_is_too_far() -> None:
+    plan = search_plan(TaskFilter(text="zephyr"), limit=99, walk_rows_per_result=10)
+    assert next_walk_rows(plan, 0, max_rows_per_result=200) is None
+    # 5 of 100 in 1,000 rows: 30,000 rows to walk, past 200 per result (20,000)
+    assert next_walk_rows(plan, 5, max_rows_per_result=200) is None
+    assert next_walk_rows(plan, 5, max_rows_per_result=300) == 30000
+    no_text = search_plan(TaskFilter(), limit=99)
+    assert next_walk_rows(no_text, 5, max_rows_per_result=200) is None
