@@ -9,7 +9,7 @@ cursor), the search filters (``status_reason``, ``text`` in the description:
 a word in 1 task of 12, one in 1 of 1,000, one in 1 of 60 and one task's own
 reference; ``session_prefix`` matching 10 sessions; a combination) and
 ``GET /api/v1/traces/{id}/tasks``. Target: p99 <= 50 ms for each (the word in
-1 of 60, the worst case of a text search's two plans, is its own target).
+1 of 60, the hardest case for a text search's bounded walks, is its own target).
 
     python bench/query.py [--quick] [--tasks N]
 """
@@ -44,9 +44,9 @@ _LETTERS = random.Random(5)
 #: made-up words, each in 1 task of 1,000 (letters at random, so that their
 #: trigrams are as rare as the words: a real rare word is rare in its parts too)
 _RARE = ["".join(_LETTERS.choices("abcdefghijklmnopqrstuvwxyz", k=7)) for _ in range(1000)]
-#: a made-up word in 1 task of 60: too rare for the bounded walk of a text
-#: search (1 in 50) and common enough to make its matches many to sort, the
-#: worst case of the two plans (exporter/task_search.py)
+#: a made-up word in 1 task of 60: too rare for a text search's first walk to
+#: fill a page and common enough to make its matches many to sort, so its page
+#: is reached by the second walk, projected from the first (exporter/task_search.py)
 _MIDDLE = "".join(_LETTERS.choices("abcdefghijklmnopqrstuvwxyz", k=8))
 _T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
