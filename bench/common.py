@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, LiteralString
 
 import psutil
 
@@ -180,11 +180,16 @@ def run_senders(
     return reports
 
 
-def postgres_count(dsn: str, query: str, schema: str = "tasktrace") -> int:
+def postgres_count(
+    dsn: str, query: LiteralString, params: Sequence[Any] = (), schema: str = "tasktrace"
+) -> int:
+    """``query``'s count; values go in ``params``, never into the query text."""
     import psycopg
+    from psycopg import sql
 
-    with psycopg.connect(dsn, options=f"-c search_path={schema}") as conn:
-        row = conn.execute(query).fetchone()
+    with psycopg.connect(dsn) as conn:
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        row = conn.execute(query, params).fetchone()
         return int(row[0]) if row else 0
 
 

@@ -3,7 +3,7 @@
 Reads replays made by real instrumentation libraries (one folder per library,
 ``<lib>/<conversation-id>.pb`` and ``.logs.pb``, as the replay tool writes
 them), sends each library's replay into its own in-process tasktrace
-(:class:`~tasktrace.pipeline.Service` on free 127.0.0.1 ports, a fresh schema
+(:class:`~tasktrace.server.pipeline.Service` on free 127.0.0.1 ports, a fresh schema
 per library, the conversations one after another over OTLP/HTTP) and compares,
 per conversation, the task lists: count, order, descriptions, statuses and the
 number of progress steps. Prints the share of conversations whose task lists
@@ -29,18 +29,18 @@ from pathlib import Path
 
 from common import write_result
 
-from tasktrace.dataset import LabeledConversation, load_conversations
-from tasktrace.eval_client import EvalClient
-from tasktrace.evaluation import eval_config, scratch_database
+from tasktrace.evaluation.client import EvalClient
+from tasktrace.evaluation.dataset import LabeledConversation, load_conversations
+from tasktrace.evaluation.harness import eval_config, scratch_database
+from tasktrace.evaluation.scoring import ConversationScore, aggregate, score_conversation
 from tasktrace.model import Message, Role, Task
-from tasktrace.pipeline import Service
 from tasktrace.receiver.otlp_decode import (
     iter_log_records,
     iter_spans,
     parse_logs_request,
     parse_trace_request,
 )
-from tasktrace.scoring import ConversationScore, aggregate, score_conversation
+from tasktrace.server.pipeline import Service
 
 DEFAULT_LIBS = (
     "openai-v2-latest-span",

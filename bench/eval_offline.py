@@ -19,12 +19,16 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tasktrace.dataset import LabeledConversation, conversation_messages, load_conversations
-from tasktrace.extractor.config import CriteriaConfig
+from tasktrace.config.extractor import CriteriaConfig
+from tasktrace.evaluation.dataset import (
+    LabeledConversation,
+    conversation_messages,
+    load_conversations,
+)
+from tasktrace.evaluation.scoring import ConversationScore, aggregate, score_conversation
 from tasktrace.extractor.heuristic import CONTEXT_MESSAGES, HeuristicExtractor
 from tasktrace.extractor.offline import run_in_chunks
 from tasktrace.model import Message, Task
-from tasktrace.scoring import ConversationScore, aggregate, score_conversation
 
 #: the labeled datasets live beside the repository, never in it (their licence asks it)
 DEFAULT_DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "sgd-dev.jsonl"

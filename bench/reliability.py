@@ -36,9 +36,10 @@ from google.rpc import error_details_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
-from tasktrace.embedded import EmbeddedPostgres
-from tasktrace.receiver.otlp_decode import to_key_values
+from tasktrace.evaluation.replay.otlp import to_key_values
+from tasktrace.exporter.task_search import like_escape
 from tasktrace.receiver.otlp_wire import ArrayValue, TraceRequest
+from tasktrace.server.embedded import EmbeddedPostgres
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 RETRY = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED}
@@ -165,7 +166,8 @@ def rss_sampler(pid: int) -> Iterator[dict[str, float]]:
 
 
 def present(dsn: str, prefix: str) -> int:
-    return postgres_count(dsn, f"SELECT count(*) FROM sessions WHERE id LIKE '{prefix}%'")
+    pattern = like_escape(prefix) + "%"
+    return postgres_count(dsn, "SELECT count(*) FROM sessions WHERE id LIKE %s", (pattern,))
 
 
 def row(name: str, tally: Tally, stored: int, **extra: Any) -> dict[str, Any]:

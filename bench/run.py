@@ -1,7 +1,7 @@
 """Run every performance benchmark and print their tables and the targets.
 
-    python bench/run.py            # everything, under 15 minutes on 2 cores
-    python bench/run.py --quick    # a smoke run of about 3 minutes
+    python bench/run.py            # everything, about 22 minutes on 2 cores (faults: 7)
+    python bench/run.py --quick    # a smoke run of about 6 minutes
     python bench/run.py --only ingest,history
 
 Each benchmark writes ``bench/results/<name>.json``; this writes ``summary.json``.
@@ -19,7 +19,7 @@ from typing import Any
 from common import print_table, write_result
 
 #: the order they run in
-BENCHMARKS = ("ingest", "history", "latency", "memory", "llm_cost", "query")
+BENCHMARKS = ("ingest", "history", "latency", "memory", "llm_cost", "query", "faults")
 
 
 def main() -> int:

@@ -32,7 +32,7 @@ import aiohttp
 import grpc
 from google.rpc.error_details_pb2 import RetryInfo
 
-from tasktrace.exporter.otlp_config import OTLPExporterConfig
+from tasktrace.config.otlp_exporter import OTLPExporterConfig
 from tasktrace.exporter.otlp_sink import LOG_INTERVAL, Every
 from tasktrace.exporter.send_queue import SendQueue
 from tasktrace.model import Signal

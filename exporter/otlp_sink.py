@@ -32,10 +32,11 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from tasktrace.exporter.otlp_config import OTLPExporterConfig
+from tasktrace.config.otlp_exporter import OTLPExporterConfig
 from tasktrace.exporter.send_queue import SendQueue
 from tasktrace.exporter.task_spans import SourceTrace, task_spans
 from tasktrace.model import Task
+from tasktrace.redaction import Redaction, redact_task
 
 _log = logging.getLogger(__name__)
 
@@ -137,8 +138,10 @@ class TaskSpanSink:
         batch_size: int = BATCH_SIZE,
         log_interval: float = LOG_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
+        redaction: Redaction | None = None,
     ) -> None:
         self._config = config
+        self._redaction = redaction
         self._factory = exporter_factory
         self._clock = clock
         queue = config.sending_queue
@@ -188,8 +191,11 @@ class TaskSpanSink:
 
         Returns False, and counts the spans as dropped, when the queue has no
         room for all of them (a change is queued whole or not at all). An empty
-        queue always takes one change.
+        queue always takes one change. With ``redaction``, the task's text is
+        redacted first.
         """
+        if self._redaction is not None:
+            task = redact_task(task, self._redaction)
         spans = task_spans(
             task, sources=sources, source_service=source_service, mode=self._config.output.mode
         )

@@ -16,9 +16,10 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.abc import QueryNoTemplate as Query
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from tasktrace.receiver.ingest import StoreRejected, StoreUnavailable
+from tasktrace.errors import StoreRejected, StoreUnavailable
 
 _log = logging.getLogger(__name__)
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -99,7 +100,8 @@ def store_error(exc: psycopg.Error) -> Exception | None:
     """What a database error means to a sender: :class:`StoreRejected` (never
     retry), :class:`StoreUnavailable` (retry later), or None (a bug: let it raise)."""
     state = (exc.sqlstate or "")[:2]
-    if state in _REJECTED_CLASSES:
+    # a DataError without a state is psycopg's own refusal (text holding NUL), never sent
+    if state in _REJECTED_CLASSES or (not state and isinstance(exc, psycopg.DataError)):
         return StoreRejected(str(exc))
     if state in _UNAVAILABLE_CLASSES or (not state and isinstance(exc, psycopg.OperationalError)):
         return StoreUnavailable(str(exc))
@@ -123,8 +125,10 @@ async def connection(pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncCo
 
 
 async def fetch(
-    pool: AsyncConnectionPool, query: str, params: tuple[Any, ...] = ()
+    pool: AsyncConnectionPool, query: Query, params: tuple[Any, ...] = ()
 ) -> list[tuple[Any, ...]]:
+    """The rows of ``query``: a literal, or composed with ``psycopg.sql``; values
+    always go in ``params``."""
     async with connection(pool) as conn:
         cur = await conn.execute(query, params)
         return list(await cur.fetchall())

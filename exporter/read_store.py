@@ -14,12 +14,15 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
+from psycopg.abc import QueryNoTemplate as Query
 from psycopg_pool import AsyncConnectionPool
 
 from tasktrace.exporter.postgres import connection, fetch
 from tasktrace.exporter.rows import (
     MESSAGE_COLUMNS,
     SESSION_COLUMNS,
+    column_list,
     message_from_row,
     session_from_row,
 )
@@ -97,22 +100,22 @@ class PostgresReads:
     async def list_sessions(
         self, *, limit: int, cursor: str | None = None, status: TaskStatus | None = None
     ) -> Page[Session]:
-        where, params = ["true"], []
+        where, params = [sql.SQL("true")], []
         key = _time_key(cursor)
         if key:
-            where.append("(s.updated_at, s.id) < (%s, %s)")
+            where.append(sql.SQL("(s.updated_at, s.id) < (%s, %s)"))
             params += [key[0], key[1]]
         if status is not None:
             where.append(
-                "EXISTS (SELECT 1 FROM tasks t WHERE t.session_id = s.id AND t.status = %s)"
+                sql.SQL(
+                    "EXISTS (SELECT 1 FROM tasks t WHERE t.session_id = s.id AND t.status = %s)"
+                )
             )
             params.append(status.value)
-        cols = ", ".join(f"s.{c.strip()}" for c in SESSION_COLUMNS.split(","))
-        rows = await self._fetch(
-            f"SELECT {cols} FROM sessions s WHERE {' AND '.join(where)}"
-            " ORDER BY s.updated_at DESC, s.id DESC LIMIT %s",
-            (*params, limit + 1),
-        )
+        query = sql.SQL(
+            "SELECT {} FROM sessions s WHERE {} ORDER BY s.updated_at DESC, s.id DESC LIMIT %s"
+        ).format(column_list(SESSION_COLUMNS, "s"), sql.SQL(" AND ").join(where))
+        rows = await self._fetch(query, (*params, limit + 1))
         items = [session_from_row(r) for r in rows[:limit]]
         nxt = encode_cursor(items[-1].updated_at, items[-1].id) if len(rows) > limit else None
         return Page(tuple(items), nxt)
@@ -123,11 +126,10 @@ class PostgresReads:
         after = _int_key(cursor, -1)
         async with self._connection() as conn:
             await _require_session(conn, session_id)
-            cur = await conn.execute(
-                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = %s AND seq > %s"
-                " ORDER BY seq LIMIT %s",
-                (session_id, after, limit + 1),
-            )
+            query = sql.SQL(
+                "SELECT {} FROM messages WHERE session_id = %s AND seq > %s ORDER BY seq LIMIT %s"
+            ).format(column_list(MESSAGE_COLUMNS))
+            cur = await conn.execute(query, (session_id, after, limit + 1))
             rows = await cur.fetchall()
         items = [message_from_row(r) for r in rows[:limit]]
         return Page(tuple(items), encode_cursor(items[-1].seq) if len(rows) > limit else None)
@@ -141,13 +143,14 @@ class PostgresReads:
         status: TaskStatus | None = None,
     ) -> Page[Task]:
         after = _int_key(cursor, 0)
-        where, params = "session_id = %s AND ord > %s", [session_id, after]
+        where, params = [sql.SQL("session_id = %s AND ord > %s")], [session_id, after]
         if status is not None:
-            where += " AND status = %s"
+            where.append(sql.SQL("status = %s"))
             params.append(status.value)
+        condition = sql.SQL("{} ORDER BY ord LIMIT %s").format(sql.SQL(" AND ").join(where))
         async with self._connection() as conn:
             await _require_session(conn, session_id)
-            tasks = await load_tasks(conn, f"{where} ORDER BY ord LIMIT %s", (*params, limit + 1))
+            tasks = await load_tasks(conn, condition, (*params, limit + 1))
         items = tasks[:limit]
         return Page(tuple(items), encode_cursor(items[-1].order) if len(tasks) > limit else None)
 
@@ -177,23 +180,24 @@ class PostgresReads:
         self, source: SourceRef, *, limit: int, cursor: str | None = None
     ) -> Page[Task]:
         if source.trace_id:
-            ids = (
+            ids = sql.SQL(
                 "SELECT task_id FROM messages WHERE trace_id = %s AND trace_id <> ''"
                 " AND task_id <> '' UNION SELECT id FROM tasks WHERE trace_ids @> %s::jsonb"
             )
             params: list[Any] = [source.trace_id, json.dumps([source.trace_id])]
         else:
-            ids = "SELECT task_id FROM messages WHERE span_id = %s AND span_id <> ''"
+            ids = sql.SQL("SELECT task_id FROM messages WHERE span_id = %s AND span_id <> ''")
             params = [source.span_id]
-        where = f"id IN ({ids})"
+        where: list[sql.Composable] = [sql.SQL("id IN ({})").format(ids)]
         key = _session_order_key(cursor)
         if key:
-            where += " AND (session_id, ord) > (%s, %s)"
+            where.append(sql.SQL("(session_id, ord) > (%s, %s)"))
             params += [key[0], key[1]]
+        condition = sql.SQL("{} ORDER BY session_id, ord LIMIT %s").format(
+            sql.SQL(" AND ").join(where)
+        )
         async with self._connection() as conn:
-            tasks = await load_tasks(
-                conn, f"{where} ORDER BY session_id, ord LIMIT %s", (*params, limit + 1)
-            )
+            tasks = await load_tasks(conn, condition, (*params, limit + 1))
         items = tasks[:limit]
         last = items[-1] if len(tasks) > limit else None
         return Page(tuple(items), encode_cursor(last.session_id, last.order) if last else None)
@@ -218,7 +222,7 @@ class PostgresReads:
     def _connection(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection]:
         return connection(self._pool)
 
-    async def _fetch(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    async def _fetch(self, query: Query, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         return await fetch(self._pool, query, params)
 
 

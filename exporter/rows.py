@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from psycopg import sql
+
 from tasktrace.model import Message, Role, Session, StatusChange, Task, TaskStatus, ToolCall
 
 MESSAGE_COLUMNS = (
@@ -18,6 +20,15 @@ TASK_COLUMNS = (
     " created_at, updated_at, revision, extractor, status_reason, extracted_at"
 )
 SESSION_COLUMNS = "id, service, created_at, updated_at, message_count, disabled"
+
+
+def column_list(columns: str, table: str = "") -> sql.Composed:
+    """One of the column constants above as quoted identifiers, each qualified
+    by ``table`` when given (``"m"."seq"``), for ``psycopg.sql`` composition."""
+    names = [name.strip() for name in columns.split(",")]
+    return sql.SQL(", ").join(
+        sql.Identifier(table, n) if table else sql.Identifier(n) for n in names
+    )
 
 
 def tool_calls_json(calls: Sequence[ToolCall]) -> str:

@@ -25,8 +25,8 @@ class SendQueue(Generic[T]):
     at the shutdown deadline); ``dropped`` (no room, or still queued at the
     deadline). Room is ``capacity`` items and, with a ``weight`` (e.g. bytes),
     ``max_weight`` of them, in flight included. A group of items is queued whole
-    or not at all, and an empty queue always takes one group. Use from the event
-    loop's thread.
+    or not at all, and an empty queue (nothing waiting or in flight) always takes
+    one group. Use from the event loop's thread.
     """
 
     def __init__(
@@ -61,8 +61,9 @@ class SendQueue(Generic[T]):
     def offer(self, items: Sequence[T]) -> bool:
         """Queue ``items``; never blocks. False, and counted as dropped, without room."""
         weight = sum(map(self._weight_of, items)) if self._weight_of is not None else 0
-        if self._items and (
-            len(self._items) + len(items) > self._capacity
+        # the batch in flight holds its room until its send is over (it may retry for long)
+        if self.queued and (
+            self.queued + len(items) > self._capacity
             or (self._weight_of is not None and self._weight + weight > self._max_weight)
         ):
             self.dropped += len(items)

@@ -38,7 +38,7 @@ async def readiness(pool: AsyncConnectionPool) -> Readiness:
 
 
 async def task_counts(pool: AsyncConnectionPool) -> TaskCounts:
-    """One scan of ``tasks``; raises :class:`~tasktrace.receiver.ingest.StoreUnavailable`."""
+    """One scan of ``tasks``; raises :class:`~tasktrace.errors.StoreUnavailable`."""
     rows = await fetch(
         pool, "SELECT status, status_reason, count(*) FROM tasks GROUP BY status, status_reason"
     )

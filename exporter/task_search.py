@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from psycopg import sql
+
 from tasktrace.queries import TaskFilter
 
 #: the first walk sees this many tasks per result wanted (1,010 for a page of 100)
@@ -40,15 +42,16 @@ MAX_WALK_ROWS_PER_RESULT = 200
 #: the second walk goes this much past the rows the first one's rate projects
 _MARGIN = 1.5
 
-_NEWEST_FIRST = "ORDER BY updated_at DESC, id DESC"
+_NEWEST_FIRST = sql.SQL("ORDER BY updated_at DESC, id DESC")
+_AND = sql.SQL(" AND ")
 
 
 @dataclass(frozen=True, slots=True)
 class Statement:
     """``SELECT ... FROM {source} WHERE {where}``; ``source`` is a relation named ``tasks``."""
 
-    source: str
-    where: str
+    source: sql.Composable
+    where: sql.Composable
     params: tuple[Any, ...]
 
 
@@ -98,49 +101,54 @@ def search_plan(
     where, params = _conditions(flt, after)
     wanted = limit + 1
     if not flt.text:
-        page = f"{' AND '.join(where)} {_NEWEST_FIRST} LIMIT %s"
-        return SearchPlan(Statement("tasks", page, (*params, wanted)), None, wanted)
+        page = sql.SQL("{} {} LIMIT %s").format(_AND.join(where), _NEWEST_FIRST)
+        return SearchPlan(Statement(sql.SQL("tasks"), page, (*params, wanted)), None, wanted)
     pattern = f"%{like_escape(flt.text)}%"
-    walked = f"(SELECT * FROM tasks WHERE {' AND '.join(where)} {_NEWEST_FIRST} LIMIT %s) AS tasks"
+    walked = sql.SQL("(SELECT * FROM tasks WHERE {} {} LIMIT %s) AS tasks").format(
+        _AND.join(where), _NEWEST_FIRST
+    )
     walk = Statement(
         walked,
-        f"description ILIKE %s {_NEWEST_FIRST} LIMIT %s",
+        sql.SQL("description ILIKE %s {} LIMIT %s").format(_NEWEST_FIRST),
         (*params, walk_rows_per_result * wanted, pattern, wanted),
     )
     # the added zero interval keeps the planner from walking the updated_at
     # index again: every match is found first and then sorted, in the same order
     match_first = Statement(
-        "tasks",
-        f"{' AND '.join([*where, 'description ILIKE %s'])}"
-        f" ORDER BY updated_at + interval '0' DESC, id DESC LIMIT %s",
+        sql.SQL("tasks"),
+        sql.SQL("{} ORDER BY updated_at + interval '0' DESC, id DESC LIMIT %s").format(
+            _AND.join([*where, sql.SQL("description ILIKE %s")])
+        ),
         (*params, pattern, wanted),
     )
     return SearchPlan(walk, match_first, wanted, walk_rows_per_result * wanted)
 
 
-def _conditions(flt: TaskFilter, after: tuple[datetime, str] | None) -> tuple[list[str], list[Any]]:
+def _conditions(
+    flt: TaskFilter, after: tuple[datetime, str] | None
+) -> tuple[list[sql.Composable], list[Any]]:
     """Every filter but the text, as SQL conditions and their parameters."""
-    where: list[str] = ["true"]
+    where: list[sql.Composable] = [sql.SQL("true")]
     params: list[Any] = []
     if after:
-        where.append("(updated_at, id) < (%s, %s)")
+        where.append(sql.SQL("(updated_at, id) < (%s, %s)"))
         params += [after[0], after[1]]
     if flt.status is not None:
-        where.append("status = %s")
+        where.append(sql.SQL("status = %s"))
         params.append(flt.status.value)
     if flt.service:
-        where.append("service = %s")
+        where.append(sql.SQL("service = %s"))
         params.append(flt.service)
     if flt.since:
-        where.append("updated_at >= %s")
+        where.append(sql.SQL("updated_at >= %s"))
         params.append(flt.since)
     if flt.until:
-        where.append("updated_at < %s")
+        where.append(sql.SQL("updated_at < %s"))
         params.append(flt.until)
     if flt.status_reason is not None:
-        where.append("status_reason = %s")
+        where.append(sql.SQL("status_reason = %s"))
         params.append(flt.status_reason.value)
     if flt.session_prefix:
-        where.append("session_id LIKE %s")
+        where.append(sql.SQL("session_id LIKE %s"))
         params.append(f"{like_escape(flt.session_prefix)}%")
     return where, params

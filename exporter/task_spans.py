@@ -28,7 +28,7 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 from opentelemetry.util.types import AttributeValue
 
 from tasktrace import __version__
-from tasktrace.exporter.otlp_config import OutputMode
+from tasktrace.config.otlp_exporter import OutputMode
 from tasktrace.model import Task, TaskStatus
 
 SPAN_NAME = "task"

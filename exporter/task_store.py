@@ -9,45 +9,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
+from psycopg import sql
+from psycopg.abc import QueryNoTemplate as Query
 from psycopg_pool import AsyncConnectionPool
 
+from tasktrace.errors import StoreUnavailable
 from tasktrace.exporter.postgres import connection, fetch
 from tasktrace.exporter.rows import (
     MESSAGE_COLUMNS,
     TASK_COLUMNS,
+    column_list,
     history_rows,
     message_from_row,
     task_from_row,
 )
-from tasktrace.model import Message, StatusChange, Task, TaskStatus
-from tasktrace.receiver.ingest import StoreUnavailable
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """One session as extraction sees it."""
-
-    session_id: str
-    cursor: int
-    next_seq: int
-    disabled: bool
-    service: str
-    last_message_at: datetime
-    tasks: tuple[Task, ...]
-    messages: tuple[Message, ...]
-    context: tuple[Message, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Backlog:
-    session_id: str
-    pending: int
-    last_message_at: datetime
+from tasktrace.model import StatusChange, Task, TaskStatus
+from tasktrace.stores import Backlog, Commit, Snapshot
 
 
 class PostgresTasks:
@@ -96,22 +77,22 @@ class PostgresTasks:
                 (ids,),
             )
             new = await conn.execute(
-                _LATERAL_MESSAGES.format(where="m.seq > s.cursor_seq ORDER BY m.seq LIMIT %s"),
-                (limit, ids),
+                _lateral_messages("m.seq > s.cursor_seq ORDER BY m.seq LIMIT %s"), (limit, ids)
             )
             ctx = await conn.execute(
-                _LATERAL_MESSAGES.format(
-                    where="m.seq <= s.cursor_seq ORDER BY m.seq DESC LIMIT %s"
-                ),
+                _lateral_messages("m.seq <= s.cursor_seq ORDER BY m.seq DESC LIMIT %s"),
                 (context, ids),
             )
             tasks = await conn.execute(
-                f"SELECT {TASK_COLUMNS} FROM tasks WHERE session_id = ANY(%s)"
-                " ORDER BY session_id, ord",
+                sql.SQL(
+                    "SELECT {} FROM tasks WHERE session_id = ANY(%s) ORDER BY session_id, ord"
+                ).format(column_list(TASK_COLUMNS)),
                 (ids,),
             )
             history = await conn.execute(
-                _STATUS_HISTORY.format(tasks="session_id = ANY(%s)"), (ids,)
+                "SELECT task_id, status, at, detail FROM task_history WHERE kind = 'status'"
+                " AND task_id IN (SELECT id FROM tasks WHERE session_id = ANY(%s)) ORDER BY id",
+                (ids,),
             )
             head_rows, new_rows, ctx_rows = (
                 await heads.fetchall(),
@@ -185,32 +166,17 @@ class PostgresTasks:
         async with connection(self._pool) as conn, conn.transaction():
             await _write_tasks(conn, [(task, old.get(task.id), service) for task in tasks])
 
-    async def _fetch(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    async def _fetch(self, query: Query, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         return await fetch(self._pool, query, params)
 
 
-_LATERAL_MESSAGES = (
-    "SELECT {columns} FROM sessions s, LATERAL (SELECT * FROM messages m"
-    " WHERE m.session_id = s.id AND {{where}}) m WHERE s.id = ANY(%s)"
-    " ORDER BY m.session_id, m.seq"
-).format(columns=", ".join("m." + c.strip() for c in MESSAGE_COLUMNS.split(",")))
-_STATUS_HISTORY = (
-    "SELECT task_id, status, at, detail FROM task_history WHERE kind = 'status'"
-    " AND task_id IN (SELECT id FROM tasks WHERE {tasks}) ORDER BY id"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Commit:
-    """One session's extraction result, to be written with its cursor."""
-
-    snapshot: Snapshot
-    new_cursor: int
-    changed: tuple[Task, ...]
-    tokens: tuple[int, int] = (0, 0)
-
-    def before(self, task_id: str) -> Task | None:
-        return next((t for t in self.snapshot.tasks if t.id == task_id), None)
+def _lateral_messages(condition: LiteralString) -> sql.Composed:
+    """Each session's messages matching ``condition`` (a constant; values are params)."""
+    return sql.SQL(
+        "SELECT {} FROM sessions s, LATERAL (SELECT * FROM messages m"
+        " WHERE m.session_id = s.id AND {}) m WHERE s.id = ANY(%s)"
+        " ORDER BY m.session_id, m.seq"
+    ).format(column_list(MESSAGE_COLUMNS, "m"), sql.SQL(condition))
 
 
 def _session_of(task: Task) -> str:
@@ -235,12 +201,21 @@ def _tasks_with_history(
     return [task_from_row(r, history.get(r[0], ())) for r in task_rows]
 
 
+_TASKS = sql.SQL("tasks")
+
+
 async def load_tasks(
-    conn: psycopg.AsyncConnection, where: str, params: tuple[Any, ...], *, source: str = "tasks"
+    conn: psycopg.AsyncConnection,
+    where: sql.Composable,
+    params: tuple[Any, ...],
+    *,
+    source: sql.Composable = _TASKS,
 ) -> list[Task]:
-    """Tasks matching ``where`` with their status history; ``source`` is the
-    relation they are selected from (a subquery named ``tasks`` will do)."""
-    cur = await conn.execute(f"SELECT {TASK_COLUMNS} FROM {source} WHERE {where}", params)
+    """Tasks matching ``where`` (composed with ``psycopg.sql``; values are
+    ``params``) with their status history; ``source`` is the relation they are
+    selected from (a subquery named ``tasks`` will do)."""
+    query = sql.SQL("SELECT {} FROM {} WHERE {}").format(column_list(TASK_COLUMNS), source, where)
+    cur = await conn.execute(query, params)
     rows = await cur.fetchall()
     if not rows:
         return []

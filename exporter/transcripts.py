@@ -1,24 +1,38 @@
-"""The Postgres side of ingest: :class:`~tasktrace.receiver.ingest.TranscriptStore`."""
+"""The Postgres side of ingest: :class:`~tasktrace.stores.TranscriptStore`.
+
+Several instances may write the same session: each write first locks its
+sessions and checks the plan's view of them (``tasktrace_lock_chains``,
+migration 7), and sets each session's ``due_at`` for extraction.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+from psycopg import sql
+from psycopg.abc import QueryNoTemplate as Query
 from psycopg_pool import AsyncConnectionPool
 
+from tasktrace.errors import StaleTranscript
 from tasktrace.exporter.postgres import connection, fetch
-from tasktrace.exporter.rows import MESSAGE_COLUMNS, message_from_row
+from tasktrace.exporter.rows import MESSAGE_COLUMNS, column_list, message_from_row
 from tasktrace.model import Message, ToolCall
-from tasktrace.receiver.ingest import StoredTrace, WritePlan
-from tasktrace.receiver.transcript import TranscriptState
+from tasktrace.records import StoredTrace, TranscriptState, WritePlan
 
 
 class PostgresTranscripts:
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    """``idle_timeout`` and ``max_turns``: the extraction buffer's, for ``due_at``."""
+
+    def __init__(
+        self, pool: AsyncConnectionPool, *, idle_timeout: float = 8.0, max_turns: int = 16
+    ) -> None:
         self._pool = pool
+        self._idle = idle_timeout
+        self._max_turns = max_turns
 
     async def load_traces(self, trace_ids: Sequence[str]) -> dict[str, StoredTrace]:
         rows = await self._fetch(
@@ -43,48 +57,68 @@ class PostgresTranscripts:
     ) -> dict[str, tuple[TranscriptState, list[Message]]]:
         # one round trip: each session's head on every row of its messages (a
         # session without messages gives one row of NULL message columns)
-        rows = await self._fetch(
-            f"SELECT s.id, s.next_seq, s.tail, m.chain, {_prefixed('m.', MESSAGE_COLUMNS)}"
+        query = sql.SQL(
+            "SELECT s.id, s.next_seq, s.tail, s.version, s.tool_state, m.chain, {}"
             " FROM sessions s LEFT JOIN messages m ON m.session_id = s.id"
-            " WHERE s.id = ANY(%s) ORDER BY s.id, m.seq",
-            (list(session_ids),),
-        )
+            " WHERE s.id = ANY(%s) ORDER BY s.id, m.seq"
+        ).format(column_list(MESSAGE_COLUMNS, "m"))
+        rows = await self._fetch(query, (list(session_ids),))
         grouped: dict[str, list[tuple[Any, ...]]] = {}
         for row in rows:
             grouped.setdefault(row[0], []).append(row)
         return {sid: _transcript(group) for sid, group in grouped.items()}
 
     async def write(self, plan: WritePlan) -> None:
-        # one pipeline: the statements go out together, one round trip for all
+        """Raises :class:`StaleTranscript` (nothing written) when another
+        instance changed one of the plan's sessions since it was read."""
+        # one pipeline: the statements go out together, one round trip for all;
+        # the first takes the locks and checks the plan's view, the others are
+        # rolled back if that view was stale
         async with (
             connection(self._pool) as conn,
             conn.transaction(),
-            conn.pipeline(),
-            conn.cursor() as cur,
+            conn.cursor() as check,
         ):
-            for old, new in plan.rehomes:
-                await cur.execute("DELETE FROM sessions WHERE id = %s", (old,))
-                await cur.execute(
-                    "UPDATE traces SET session_id = %s, keyed = true WHERE session_id = %s",
-                    (new, old),
+            async with conn.pipeline(), conn.cursor() as cur:
+                await check.execute(
+                    "SELECT tasktrace_lock_chains(%s, %s, %s, %s, %s, %s)", _lock_args(plan)
                 )
-            await self._write_sessions(cur, plan)
-            await self._write_messages(cur, plan)
-            if plan.error_flags:
-                await cur.executemany(
-                    "UPDATE messages SET error = true WHERE session_id = %s AND seq = %s",
-                    plan.error_flags,
-                )
-            await self._write_traces(cur, plan)
+                await self._write(cur, plan)
+            stale = await check.fetchone()
+            if stale is not None and stale[0]:
+                raise StaleTranscript(tuple(stale[0].split(",")))
+
+    async def _write(self, cur: psycopg.AsyncCursor, plan: WritePlan) -> None:
+        for old, new in plan.rehomes:
+            await cur.execute("DELETE FROM sessions WHERE id = %s", (old,))
+            await cur.execute(
+                "UPDATE traces SET session_id = %s, keyed = true WHERE session_id = %s",
+                (new, old),
+            )
+        await self._write_sessions(cur, plan)
+        await self._write_messages(cur, plan)
+        if plan.error_flags:
+            await cur.executemany(
+                "UPDATE messages SET error = true WHERE session_id = %s AND seq = %s",
+                plan.error_flags,
+            )
+        await self._write_traces(cur, plan)
 
     async def _write_sessions(self, cur: psycopg.AsyncCursor, plan: WritePlan) -> None:
         await cur.executemany(
             "INSERT INTO sessions AS s (id, service, keyed, disabled, next_seq, message_count,"
-            " tail, last_message_at) VALUES (%s, %s, %s, %s, %s, %s, %s, to_timestamp(%s / 1e9))"
+            " tail, tool_state, version, last_message_at, due_at) VALUES (%s, %s, %s, %s, %s, %s,"
+            " %s, %s, 1, to_timestamp(%s / 1e9),"
+            " CASE WHEN %s = 0 THEN NULL WHEN %s >= %s THEN now()"
+            " ELSE now() + %s * interval '1 second' END)"
             " ON CONFLICT (id) DO UPDATE SET"
+            # new messages: due when the buffer is full, else once idle
+            " due_at = CASE WHEN excluded.next_seq <= s.next_seq THEN s.due_at"
+            "   WHEN excluded.next_seq - 1 - s.cursor_seq >= %s THEN now()"
+            "   ELSE now() + %s * interval '1 second' END,"
             " service = CASE WHEN s.service = '' THEN excluded.service ELSE s.service END,"
             " keyed = s.keyed OR excluded.keyed, disabled = s.disabled OR excluded.disabled,"
-            " updated_at = now(),"
+            " updated_at = now(), version = s.version + 1, tool_state = excluded.tool_state,"
             " last_message_at = GREATEST(s.last_message_at, excluded.last_message_at),"
             " tail = CASE WHEN excluded.next_seq >= s.next_seq THEN excluded.tail ELSE s.tail END,"
             " next_seq = GREATEST(s.next_seq, excluded.next_seq),"
@@ -98,7 +132,14 @@ class PostgresTranscripts:
                     s.next_seq,
                     s.next_seq,
                     s.tail,
+                    s.tool_state,
                     s.last_message_ns,
+                    s.next_seq,
+                    s.next_seq,
+                    self._max_turns,
+                    self._idle,
+                    self._max_turns,
+                    self._idle,
                 )
                 for s in sorted(plan.sessions.values(), key=lambda s: s.id)
             ],
@@ -117,13 +158,13 @@ class PostgresTranscripts:
                 "role": m.role.value,
                 "content": _clean(m.content),
                 "tool_calls": [_call_json(c) for c in m.tool_calls],
-                "tool_call_id": m.tool_call_id,
-                "tool_name": m.tool_name,
+                "tool_call_id": _clean(m.tool_call_id),
+                "tool_name": _clean(m.tool_name),
                 "error": m.error,
                 "trace_id": m.trace_id,
                 "span_id": m.span_id,
                 "time_ns": m.time_ns,
-                "model": m.model,
+                "model": _clean(m.model),
                 "chain": "\\x" + chain.hex(),
             }
             for m, chain in plan.messages
@@ -157,32 +198,54 @@ class PostgresTranscripts:
             ),
         )
 
-    async def _fetch(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    async def _fetch(self, query: Query, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         return await fetch(self._pool, query, params)
 
 
+def _lock_args(plan: WritePlan) -> tuple[Any, ...]:
+    """``tasktrace_lock_chains``'s arguments: the lock keys of the plan's
+    sessions and unkeyed traces (a trace's own session name), sorted so that
+    writers never wait on each other in a cycle; what the plan assumed."""
+    names = {*plan.bases, *(t.trace_id for t in plan.traces if not t.keyed)}
+    keys = sorted({_lock_key(name) for name in names})
+    targets = {t.trace_id: t.session_id for t in plan.traces}
+    traces = sorted(plan.trace_bases)
+    return (
+        keys,
+        list(plan.bases),
+        list(plan.bases.values()),
+        traces,
+        [plan.trace_bases[t] for t in traces],
+        [targets.get(t, "") for t in traces],
+    )
+
+
+def _lock_key(name: str) -> int:
+    digest = hashlib.blake2b(b"tasktrace.session:" + name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def _clean(text: str) -> str:
-    """Postgres text cannot hold NUL; lone surrogates cannot be encoded."""
+    """Postgres text (and jsonb) cannot hold NUL; lone surrogates cannot be encoded.
+    (A tool call's arguments holding ``\\u0000`` failed its whole request: found by fuzzing.)"""
     text = text.replace("\x00", "\ufffd")
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
-def _prefixed(prefix: str, columns: str) -> str:
-    return ", ".join(prefix + c.strip() for c in columns.split(","))
-
-
 def _transcript(rows: list[tuple[Any, ...]]) -> tuple[TranscriptState, list[Message]]:
     """A session's merge state and messages from its ``load_transcripts`` rows."""
-    next_seq, tail = rows[0][1], rows[0][2]
-    stored = [r[3:] for r in rows if r[3] is not None]
+    next_seq, tail, version, tool_state = rows[0][1:5]
+    stored = [r[5:] for r in rows if r[5] is not None]
     messages = [message_from_row(r[1:]) for r in stored]
     state = TranscriptState(
         next_seq=next_seq,
         chains={bytes(r[0]): m.seq for r, m in zip(stored, messages, strict=True)},
         tail=bytes(tail) if tail is not None else b"\x00" * 16,
+        version=version,
+        tool_state=tool_state,
     )
     return state, messages
 
 
 def _call_json(call: ToolCall) -> dict[str, str]:
-    return {"id": call.id, "name": call.name, "arguments": call.arguments}
+    return {"id": _clean(call.id), "name": _clean(call.name), "arguments": _clean(call.arguments)}

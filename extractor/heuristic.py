@@ -22,8 +22,16 @@ as fed at once. The rules:
   "also"), corrections ("that's not right", or a "no" answering a statement of
   the assistant, not a question), and any request after a failure that is a
   retry of it.
+* **Change pending**: while the task asked for a change (its first request, or
+  one it took in unprompted) that no write tool has made and it did not end in
+  success, a user message starts a task only when marked as separate ("also")
+  for an action the task did not name, and never when it accepts, answers or
+  picks what the assistant just asked, or follows "let me know what changes
+  you'd like"; after a failed write only such a reply stays. Accepting an offer
+  of an action the user already asked for in the task stays in it too.
 * **Late split**: when the assistant calls a tool not used by the latest task,
-  after a user message that looked like a request, the task is split there.
+  after a user message that looked like a request, the task is split there
+  (not while a change is pending, see above).
 * **Progress**: one step per tool call, ``name(key=value, ...)``.
 * **Status**: ``pending`` when created; ``running`` once the assistant asks the
   user something, calls a tool, or the user refines a finished task; on the
@@ -38,7 +46,10 @@ as fed at once. The rules:
   built-in cues. The user can reopen a finished task ("that's wrong": running)
   or give it up ("never mind": failed).
 * **Preferences**: tool arguments the user stated (see ``heuristic_prefs``),
-  as ``key=value``; and standing preferences ("from now on", "always").
+  as ``key=value``; the option-valued terms of a write the user said yes to;
+  constraints said in words ("economy", "no insurance", see
+  ``heuristic_constraints``); and standing preferences ("from now on",
+  "always"). ``heuristic_task_prefs`` merges them per task.
 
 The user-message rules live in ``heuristic_user``, the word lists in
 ``heuristic_cues``. Measured with ``bench/eval_offline.py``.
@@ -50,15 +61,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tasktrace.config.extractor import CriteriaConfig
 from tasktrace.extractor import heuristic_cues as cues
 from tasktrace.extractor.apply import apply_ops
 from tasktrace.extractor.base import ExtractionInput, ExtractionResult
-from tasktrace.extractor.config import CriteriaConfig
-from tasktrace.extractor.heuristic_prefs import stated_preferences
+from tasktrace.extractor.heuristic_task_prefs import preference_ops, split_preference_ops
 from tasktrace.extractor.heuristic_user import (
     View,
+    asks_for,
     describe,
     last_results,
+    serves_previous,
     starts_task,
     tool_names,
     user_ops,
@@ -66,7 +79,6 @@ from tasktrace.extractor.heuristic_user import (
 from tasktrace.extractor.tool_roles import ToolRole, ToolRoles
 from tasktrace.extractor.tool_steps import tool_step
 from tasktrace.model import (
-    AddPreference,
     AppendProgress,
     CreateTask,
     LinkMessages,
@@ -105,14 +117,30 @@ class _Rules:
 _Settled = tuple[TaskStatus, StatusReason]
 
 
-def _waits_for_change(view: View, task: Task, rules: _Rules) -> bool:
-    """The task asked for a change that is not made, and its last tool call did not
-    fail (after a failed call, the user either retries it or moves on)."""
+def _waits_for_change(view: View, task: Task, rules: _Rules, before: int) -> bool:
+    """The task asked (before seq ``before``) for a change that is not made, and its
+    last tool call did not fail (after a failed call, the user either retries it or
+    moves on)."""
     results = last_results(view, task)
-    if not _needs_tool(task, view) or _wrote(results, view, rules):
+    if not _needs_tool(task, view, before) or _wrote(results, view, rules):
         return False
     failed = any(not h.status.is_open for h in task.history) and not _found(view, task)
     return not failed
+
+
+def _change_pending(view: View, task: Task, rules: _Rules, user_msg: Message) -> bool:
+    """The task asked for a change that no write tool has made, and it did not end in
+    success: ``user_msg`` (an answer, a choice, push-back) still serves it. After a
+    write that failed, only a message that serves the assistant's reply does ("Yes,
+    transfer me"); another request moves on."""
+    if task.status is TaskStatus.SUCCESS or not _needs_tool(task, view, user_msg.seq):
+        return False
+    results = last_results(view, task)
+    if _wrote(results, view, rules):
+        return False
+    if any(r.error and _role_of(r, view, rules) is ToolRole.WRITE for r in results):
+        return serves_previous(user_msg, view)
+    return True
 
 
 def _late_split(msg: Message, view: View, task: Task, rules: _Rules) -> list[TaskOp]:
@@ -122,8 +150,6 @@ def _late_split(msg: Message, view: View, task: Task, rules: _Rules) -> list[Tas
     known = tool_names(task)
     if not known or all(c.name in known for c in msg.tool_calls):
         return []
-    if _waits_for_change(view, task, rules):
-        return []
     mine = view.task_messages(task)
     last_call = max((i for i, m in enumerate(mine) if m.tool_calls), default=None)
     if last_call is None:
@@ -131,7 +157,9 @@ def _late_split(msg: Message, view: View, task: Task, rules: _Rules) -> list[Tas
     later_ids = {m.id for m in mine[last_call + 1 :]}
     users = [m for m in view.window if m.id in later_ids and m.role is Role.USER]
     start = next((m for m in users if starts_task(m.content, view, task)), None)
-    if start is None:
+    if start is None or _waits_for_change(view, task, rules, start.seq):
+        return []
+    if _change_pending(view, task, rules, start):
         return []
     order = view.next_order
     moved = tuple(m.id for m in view.window if m.seq >= start.seq and m.role is not Role.SYSTEM)
@@ -146,36 +174,15 @@ def _late_split(msg: Message, view: View, task: Task, rules: _Rules) -> list[Tas
     return ops
 
 
-def _preference_ops(msg: Message, view: View, order: int, task: Task | None) -> list[TaskOp]:
-    mine = view.task_messages(task) if task is not None else ()
-    texts = [
-        (m.role is Role.USER, m.content) for m in mine if m.role in (Role.USER, Role.ASSISTANT)
-    ]
-    if task is not None and not any(is_user for is_user, _ in texts):
-        texts.insert(0, (True, task.description))
-    ops: list[TaskOp] = []
-    for call in msg.tool_calls:
-        ops += [AddPreference(order, p) for p in stated_preferences(call.arguments, texts)]
-    return ops
-
-
 def _tool_call_ops(msg: Message, view: View, task: Task, rules: _Rules) -> list[TaskOp]:
     ops = _late_split(msg, view, task, rules)
     order = task.order
     owner: Task | None = task
     if ops and isinstance(ops[0], CreateTask):
         order, owner = ops[0].order, None
-        split_ids = set(ops[0].message_ids)
-        texts = [
-            (m.role is Role.USER, m.content) for m in view.window if m.id in split_ids and m.content
-        ]
-        ops += [
-            AddPreference(order, p)
-            for c in msg.tool_calls
-            for p in stated_preferences(c.arguments, texts)
-        ]
+        ops += split_preference_ops(msg, view, ops[0])
     else:
-        ops += _preference_ops(msg, view, order, owner)
+        ops += preference_ops(msg, view, order, owner, rules.roles)
     ops += [
         AppendProgress(order, tool_step(c.name, c.arguments), (msg.id,)) for c in msg.tool_calls
     ]
@@ -198,7 +205,8 @@ def _not_done(text: str) -> StatusReason:
 
 
 def _role_of(result: Message, view: View, rules: _Rules) -> ToolRole:
-    for m in reversed(view.window):
+    # the nearest call before the result: some agents reuse call ids
+    for m in reversed([m for m in view.window if m.seq < result.seq]):
         call = next((c for c in m.tool_calls if c.id == result.tool_call_id), None)
         if call is not None:
             return rules.roles.role(call.name, call.arguments)
@@ -278,10 +286,26 @@ def _found(view: View, task: Task) -> bool:
     return bool(results) and not (results[-1].error or _EMPTY_RESULT.match(results[-1].content))
 
 
-def _needs_tool(task: Task, view: View) -> bool:
-    """The task asks for something with effects (a booking, a payment) that no tool carried out."""
-    first = next((m.content for m in view.task_messages(task) if m.role is Role.USER), None)
-    return bool(cues.SIDE_EFFECT.search(first or task.description))
+def _needs_tool(task: Task, view: View, before: int | None = None) -> bool:
+    """The task asks for something with effects (a booking, a payment) that no tool
+    carried out: its first request does, or a later one it took in unprompted (not
+    an answer to the assistant's question: "Alright, I'd like to change my
+    reservation" after a refusal). Only messages before seq ``before`` count, when given."""
+    mine = [m for m in view.task_messages(task) if before is None or m.seq < before]
+    said = [m.content for m in mine if m.role is Role.USER]
+    if not said:
+        return bool(cues.SIDE_EFFECT.search(task.description))
+    if cues.SIDE_EFFECT.search(said[0]):
+        return True
+    reply = ""
+    for m in mine:
+        if m.role is Role.ASSISTANT and m.content:
+            reply = m.content
+        elif m.role is Role.USER and reply and not cues.is_question(reply):
+            text = m.content
+            if cues.SIDE_EFFECT.search(text) and asks_for(text):
+                return True
+    return False
 
 
 def _assistant_ops(msg: Message, view: View, rules: _Rules) -> list[TaskOp]:
@@ -309,7 +333,8 @@ def _tool_ops(msg: Message, view: View) -> list[TaskOp]:
 
 def _ops_for(msg: Message, view: View, rules: _Rules) -> list[TaskOp]:
     if msg.role is Role.USER:
-        return user_ops(msg, view)
+        task = view.current
+        return user_ops(msg, view, task is not None and _change_pending(view, task, rules, msg))
     if msg.role is Role.ASSISTANT:
         return _assistant_ops(msg, view, rules)
     if msg.role is Role.TOOL:

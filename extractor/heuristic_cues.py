@@ -172,6 +172,11 @@ OFFER = _rx(
     r"|want to|can i|would you like)"
     r"\s+(?!help\b|assist\b|do\b|find you anything|be of)(?P<verb>\w+)"
 )
+#: the assistant asks what the user wants done ("let me know what changes you'd like")
+SOLICITS = _rx(
+    r"\b(what|which|how)\b[^.?!]{0,60}\b(you'?d like|you would like|you want|you wish"
+    r"|you prefer|to proceed|you need)\b"
+)
 #: the assistant puts forward one item it found ("How about the Grand, 3 stars?")
 PROPOSES_FOUND = _rx(r"^\W*(\w+[,.!]\s*)?(how|what) about (the |a |an )?\w")
 #: open-ended "anything else?" questions, which offer nothing in particular
@@ -215,6 +220,22 @@ def offer_phrase(text: str) -> str:
 
 
 # --- words and tool names --------------------------------------------------------
+
+#: numbers written as words
+NUMBER_WORDS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+}
 
 #: verbs of looking things up; a tool named with one of these is a search
 SEARCH_VERBS = frozenset(

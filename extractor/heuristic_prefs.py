@@ -16,22 +16,16 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 
-from tasktrace.extractor.heuristic_cues import words
-from tasktrace.extractor.tool_steps import argument_items
+from tasktrace.extractor.heuristic_constraints import (
+    CONSTRAINT_KEYS,
+    PEOPLE_ARGUMENTS,
+    TERM_ARGUMENTS,
+)
+from tasktrace.extractor.heuristic_cues import NUMBER_WORDS, words
+from tasktrace.extractor.tool_steps import argument_items, arguments_object
 
 _NUMBER_WORDS = {
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
+    **NUMBER_WORDS,
     "single": 1,
     "couple": 2,
     "solo": 1,
@@ -84,7 +78,12 @@ def _number_stated(value: str, text: str) -> bool:
     # the same number written otherwise: "3.6" for 3.60, "1,790" for 1790
     if any(float(n.replace(",", "")) == number for n in _WRITTEN_NUMBER.findall(text)):
         return True
+    # "one-way", "one of them", "the one": no count
+    text = _NOT_A_COUNT.sub(" ", text)
     return any(n == number and _has_phrase(text, w) for w, n in _NUMBER_WORDS.items())
+
+
+_NOT_A_COUNT = re.compile(r"\bone[- ]way\b|\bone (of|more|another)\b|\b(the|this|that|which) one\b")
 
 
 _RELATIVE_DAY = re.compile(
@@ -189,7 +188,9 @@ _KIND_ID = re.compile(r"^(?P<kind>[a-z]+(?:_[a-z]+)*)_\d{2,}$", re.IGNORECASE)
 _IDENTIFIER = re.compile(r"^(?=.*\d)(?=.*[a-z])[a-z0-9_\-]{5,}$", re.IGNORECASE)
 #: argument names about who the user is, not what they want
 _WHO = frozenset({"user", "customer", "account", "member", "client", "email", "phone", "dob"})
-_PERSON = re.compile(r"(first|last|full|given|family|middle)_?name$|birth", re.IGNORECASE)
+_PERSON = re.compile(r"(first|last|full|given|family|middle)_?name$|birth|dob$", re.IGNORECASE)
+#: an argument naming one record by its id (``reservation_id=HXDUBJ``): a fact, not a wish
+_RECORD_ID = re.compile(r"(^|[._])id$|_id$|[a-z]Id$")
 
 
 def _wanted(key: str, value: str) -> tuple[str, str] | None:
@@ -199,7 +200,7 @@ def _wanted(key: str, value: str) -> tuple[str, str] | None:
     if _PERSON.search(key):
         return None
     if not _IDENTIFIER.match(value):
-        return key, value
+        return None if _RECORD_ID.search(key) else (key, value)
     kind = _KIND_ID.match(value)
     if kind is None or set(words(key)) & _WHO:
         return None
@@ -218,11 +219,112 @@ def stated_preferences(arguments: str, texts: Sequence[tuple[bool, str]]) -> Ite
         if wanted is None:
             continue
         key, value = wanted
+        if _alias_said(key, value, texts):
+            yield f"{key}={value}"
+            continue
         if not value_stated(key, value, user):
             continue
         if _literal(value) and not _chosen(key, value, texts):
             continue
         yield f"{key}={value}"
+
+
+def _alias_said(key: str, value: str, texts: Sequence[tuple[bool, str]]) -> bool:
+    """The user said a name that the assistant then wrote the value for, in
+    parentheses: "New York" and then "New York (JFK)" state ``origin=JFK``."""
+    if not _CODE.match(value):
+        return False
+    named = re.compile(
+        rf"((?:[A-Z][\w.'-]*\s+){{0,3}}[A-Z][\w.'-]*)\s*\(\s*{re.escape(value)}\s*\)"
+    )
+    said = ""
+    for is_user, text in texts:
+        if is_user:
+            said += " \n " + text
+            continue
+        if said and any(value_stated(key, m.group(1), said) for m in named.finditer(text)):
+            return True
+    return False
+
+
+#: a short code the agent resolves a name to (an airport, a station, a currency)
+_CODE = re.compile(r"^[A-Z]{2,5}$")
+
+
+#: a value from a small vocabulary of options (``economy``, ``gift_card``, ``one_way``, ``no``)
+_OPTION = re.compile(r"^[a-z]+(_[a-z]+)*$")
+_SMALL_COUNT = re.compile(r"^\d$")
+#: argument names of money, which the agent computes
+_MONEY = re.compile(r"amount|price|cost|balance|fee|total_price|paid", re.IGNORECASE)
+
+
+def agreed_terms(arguments: str) -> Iterable[str]:
+    """``key=value`` for the arguments of a write call that choose among options (a
+    cabin, the kind of payment, insurance, a trip type, a count of bags: argument
+    names with a word of ``TERM_ARGUMENTS``): the terms the user said yes to,
+    whoever named them first. Names, dates, amounts and ids
+    are left to :func:`stated_preferences`, which wants the user's own words."""
+    for raw_key, raw_value in argument_items(arguments):
+        wanted = _wanted(raw_key, raw_value)
+        if wanted is None:
+            continue
+        key, value = wanted
+        named = {key.rsplit(".", 1)[-1].casefold(), *words(key)}
+        if value in _SKIP_VALUES or _MONEY.search(key) or not named & TERM_ARGUMENTS:
+            continue
+        if _OPTION.match(value) or _SMALL_COUNT.match(value):
+            yield f"{key}={value}"
+    yield from _head_counts(arguments)
+
+
+def _head_counts(arguments: str) -> Iterable[str]:
+    """``passengers=2`` for a list of two people (``passengers=[{...}, {...}]``)."""
+    for key, value in arguments_object(arguments).items():
+        people = set(words(str(key))) & PEOPLE_ARGUMENTS
+        if people and isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            yield f"{key}={len(value)}"
+
+
+def _value_parts(text: str) -> tuple[str, set[str]]:
+    key, _, value = text.partition("=")
+    values = {v.strip().casefold().replace("_", " ") for v in value.split("+")}
+    return key.rsplit(".", 1)[-1].casefold(), values
+
+
+def new_preferences(candidates: Iterable[str], known: Sequence[str]) -> list[str]:
+    """``candidates`` that say something ``known`` does not: not one whose key (its last
+    part: ``flights.date`` is ``date``) already has that value, alone or among several
+    (``payment=certificate`` after ``payment=certificate+credit_card``). One that
+    restates the single value of a constraint the user said in words
+    (``seating_class=Premium Economy`` after ``cabin=premium_economy``; numbers
+    excepted, as they count different things) comes under the constraint's key, so
+    that it replaces it in the tool's spelling (see ``apply``), or not at all if
+    spelled the same."""
+    have = [(p.partition("=")[2], *_value_parts(p)) for p in known if "=" in p]
+    out: list[str] = []
+    for text in candidates:
+        if "=" not in text:
+            out.append(text)
+            continue
+        key, values = _value_parts(text)
+        raw = text.partition("=")[2]
+        if any(k == key and values <= vs for _, k, vs in have):
+            continue
+        restated = next(
+            (
+                (k, r)
+                for r, k, vs in have
+                if k in CONSTRAINT_KEYS and vs == values and not any(map(_NUMBER.match, vs))
+            ),
+            None,
+        )
+        if restated is not None:
+            if restated[1] != raw:
+                out.append(f"{restated[0]}={raw}")
+            continue
+        out.append(text)
+        have.append((raw, key, values))
+    return out
 
 
 def _chosen(key: str, value: str, texts: Sequence[tuple[bool, str]]) -> bool:

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from tasktrace.extractor import heuristic_cues as cues
+from tasktrace.extractor.heuristic_constraints import stated_constraints
 from tasktrace.model import (
     AddPreference,
     CreateTask,
@@ -156,6 +157,18 @@ def _new_action(text: str, view: View, task: Task) -> bool:
     return bool(asked - named)
 
 
+def _stems(text: str) -> set[str]:
+    return {re.sub(r"(ing|ed|e|s)$", "", m.group(0).casefold()) for m in cues.ACTION.finditer(text)}
+
+
+def _requested_before(offer: str, view: View, task: Task) -> bool:
+    """The action the assistant offers is one the user asked for in this task and
+    that is still to come ("cancel it and book a new one", then after the
+    cancellation "Shall I proceed with this booking?")."""
+    said = " ".join(m.content for m in view.task_messages(task) if m.role is Role.USER)
+    return bool(_stems(offer) & _stems(said))
+
+
 def _replies(view: View) -> bool:
     """The assistant's last reply asked the user something for the task (more than
     "anything else?" and offering no further action): the user's message answers it."""
@@ -166,9 +179,42 @@ def _replies(view: View) -> bool:
     return any(not cues.ANYTHING_ELSE.search(s) for s in asked)
 
 
-def _is_new_request(text: str, view: View, task: Task) -> bool:
+def serves_reply(text: str, reply: str) -> bool:
+    """The user's message serves the assistant's ``reply`` before it: it accepts
+    ("Yes, go ahead"), answers or picks what was asked, or follows an ask for what
+    the user wants done ("let me know what changes you'd like")."""
+    if cues.AFFIRM.search(text) or _only_selects(text):
+        return True
+    return bool(reply) and (
+        (cues.is_question(reply) and bool(cues.CONFIRM.search(text)))
+        or bool(cues.SOLICITS.search(reply))
+    )
+
+
+def serves_previous(user_msg: Message, view: View) -> bool:
+    """``user_msg`` serves the assistant reply before it (see :func:`serves_reply`)."""
+    before = [m for m in view.window if m.seq < user_msg.seq]
+    reply = next(
+        (m.content for m in reversed(before) if m.role is Role.ASSISTANT and m.content), ""
+    )
+    return serves_reply(user_msg.content, reply)
+
+
+def _separate_request(text: str, view: View, task: Task) -> bool:
+    """While the task's change is not made yet, only a request marked as separate
+    ("also", "another thing") for an action the task did not name starts a task;
+    an answer, a choice, a confirmation, a correction or push-back stays in it."""
+    replies = [m.content for m in view.since_user() if m.role is Role.ASSISTANT and m.content]
+    if serves_reply(text, replies[-1] if replies else ""):
+        return False
+    return bool(cues.NEW_MARKER.search(text)) and _new_action(text, view, task)
+
+
+def _is_new_request(text: str, view: View, task: Task, pending: bool = False) -> bool:
     requested = asks_for(text)
     marked = bool(cues.NEW_MARKER.search(text))
+    if pending and not _separate_request(text, view, task):
+        return False
     if task.status.is_open:
         return (
             requested
@@ -178,8 +224,9 @@ def _is_new_request(text: str, view: View, task: Task) -> bool:
             and not _same_object(text, task)
             and not cues.RETRY.search(text)
         )
-    if _accepted_offer(text, view) and task.status is TaskStatus.SUCCESS:
-        return True
+    offer = _accepted_offer(text, view)
+    if offer and task.status is TaskStatus.SUCCESS:
+        return not _requested_before(offer, view, task)
     if _replies(view) and not marked and not _new_action(text, view, task):
         return False
     if not requested or cues.DONE.search(text) or _only_closing(text):
@@ -211,11 +258,13 @@ def _session_preferences(tasks: tuple[Task, ...]) -> list[str]:
     )
 
 
-def user_ops(msg: Message, view: View) -> list[TaskOp]:
+def user_ops(msg: Message, view: View, pending: bool = False) -> list[TaskOp]:
+    """The ops for a user message; ``pending``: the current task asked for a change
+    that is not made yet (see :func:`_separate_request`)."""
     text = msg.content.strip()
     task = view.current
     standing = _standing_preference(text)
-    if text and (task is None or _is_new_request(text, view, task)):
+    if text and (task is None or _is_new_request(text, view, task, pending)):
         if task is None and (
             not cues.REQUEST.search(text) and (standing or cues.CLOSING.search(text))
         ):
@@ -235,12 +284,13 @@ def user_ops(msg: Message, view: View) -> list[TaskOp]:
         ops += [AddPreference(order, p) for p in _session_preferences(view.tasks)]
         if standing:
             ops.append(AddPreference(order, standing))
-        return ops
+        return ops + [AddPreference(order, p) for p in stated_constraints(text)]
     if task is None:
         return []
     ops = [LinkMessages(task.order, (msg.id,))]
     if standing:
         ops.append(AddPreference(task.order, standing))
+    ops += [AddPreference(task.order, p) for p in stated_constraints(text)]
     if (cues.GIVE_UP.search(text) or cues.LEAVING.search(text)) and task.status.is_open:
         ops.append(
             SetStatus(

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import openai
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
+from tasktrace.config.extractor import CriteriaConfig, LLMExtractorConfig
 from tasktrace.extractor.base import ExtractionFailed, ExtractionInput, ExtractionResult
-from tasktrace.extractor.config import CriteriaConfig, LLMExtractorConfig
 from tasktrace.extractor.llm_prompt import InvalidOutput, build_messages, parse_operations, reprompt
 from tasktrace.extractor.llm_schema import response_format
 
@@ -108,6 +108,13 @@ class LLMExtractor:
             )
         except openai.APIError as error:
             raise ExtractionFailed(f"LLM endpoint failed: {error}") from error
+        if not isinstance(response, ChatCompletion):
+            # a body that is not a JSON object (a proxy's error page with status 200):
+            # the client hands it back as it came
+            raise ExtractionFailed(
+                f"LLM endpoint answered something that is not a chat completion: "
+                f"{str(response)[:100]!r}"
+            )
         text = response.choices[0].message.content if response.choices else None
         usage = response.usage
         return _Answer(

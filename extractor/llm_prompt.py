@@ -14,8 +14,8 @@ import re
 
 from pydantic import ValidationError
 
+from tasktrace.config.extractor import CriteriaConfig, LLMExtractorConfig
 from tasktrace.extractor.base import ExtractionInput
-from tasktrace.extractor.config import CriteriaConfig, LLMExtractorConfig
 from tasktrace.extractor.llm_schema import (
     AddPreferenceOp,
     AppendProgressOp,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tasktrace.config.extractor import ExtractorConfig
 from tasktrace.extractor.base import Extractor
-from tasktrace.extractor.config import ExtractorConfig
+from tasktrace.extractor.redacting import RedactingExtractor
+from tasktrace.redaction import Redaction
 
 
 def _heuristic(config: ExtractorConfig) -> Extractor:
@@ -28,5 +30,13 @@ EXTRACTORS: dict[str, Callable[[ExtractorConfig], Extractor]] = {
 }
 
 
-def build_extractor(config: ExtractorConfig) -> Extractor:
-    return EXTRACTORS[config.type](config)
+#: extractors that send the conversation out of the process: with redaction set,
+#: they only ever see redacted text
+SENDS_TEXT_OUT = frozenset({"llm"})
+
+
+def build_extractor(config: ExtractorConfig, redaction: Redaction | None = None) -> Extractor:
+    extractor = EXTRACTORS[config.type](config)
+    if redaction is not None and config.type in SENDS_TEXT_OUT:
+        return RedactingExtractor(extractor, redaction)
+    return extractor

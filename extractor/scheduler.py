@@ -4,6 +4,11 @@ extractor, commits results with the cursor, and hands changed tasks on.
 Sessions with unprocessed messages found at start-up are extracted first, so
 work interrupted by a crash resumes. A failed extraction leaves the messages
 pending and is retried with backoff; nothing is dropped.
+
+Instances sharing a database (``poll_interval`` set) keep due times there: each
+polls its ``SessionLeases`` for due sessions instead of timing the sessions it
+was told about, so a session whose spans reach several instances is extracted
+once, when it is due, by whichever claims it.
 """
 
 from __future__ import annotations
@@ -15,16 +20,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 
-from tasktrace.exporter.task_store import Commit, PostgresTasks, Snapshot
+from tasktrace.consumers import TaskConsumer
+from tasktrace.errors import StoreUnavailable
 from tasktrace.extractor.apply import apply_ops, expire
 from tasktrace.extractor.base import ExtractionFailed, ExtractionInput, Extractor
 from tasktrace.extractor.buffer import DueQueue, backoff
 from tasktrace.extractor.heuristic import CONTEXT_MESSAGES as HEURISTIC_CONTEXT
 from tasktrace.model import Task
 from tasktrace.queries import FlushResult, FlushTimeout, NotFound
-from tasktrace.receiver.ingest import StoreUnavailable
+from tasktrace.stores import Commit, OwnAll, SessionLeases, Snapshot, TaskStore
 
 _log = logging.getLogger(__name__)
 
@@ -35,12 +40,6 @@ BATCH_LIMIT = 64
 CONTEXT_MESSAGES = HEURISTIC_CONTEXT
 #: sessions read in one snapshot query and written in one commit transaction
 BATCH_SESSIONS = 32
-
-
-class TaskConsumer(Protocol):
-    """The next stage: receives every committed task change. Must not block."""
-
-    async def consume(self, tasks: Sequence[Task], service: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +66,7 @@ class ExtractionScheduler:
 
     def __init__(
         self,
-        store: PostgresTasks,
+        store: TaskStore,
         extractor: Extractor,
         consumers: Sequence[TaskConsumer] = (),
         *,
@@ -79,8 +78,12 @@ class ExtractionScheduler:
         concurrency: int = 64,
         opted_out: Callable[[str, str], bool] | None = None,
         ingest_waiting: Callable[[], int] | None = None,
+        leases: SessionLeases | None = None,
+        poll_interval: float | None = None,
     ) -> None:
         self._store = store
+        self._leases = leases or OwnAll()
+        self._poll = poll_interval
         self._extractor = extractor
         self._consumers = list(consumers)
         self._queue = DueQueue(max_turns=max_turns, idle_timeout=idle_timeout)
@@ -101,11 +104,14 @@ class ExtractionScheduler:
     # --- lifecycle -------------------------------------------------------
 
     async def start(self) -> None:
-        for item in await self._store.backlog():
-            state = self._queue.state(item.session_id)
-            state.pending, state.forced = item.pending, True
-            self._queue.schedule(item.session_id)
+        if self._poll is None:
+            for item in await self._store.backlog():
+                state = self._queue.state(item.session_id)
+                state.pending, state.forced = item.pending, True
+                self._queue.schedule(item.session_id)
         self._tasks = [asyncio.create_task(self._loop()), asyncio.create_task(self._expiry_loop())]
+        if self._poll is not None:
+            self._tasks.append(asyncio.create_task(self._claim_loop(self._poll)))
 
     async def shutdown(self, timeout: float = 10.0) -> None:
         """Stop scheduling; let running extractions finish within ``timeout``. Idempotent."""
@@ -125,6 +131,8 @@ class ExtractionScheduler:
 
     def notify(self, session_id: str, new_messages: int) -> None:
         """New messages were committed for ``session_id`` (called after each ingest)."""
+        if self._poll is not None:
+            return  # its due time is in the shared store, set by the write
         state = self._queue.state(session_id)
         state.pending += new_messages
         if new_messages:
@@ -154,6 +162,7 @@ class ExtractionScheduler:
         target = snap.next_seq - 1
         start_cursor = snap.cursor
         if snap.cursor < target:
+            await self._leases.mark_due(session_id)  # for whichever instance claims it
             self._queue.state(session_id).forced = True
             self._queue.schedule(session_id)
             self._wake.set()
@@ -166,10 +175,13 @@ class ExtractionScheduler:
                     raise FlushTimeout(
                         f"session {session_id!r}: {target - cursor} messages still pending"
                     )
+                # shared: another instance may commit it, so look at the cursor now and then
+                wait = left if self._poll is None else min(left, self._poll)
                 try:
-                    await asyncio.wait_for(self._committed.wait(), timeout=left)
+                    await asyncio.wait_for(self._committed.wait(), timeout=wait)
                 except TimeoutError:
-                    continue
+                    if self._poll is None:
+                        continue
                 now_cursor = await self._store.cursor(session_id)
                 cursor = target if now_cursor is None else now_cursor
         final = await self._store.snapshot(session_id, limit=0, context=0)
@@ -195,6 +207,21 @@ class ExtractionScheduler:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
+    async def _claim_loop(self, interval: float) -> None:
+        """Shared store: take the sessions that came due there, every ``interval`` s."""
+        while not self._closed:
+            try:
+                free = self._concurrency - len(self._running)
+                if self._inflight and self._ingest_waiting():
+                    free = 0  # ingest first; a claim would only wait here with its lease
+                for sid in await self._leases.due(free, sorted(self._running)):
+                    self._queue.state(sid).forced = True
+                    self._queue.schedule(sid)
+                    self._wake.set()
+            except StoreUnavailable as exc:
+                _log.warning("claiming due sessions failed: %s", exc)
+            await asyncio.sleep(interval)
+
     def _launch(self, sids: list[str]) -> None:
         for sid in sids:
             self._running.add(sid)
@@ -205,9 +232,12 @@ class ExtractionScheduler:
         task.add_done_callback(self._inflight.discard)
 
     async def _run(self, sids: list[str]) -> None:
+        held: list[str] = []
         try:
-            snaps = await self._store.snapshots(sids, limit=BATCH_LIMIT, context=CONTEXT_MESSAGES)
-            todo = [snaps[sid] for sid in sids if sid in snaps and snaps[sid].messages]
+            mine = await self._leases.acquire(sids)
+            held = [sid for sid in sids if sid in mine]
+            snaps = await self._store.snapshots(held, limit=BATCH_LIMIT, context=CONTEXT_MESSAGES)
+            todo = [snaps[sid] for sid in held if sid in snaps and snaps[sid].messages]
             outcomes = await asyncio.gather(
                 *(self._extract(snap) for snap in todo), return_exceptions=True
             )
@@ -227,6 +257,9 @@ class ExtractionScheduler:
             for sid in sids:
                 await self._failed(sid, exc)
         finally:
+            if held:
+                with contextlib.suppress(StoreUnavailable):
+                    await self._leases.release(held)
             for sid in sids:
                 self._running.discard(sid)
                 self._queue.schedule(sid)
@@ -275,6 +308,8 @@ class ExtractionScheduler:
             _log.error("extraction of session %s failed unexpectedly", sid, exc_info=exc)
         state.retry_at = time.monotonic() + delay
         await self._store.record_error(sid, str(exc) or type(exc).__name__)
+        with contextlib.suppress(StoreUnavailable):
+            await self._leases.mark_due(sid, delay)  # no instance retries it sooner
 
     async def _emit_all(self, results: Sequence[Commit]) -> None:
         """Hand the batch's changed tasks on: one call per source service."""
@@ -314,7 +349,11 @@ class ExtractionScheduler:
             # snapshot and our write (that write would undo its changes)
             self._running.add(sid)
             try:
-                count += await self._expire_session(sid, now)
+                if sid in await self._leases.acquire([sid]):
+                    try:
+                        count += await self._expire_session(sid, now)
+                    finally:
+                        await self._leases.release([sid])
             finally:
                 self._running.discard(sid)
                 self._queue.schedule(sid)  # it may have come due while held

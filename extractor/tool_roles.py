@@ -5,7 +5,7 @@ into words: ``book_reservation``, ``BookReservation``) contains a word of a
 role has that role, ``handoff`` checked first (also when an argument value
 names one: ``route(to="human")``), then ``write``; every other tool reads.
 A user extends the table in config (``processors.tasktrace.extractor.tool_roles``, see
-:class:`~tasktrace.extractor.config.ToolRolesConfig`) with more words or whole
+:class:`~tasktrace.config.extractor.ToolRolesConfig`) with more words or whole
 tool names per role; they are added to the defaults.
 
 * ``read`` tools look things up; their results do not finish a request to

@@ -32,13 +32,16 @@ def _scalar(value: Any) -> str | None:
 def argument_items(arguments: str) -> Iterator[tuple[str, str]]:
     """``(key, value)`` pairs of a JSON arguments object; nested values are flattened
     as ``outer.inner`` (also each object of a list), lists of scalars joined with commas."""
+    yield from _flatten("", arguments_object(arguments))
+
+
+def arguments_object(arguments: str) -> dict[str, Any]:
+    """The JSON arguments object of a call; empty when they are not one."""
     try:
         data = json.loads(arguments) if arguments else {}
     except ValueError:
-        return
-    if not isinstance(data, dict):
-        return
-    yield from _flatten("", data)
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _flatten(prefix: str, data: dict[str, Any]) -> Iterator[tuple[str, str]]:

@@ -7,16 +7,25 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tasktrace.model import LogRecord, Span, SpanContent, SpanRole, ToolRun
+from tasktrace.lru import BoundedLRU
+from tasktrace.model import ChatMessage, LogRecord, Span, SpanContent, SpanRole, ToolRun
 from tasktrace.receiver.dialects import dialect_for_log, dialect_for_span
 from tasktrace.receiver.dialects.base import Dialect
 from tasktrace.receiver.sessions import TraceFacts, trace_facts
 from tasktrace.receiver.transcript import ChainCache
+from tasktrace.redaction import Redaction, redact_content, redact_message
 
 _log = logging.getLogger(__name__)
 
 #: chain hashes of recent calls by conversation, so a call costs what is new in it
 _CHAINS = ChainCache()
+#: redacted messages by (redaction, message), for the same reason: each call repeats
+#: the history before it. At most 20,000 messages and 64 MiB of their text.
+_REDACTED: BoundedLRU[tuple[Redaction, ChatMessage], ChatMessage] = BoundedLRU(
+    lambda m: 2 * len(m.content) + sum(len(c.arguments) for c in m.tool_calls),
+    max_entries=20_000,
+    max_weight=64 << 20,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +66,14 @@ class BatchContent:
 
 
 def read_batch(
-    spans: Sequence[Span], records: Sequence[LogRecord], extra_keys: Sequence[str] = ()
+    spans: Sequence[Span],
+    records: Sequence[LogRecord],
+    extra_keys: Sequence[str] = (),
+    redaction: Redaction | None = None,
 ) -> BatchContent:
-    """Read every span and log record; model calls come out in conversation order."""
+    """Read every span and log record; model calls come out in conversation order.
+    With ``redaction``, what the dialects read (messages, tool runs) is redacted
+    before anything else sees it, transcript chains included."""
     out = BatchContent(traces=trace_facts([*spans, *records], extra_keys))
     out.items = len(spans) + len(records)
     llm_spans = _llm_span_ids(spans)
@@ -67,6 +81,8 @@ def read_batch(
         content = _read_span(span, out)
         if content is None:
             continue
+        if redaction is not None:
+            content = _redacted(content, redaction)
         out.unparsed += content.unparsed
         if content.role is SpanRole.LLM and not _has_text(content):
             out.empty_calls.append(span.trace_id)
@@ -82,6 +98,9 @@ def read_batch(
                 ToolSpan(span.trace_id, span.span_id, span.start_ns, content.tool_run)
             )
     for (trace_id, span_id), group in _group_logs(records, out).items():
+        if trace_id not in out.traces:  # no trace id: nothing to place the call in
+            out.unreadable += len(group)
+            continue
         dialect = dialect_for_log(group[0])
         assert dialect is not None
         try:
@@ -92,14 +111,28 @@ def read_batch(
             continue
         if content is None:
             continue
+        if redaction is not None:
+            content = _redacted(content, redaction)
         out.unparsed += content.unparsed
         if content.messages:
             times = [r.time_ns for r in group]
-            key = out.traces[trace_id].session_key if trace_id in out.traces else ""
+            key = out.traces[trace_id].session_key
             call = _call(key or trace_id, trace_id, span_id, min(times), max(times), content)
             out.calls.append(call)
     _in_conversation_order(out.calls)
     return out
+
+
+def _redacted(content: SpanContent, redaction: Redaction) -> SpanContent:
+    def chat(message: ChatMessage) -> ChatMessage:
+        key = (redaction, message)
+        done = _REDACTED.get(key)
+        if done is None:
+            done = redact_message(message, redaction)
+            _REDACTED.put(key, done)
+        return done
+
+    return redact_content(content, redaction, chat)
 
 
 def _has_text(content: SpanContent) -> bool:

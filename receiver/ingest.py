@@ -5,109 +5,35 @@ in-memory session index never races with itself. Everything a batch changes
 is written by :meth:`TranscriptStore.write` in one transaction; only then is
 the batch acknowledged. If the write fails, the touched sessions are evicted
 from memory and reloaded from the store next time.
+
+Several instances may share the store. The write checks, under per-session
+locks, that the plan started from the stored chain (``WritePlan.bases``); when
+another instance wrote first (:class:`StaleTranscript`), the touched sessions
+are reloaded and the batch is planned again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Protocol
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
+from tasktrace.errors import StaleTranscript, StoreUnavailable
 from tasktrace.model import ChatMessage, Message, Role
 from tasktrace.receiver.batch import BatchContent, Call, ToolSpan
 from tasktrace.receiver.sessions import TraceFacts
 from tasktrace.receiver.tool_match import ToolLedger, reports_error
-from tasktrace.receiver.transcript import (
+from tasktrace.receiver.transcript import chain_hashes, merge, window_chains
+from tasktrace.records import (
     NewMessage,
+    SessionWrite,
+    StoredTrace,
+    TraceWrite,
     TranscriptState,
-    chain_hashes,
-    merge,
-    window_chains,
+    WritePlan,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class StoredTrace:
-    session_id: str
-    keyed: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SessionWrite:
-    id: str
-    service: str
-    keyed: bool
-    disabled: bool
-    tail: bytes
-    next_seq: int
-    last_message_ns: int
-
-
-@dataclass(frozen=True, slots=True)
-class TraceWrite:
-    trace_id: str
-    session_id: str
-    keyed: bool
-    root_span_id: str
-    last_span_id: str
-    service: str
-
-
-@dataclass(slots=True)
-class WritePlan:
-    """Everything one batch changes, written in one transaction."""
-
-    rehomes: list[tuple[str, str]] = field(default_factory=list)  # (from session, to session)
-    sessions: dict[str, SessionWrite] = field(default_factory=dict)
-    messages: list[tuple[Message, bytes]] = field(default_factory=list)
-    error_flags: list[tuple[str, int]] = field(default_factory=list)  # (session, seq)
-    traces: list[TraceWrite] = field(default_factory=list)
-    #: sessions that got model calls without any message text
-    contentless: set[str] = field(default_factory=set)
-
-    @property
-    def touched_sessions(self) -> dict[str, int]:
-        """Session id -> number of new messages."""
-        counts: dict[str, int] = {sid: 0 for sid in self.sessions}
-        for message, _ in self.messages:
-            counts[message.session_id] = counts.get(message.session_id, 0) + 1
-        return counts
-
-
-class TranscriptStore(Protocol):
-    """What ingest needs from storage. Every method may raise
-    :class:`StoreUnavailable` or :class:`StoreRejected`."""
-
-    async def load_traces(self, trace_ids: Sequence[str]) -> dict[str, StoredTrace]: ...
-
-    async def find_tails(self, chains: Sequence[bytes]) -> dict[bytes, str]:
-        """Sessions whose transcript currently ends at one of ``chains``."""
-        ...
-
-    async def load_transcript(
-        self, session_id: str
-    ) -> tuple[TranscriptState, list[Message]] | None:
-        """A session's merge state and its messages in order; None if unknown."""
-        ...
-
-    async def load_transcripts(
-        self, session_ids: Sequence[str]
-    ) -> dict[str, tuple[TranscriptState, list[Message]]]:
-        """:meth:`load_transcript` of several sessions at once; unknown ones are left out."""
-        ...
-
-    async def write(self, plan: WritePlan) -> None: ...
-
-
-class StoreUnavailable(Exception):
-    """The store cannot take the batch now; the sender should retry."""
-
-
-class StoreRejected(Exception):
-    """The store refuses the batch's data (a value out of range, too large for an
-    index): it never will take it, so the sender must not retry it."""
+from tasktrace.stores import TranscriptStore
 
 
 @dataclass(slots=True)
@@ -116,6 +42,12 @@ class _Session:
     ledger: ToolLedger
     keyed: bool
     service: str = ""
+    #: the session's version as last read from or written to the store
+    stored_version: int = 0
+
+
+#: plans of one batch before a store that keeps changing under it is reported busy
+_REPLANS = 8
 
 
 def message_id(session_id: str, chain: bytes) -> str:
@@ -135,21 +67,33 @@ class Ingestor:
 
     async def ingest(self, batch: BatchContent) -> WritePlan:
         """Plan, write and return what ``batch`` changed. Raises StoreUnavailable."""
-        plan = WritePlan()
-        try:
-            await self._plan(batch, plan)
-            if plan.sessions:
-                await self._store.write(plan)
-        except BaseException:
-            self._forget(plan)
-            raise
-        self._evict_if_needed()
-        return plan
+        for _ in range(_REPLANS):
+            plan = WritePlan()
+            try:
+                await self._plan(batch, plan)
+                if plan.sessions:
+                    await self._store.write(plan)
+            except StaleTranscript:
+                self._forget(plan)  # another instance wrote first: reload, plan again
+                continue
+            except BaseException:
+                self._forget(plan)
+                raise
+            for sid in plan.sessions:  # each write counts one version
+                entry = self._sessions.get(sid)
+                if entry is not None:
+                    entry.stored_version = plan.bases[sid] + 1
+            self._evict_if_needed()
+            return plan
+        raise StoreUnavailable(f"sessions kept changing during {_REPLANS} plans of one batch")
 
     async def _plan(self, batch: BatchContent, plan: WritePlan) -> None:
         unknown = [t for t in batch.traces if t not in self._traces]
         if unknown:
             self._traces.update(await self._store.load_traces(unknown))
+        plan.trace_bases.update(
+            (t, self._traces[t].session_id if t in self._traces else "") for t in batch.traces
+        )
         await self._preload(batch)
         calls_by_trace: dict[str, list[Call]] = {}
         for call in batch.calls:
@@ -190,6 +134,9 @@ class Ingestor:
             )
             if entry is not None:
                 self._touch(plan, sid, entry, facts, 0)
+        for sid, write in plan.sessions.items():  # the pairing left open, for any instance
+            if sid in self._sessions:
+                plan.sessions[sid] = replace(write, tool_state=self._sessions[sid].ledger.dump())
 
     async def _resolve(self, facts: TraceFacts, calls: list[Call], plan: WritePlan) -> str:
         known = self._traces.get(facts.trace_id)
@@ -238,23 +185,24 @@ class Ingestor:
         return entry.state.next_seq == 0
 
     async def _preload(self, batch: BatchContent) -> None:
-        """Load the batch's keyed sessions not in memory in one store call
-        rather than one by one (a round trip each)."""
+        """Load the batch's sessions not in memory in one store call rather than
+        one by one (a round trip each): keyed ones, and those of new unkeyed
+        traces (a request of 100k such traces took minutes)."""
         keys = {f.session_key for f in batch.traces.values() if f.session_key}
+        keys.update(
+            t for t, f in batch.traces.items() if not f.session_key and t not in self._traces
+        )
         missing = [k for k in keys if k not in self._sessions]
         if len(missing) < 2:
             return
         loaded = await self._store.load_transcripts(missing)
         for session_id in missing:
-            state = loaded[session_id][0] if session_id in loaded else TranscriptState()
-            self._sessions[session_id] = _Session(state=state, ledger=ToolLedger(), keyed=False)
+            self._sessions[session_id] = _cached(loaded.get(session_id), keyed=False)
 
     async def _session(self, session_id: str, *, keyed: bool) -> _Session:
         entry = self._sessions.get(session_id)
         if entry is None:
-            loaded = await self._store.load_transcript(session_id)
-            state = loaded[0] if loaded else TranscriptState()
-            entry = _Session(state=state, ledger=ToolLedger(), keyed=keyed)
+            entry = _cached(await self._store.load_transcript(session_id), keyed=keyed)
             self._sessions[session_id] = entry
         entry.keyed = entry.keyed or keyed
         return entry
@@ -262,6 +210,7 @@ class Ingestor:
     async def _rehome(self, old: str, new: str, plan: WritePlan) -> None:
         """Move an unkeyed session's transcript into the session its key names."""
         loaded = await self._store.load_transcript(old)
+        plan.bases.setdefault(old, loaded[0].version if loaded else 0)
         moving = self._sessions.pop(old, None)
         self._tails.pop(self._tail_of.pop(old, b""), None)
         for trace_id, stored in list(self._traces.items()):
@@ -343,6 +292,7 @@ class Ingestor:
         self, plan: WritePlan, sid: str, entry: _Session, facts: TraceFacts | None, at: int
     ) -> None:
         prev = plan.sessions.get(sid)
+        plan.bases.setdefault(sid, entry.stored_version)
         service = entry.service or (facts.service if facts else "")
         entry.service = service
         old = self._tail_of.get(sid)
@@ -363,6 +313,7 @@ class Ingestor:
     def _forget(self, plan: WritePlan) -> None:
         for sid in {
             *plan.sessions,
+            *plan.bases,
             *(m.session_id for m, _ in plan.messages),
             *(n for _, n in plan.rehomes),
         }:
@@ -379,6 +330,15 @@ class Ingestor:
         if len(self._tails) > 4 * self._max_sessions:
             self._tails.clear()
             self._tail_of.clear()
+
+
+def _cached(loaded: tuple[TranscriptState, list[Message]] | None, *, keyed: bool) -> _Session:
+    """A session's cache entry from what the store holds (None: a new session)."""
+    if loaded is None:
+        return _Session(state=TranscriptState(), ledger=ToolLedger(), keyed=keyed)
+    state, messages = loaded
+    ledger = ToolLedger.restore(state.tool_state, messages)
+    return _Session(state=state, ledger=ledger, keyed=keyed, stored_version=state.version)
 
 
 def _input_count(call: Call) -> int:

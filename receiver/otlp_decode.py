@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +23,11 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from tasktrace.model import AttrValue, LogRecord, Span, SpanEvent, SpanKind, StatusCode
 from tasktrace.receiver.otlp_wire import ArrayValue, KeyValueList, LogsRequest, TraceRequest
+from tasktrace.receiver.wire_count import json_items_at_least, pb_items
 
 #: the largest string value kept from an attribute; longer ones are cut (and counted by the caller)
 MAX_VALUE_CHARS = 4 * 1024 * 1024
@@ -37,8 +38,19 @@ MAX_TIME_NS = 2**63 - 1
 MAX_VALUE_DEPTH = 64
 
 
+#: the most spans (or log records) taken in one request, by default; OTLP SDKs send
+#: 512 at a time and the collector's batch processor 8192
+MAX_ITEMS = 16_384
+
+
 class DecodeFailed(ValueError):
     """The request bytes will never parse: answer INVALID_ARGUMENT / HTTP 400."""
+
+
+class TooManyItems(DecodeFailed):
+    """More spans or log records in one request than the receiver takes: a limit
+    like the size limit, answered RESOURCE_EXHAUSTED (no retry info) / HTTP 413.
+    Decoding and storing cost memory per item, far beyond the request's bytes."""
 
 
 @dataclass(slots=True)
@@ -52,36 +64,43 @@ class DecodeProblems:
     deep_values: int = 0
 
 
-def parse_trace_request(data: bytes, *, json_body: bool = False) -> Any:
-    """An ``ExportTraceServiceRequest`` (protobuf: with byte string values, see the module)."""
+def parse_trace_request(data: bytes, *, json_body: bool = False, max_items: int = 0) -> Any:
+    """An ``ExportTraceServiceRequest`` (protobuf: with byte string values, see the
+    module). Raises :class:`TooManyItems` past ``max_items`` spans (0: no limit)."""
     request = ExportTraceServiceRequest() if json_body else TraceRequest()
-    _parse(request, data, json_body, "resourceSpans", "scopeSpans", "spans")
+    _parse(request, data, json_body, max_items, "resourceSpans", "scopeSpans", "spans")
     return request
 
 
-def parse_logs_request(data: bytes, *, json_body: bool = False) -> Any:
-    """An ``ExportLogsServiceRequest`` (protobuf: with byte string values, see the module)."""
+def parse_logs_request(data: bytes, *, json_body: bool = False, max_items: int = 0) -> Any:
+    """An ``ExportLogsServiceRequest``, as :func:`parse_trace_request`."""
     request = ExportLogsServiceRequest() if json_body else LogsRequest()
-    _parse(request, data, json_body, "resourceLogs", "scopeLogs", "logRecords")
+    _parse(request, data, json_body, max_items, "resourceLogs", "scopeLogs", "logRecords")
     return request
 
 
-def _parse(message: Any, data: bytes, json_body: bool, *path: str) -> None:
+def _parse(message: Any, data: bytes, json_body: bool, max_items: int, *path: str) -> None:
     if not json_body:
+        if max_items:  # counted on the wire: a refused request is never parsed
+            _check_items(pb_items(data), max_items)
         try:
             message.ParseFromString(data)
         except DecodeError as exc:
             raise DecodeFailed(f"malformed OTLP protobuf: {exc}") from exc
         return
+    _check_items(json_items_at_least(data, path[-1]), max_items)
     try:
-        document = json.loads(data)
+        # strict UTF-8 (json.loads on bytes would let encoded surrogates through)
+        document = json.loads(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise DecodeFailed(f"malformed OTLP/JSON: {exc}") from exc
     except RecursionError as exc:
         raise DecodeFailed("malformed OTLP/JSON: nested too deep to parse") from exc
     if not isinstance(document, dict):
         raise DecodeFailed("malformed OTLP/JSON: the top level must be an object")
-    for item in _walk(document, path):
+    items = list(_walk(document, path))
+    _check_items(len(items), max_items)
+    for item in items:
         _hex_ids_to_base64(item)
         for sub in item.get("links") or ():
             if isinstance(sub, dict):
@@ -91,8 +110,15 @@ def _parse(message: Any, data: bytes, json_body: bool, *path: str) -> None:
         json_format.ParseDict(
             document, message, ignore_unknown_fields=True, max_recursion_depth=_JSON_DEPTH
         )
-    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
+    except (json_format.ParseError, ValueError, TypeError, RecursionError, OverflowError) as exc:
         raise DecodeFailed(f"malformed OTLP/JSON: {exc}") from exc
+    except SystemError as exc:  # upb, on a field name holding a lone surrogate (an escape)
+        raise DecodeFailed("malformed OTLP/JSON: a field name is not valid Unicode") from exc
+
+
+def _check_items(count: int, max_items: int) -> None:
+    if max_items and count > max_items:
+        raise TooManyItems(f"{count} items in one request, over the limit of {max_items}")
 
 
 _NESTED_KEYS = ("kvlistValue", "kvlist_value", "arrayValue", "array_value")
@@ -297,27 +323,3 @@ def _status_code(raw: int) -> StatusCode:
 
 def _str(value: AttrValue) -> str:
     return value if isinstance(value, str) else ""
-
-
-def to_key_values(attrs: Mapping[str, AttrValue]) -> list[KeyValue]:
-    """The inverse of :func:`attributes`, for encoders and tests."""
-    return [KeyValue(key=k, value=to_any_value(v)) for k, v in attrs.items()]
-
-
-def to_any_value(value: AttrValue) -> AnyValue:
-    if isinstance(value, bool):
-        return AnyValue(bool_value=value)
-    if isinstance(value, int):
-        return AnyValue(int_value=value)
-    if isinstance(value, float):
-        return AnyValue(double_value=value)
-    if isinstance(value, str):
-        return AnyValue(string_value=value)
-    if isinstance(value, bytes):
-        return AnyValue(bytes_value=value)
-    out = AnyValue()
-    if isinstance(value, list):
-        out.array_value.values.extend(to_any_value(v) for v in value)
-    elif isinstance(value, dict):
-        out.kvlist_value.values.extend(to_key_values(value))
-    return out

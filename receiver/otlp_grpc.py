@@ -14,9 +14,9 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
+from tasktrace.errors import StoreRejected, StoreUnavailable
 from tasktrace.model import Signal
-from tasktrace.receiver.ingest import StoreRejected, StoreUnavailable
-from tasktrace.receiver.otlp_decode import DecodeFailed
+from tasktrace.receiver.otlp_decode import DecodeFailed, TooManyItems
 from tasktrace.receiver.service import (
     RETRY_AFTER,
     Accepted,
@@ -67,6 +67,8 @@ async def _export(
 ) -> Accepted:
     try:
         return await export(request)
+    except TooManyItems as exc:  # like a message over the size limit: not to be resent
+        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
     except (DecodeFailed, StoreRejected) as exc:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
     except Overloaded as exc:

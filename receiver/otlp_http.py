@@ -2,7 +2,7 @@
 
 Answers per https://opentelemetry.io/docs/specs/otlp/#otlphttp-response:
 the response message in the request's encoding; 400 for data that will
-never be taken, 413 over the size limit, 429 with ``Retry-After`` when too many
+never be taken, 413 over the size or item limit, 429 with ``Retry-After`` when too many
 bytes are in process (checked on ``Content-Length`` before the body is read),
 503 with ``Retry-After`` while the store is unavailable.
 """
@@ -17,9 +17,9 @@ from aiohttp import web
 from google.protobuf import json_format
 from google.rpc import status_pb2
 
+from tasktrace.errors import StoreRejected, StoreUnavailable
 from tasktrace.model import Signal
-from tasktrace.receiver.ingest import StoreRejected, StoreUnavailable
-from tasktrace.receiver.otlp_decode import DecodeFailed
+from tasktrace.receiver.otlp_decode import DecodeFailed, TooManyItems
 from tasktrace.receiver.service import (
     RETRY_AFTER,
     Overloaded,
@@ -96,6 +96,8 @@ async def _read_and_export(
     export = receiver.export_traces if signal == "traces" else receiver.export_logs
     try:
         accepted = await export(body, json_body=as_json, protocol="http")
+    except TooManyItems as exc:
+        return _error(413, str(exc), as_json)
     except (DecodeFailed, StoreRejected) as exc:
         return _error(400, str(exc), as_json)
     except Overloaded as exc:

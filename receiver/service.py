@@ -5,22 +5,19 @@ Protocol front ends (gRPC, HTTP) call :meth:`Receiver.export_traces` /
 :meth:`Receiver.export_logs` and map the exceptions to their status codes:
 
 - :class:`~tasktrace.receiver.otlp_decode.DecodeFailed`: the data will never
-  parse (INVALID_ARGUMENT / 400);
+  parse (INVALID_ARGUMENT / 400; past ``max_items``, RESOURCE_EXHAUSTED / 413);
 - :class:`Overloaded`: the ingest queue is full, by count or by bytes
   (RESOURCE_EXHAUSTED / 429, retry);
-- :class:`~tasktrace.receiver.ingest.StoreUnavailable`: the store is down
-  (UNAVAILABLE / 503, retry);
-- :class:`~tasktrace.receiver.ingest.StoreRejected`: the store refuses the
-  request's data (INVALID_ARGUMENT / 400).
+- :class:`~tasktrace.errors.StoreUnavailable`: the store is down (UNAVAILABLE / 503, retry);
+- :class:`~tasktrace.errors.StoreRejected`: it refuses the data (INVALID_ARGUMENT / 400).
 
 Queued batches share one transaction; if it fails for anything but an
 unavailable store, each batch is written again alone, so that one request's bad
 data fails only that request.
 
-A call returns only once its batch is committed: what was acknowledged is durable.
-It returns what was :class:`Accepted`, for the answer (:func:`export_response`).
-Only then is the request handed to pass-through (``forward``), so a request
-the sender has to resend is never forwarded twice.
+A call returns (what was :class:`Accepted`) only once its batch is committed:
+what was acknowledged is durable. Only then is the request handed to pass-through
+(``forward``, unredacted), so a request to be resent is never forwarded twice.
 """
 
 from __future__ import annotations
@@ -38,12 +35,15 @@ from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from tasktrace.errors import StoreUnavailable
 from tasktrace.model import Signal, Span
 from tasktrace.receiver import otlp_decode
 from tasktrace.receiver.batch import BatchContent, merge_batches, read_batch
 from tasktrace.receiver.content_watch import CAPTURE_HINT, ContentWatch
-from tasktrace.receiver.ingest import Ingestor, StoreUnavailable, WritePlan
+from tasktrace.receiver.ingest import Ingestor
 from tasktrace.receiver.traffic import Traffic
+from tasktrace.records import WritePlan
+from tasktrace.redaction import Redaction
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -117,18 +117,15 @@ class Counters:
     unclaimed: int = 0
     unreadable: int = 0
     rejected_batches: int = 0
-    #: requests refused before decoding because the bytes in process were at the limit
-    rejected_bytes: int = 0
+    rejected_bytes: int = 0  # refused before decoding: the bytes in process were at the limit
     store_failures: int = 0
-    #: shared writes that failed for bad data and were written again batch by batch
-    split_writes: int = 0
+    split_writes: int = 0  # shared writes failed for bad data, written again batch by batch
     #: attribute values kept in part: not UTF-8 (decoded with U+FFFD), or cut at 4 Mi characters
     invalid_utf8: int = 0
     cut_values: int = 0
     #: arrays or kvlists nested past the depth limit, replaced by None; the span is kept
     deep_values: int = 0
-    #: message JSON (e.g. ``gen_ai.input.messages``) that did not parse; the span is kept
-    unparsed_json: int = 0
+    unparsed_json: int = 0  # message JSON that did not parse; the span is kept
 
 
 class Receiver:
@@ -142,9 +139,11 @@ class Receiver:
         on_commit: Callable[[WritePlan], None] | None = None,
         forward: Forward | None = None,
         content_grace: float = 10.0,
+        redaction: Redaction | None = None,
+        max_items: int = otlp_decode.MAX_ITEMS,
     ) -> None:
-        self._ingestor = ingestor
-        self._keys = tuple(session_keys)
+        self._ingestor, self._max_items = ingestor, max_items
+        self._read_with = (tuple(session_keys), redaction)  # redacted as read, before the merge
         self._queue: asyncio.Queue[tuple[BatchContent, asyncio.Future[WritePlan]]] = asyncio.Queue(
             queue_size
         )
@@ -265,18 +264,20 @@ class Receiver:
         return await asyncio.get_running_loop().run_in_executor(self._reader, read, data, json_body)
 
     def _read_traces(self, data: bytes, json_body: bool) -> _Read:
-        request = otlp_decode.parse_trace_request(data, json_body=json_body)
+        parse = otlp_decode.parse_trace_request
+        request = parse(data, json_body=json_body, max_items=self._max_items)
         problems = otlp_decode.DecodeProblems()
         spans = list(otlp_decode.iter_spans(request, problems))
         valid = [span for span in spans if has_valid_ids(span)]
-        batch = read_batch(valid, [], self._keys)
+        batch = read_batch(valid, [], *self._read_with)
         return _Read(batch, len(spans), problems, self._raw(request, data, json_body))
 
     def _read_logs(self, data: bytes, json_body: bool) -> _Read:
-        request = otlp_decode.parse_logs_request(data, json_body=json_body)
+        parse = otlp_decode.parse_logs_request
+        request = parse(data, json_body=json_body, max_items=self._max_items)
         problems = otlp_decode.DecodeProblems()
         records = list(otlp_decode.iter_log_records(request, problems))
-        batch = read_batch([], records, self._keys)
+        batch = read_batch([], records, *self._read_with)
         return _Read(batch, len(records), problems, self._raw(request, data, json_body))
 
     def _raw(self, request: Message, data: bytes, json_body: bool) -> bytes:
@@ -390,9 +391,8 @@ class Receiver:
 
 
 def has_valid_ids(span: Span) -> bool:
-    """A valid trace id is 16 bytes and a span id 8, neither all zeros
-    (https://opentelemetry.io/docs/specs/otel/trace/api/#spancontext). A span
-    without them cannot be placed in a trace: it is dropped and counted unreadable."""
+    """A valid trace id is 16 bytes and a span id 8, neither all zeros (spec: trace/api
+    #spancontext); without them a span is dropped and counted unreadable."""
     return _valid_id(span.trace_id, 32) and _valid_id(span.span_id, 16)
 
 

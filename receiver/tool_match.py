@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tasktrace.model import Message, Role, ToolRun
@@ -50,6 +51,30 @@ class ToolLedger:
         self._runs.append(run)
         del self._runs[: -self.max_pending]
         return []
+
+    def dump(self) -> str:
+        """What is not paired yet, for the store (the call names come back from
+        the transcript in :meth:`restore`)."""
+        if not self._runs and not self._results:
+            return ""
+        runs = [[r.name, r.call_id, r.error] for r in self._runs]
+        return json.dumps({"runs": runs, "results": self._results}, separators=(",", ":"))
+
+    @classmethod
+    def restore(cls, dumped: str, messages: Sequence[Message]) -> ToolLedger:
+        """The ledger of a session read back from the store: :meth:`dump`'s
+        output and the session's stored messages."""
+        ledger = cls()
+        for message in messages:
+            for call in message.tool_calls:
+                ledger._names[call.id] = call.name
+        if dumped:
+            state = json.loads(dumped)
+            ledger._runs = [
+                ToolRun(name, call_id, error=error) for name, call_id, error in state["runs"]
+            ]
+            ledger._results = [(seq, call_id, name) for seq, call_id, name in state["results"]]
+        return ledger
 
     def take_runs(self) -> list[ToolRun]:
         """The runs not paired yet, handed over (a session moving into another)."""

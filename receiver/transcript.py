@@ -17,13 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from tasktrace.lru import BoundedLRU
 from tasktrace.model import ChatMessage
+from tasktrace.records import CHAIN_START, NewMessage, TranscriptState
 from tasktrace.sequences import SharedPrefix, known_common_prefix
-
-_ZERO = b"\x00" * 16
 
 
 def message_key(message: ChatMessage) -> bytes:
@@ -41,7 +39,7 @@ def message_key(message: ChatMessage) -> bytes:
     return hashlib.blake2b(raw.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
-def chain_hashes(messages: Sequence[ChatMessage], start: bytes = _ZERO) -> list[bytes]:
+def chain_hashes(messages: Sequence[ChatMessage], start: bytes = CHAIN_START) -> list[bytes]:
     """The chain hash of each message; ``start`` is the chain before the first."""
     out: list[bytes] = []
     prev = start
@@ -58,7 +56,7 @@ def window_chains(
     dropped them to an attribute limit): continued from the chain of the stored
     message at seq ``start - 1``, since a session stores its history once, in
     order. Chained from zero when the session has no such message."""
-    before = next((chain for chain, seq in state.chains.items() if seq == start - 1), _ZERO)
+    before = next((chain for chain, seq in state.chains.items() if seq == start - 1), CHAIN_START)
     return chain_hashes(messages, before)
 
 
@@ -84,7 +82,7 @@ class ChainCache:
         head: SharedPrefix[bytes] = SharedPrefix()
         if entry is not None:
             head = entry[1].head(_common_prefix(entry[0], messages))
-        start = head[-1] if head else _ZERO
+        start = head[-1] if head else CHAIN_START
         chains = head.extend(chain_hashes(messages[len(head) :], start))
         self._entries.put(key, (messages, chains))
         return chains
@@ -120,39 +118,6 @@ def _canonical(text: str) -> str:
         except ValueError:
             return stripped
     return stripped
-
-
-@dataclass(frozen=True, slots=True)
-class NewMessage:
-    seq: int
-    chain: bytes
-    message: ChatMessage
-    #: index of the message within the call that carried it
-    index: int
-
-
-@dataclass(slots=True)
-class TranscriptState:
-    """What a session's merge needs to know: the chain hash of every stored
-    message and the next free ``seq``."""
-
-    next_seq: int = 0
-    chains: dict[bytes, int] = field(default_factory=dict)
-    tail: bytes = _ZERO
-
-    def longest_known_prefix(self, chains: Sequence[bytes]) -> int:
-        """Index of the last message whose chain is known, or -1."""
-        for i in range(len(chains) - 1, -1, -1):
-            if chains[i] in self.chains:
-                return i
-        return -1
-
-    def commit(self, added: Sequence[NewMessage]) -> None:
-        for item in added:
-            self.chains[item.chain] = item.seq
-            if item.seq >= self.next_seq:
-                self.next_seq = item.seq + 1
-                self.tail = item.chain
 
 
 def merge(

@@ -68,8 +68,9 @@ def jaeger() -> Iterator[Jaeger]:
         yield running
 
 
-#: markers whose tests' total time the run prints (the real Go peers, README "Jaeger")
-TIMED_MARKERS = ("jaeger", "collector")
+#: markers whose tests' total time the run prints (the real Go peers, README "Jaeger";
+#: the fault tests, README "The two commands")
+TIMED_MARKERS = ("jaeger", "collector", "faults")
 _TIMED: dict[str, set[str]] = {marker: set() for marker in TIMED_MARKERS}
 
 
@@ -110,7 +111,7 @@ def pg_dsn() -> Iterator[str]:
     import tempfile
     from pathlib import Path
 
-    from tasktrace.embedded import EmbeddedPostgres
+    from tasktrace.server.embedded import EmbeddedPostgres
 
     external = os.environ.get("TASKTRACE_TEST_POSTGRES_DSN")
     if external:

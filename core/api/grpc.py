@@ -16,10 +16,10 @@ import grpc
 
 from tasktrace.api import proto_codec as codec
 from tasktrace.api.wire import check_timeout
+from tasktrace.errors import StoreRejected, StoreUnavailable
 from tasktrace.proto.tasktrace.v1 import tasks_pb2 as pb
 from tasktrace.proto.tasktrace.v1 import tasks_pb2_grpc
 from tasktrace.queries import BadRequest, FlushTimeout, NotFound, TaskQueries
-from tasktrace.receiver.ingest import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def _status_errors(method: _Method[Req, Resp]) -> _Method[Req, Resp]:
     async def wrapped(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
         try:
             return await method(self, request, context)
-        except BadRequest as exc:
+        except (BadRequest, StoreRejected) as exc:  # StoreRejected: e.g. NUL in an id
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except NotFound as exc:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))

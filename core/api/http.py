@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import web
 
 from tasktrace.api import wire
+from tasktrace.errors import StoreRejected, StoreUnavailable
 from tasktrace.queries import BadRequest, FlushTimeout, NotFound, SourceRef, TaskQueries
-from tasktrace.receiver.ingest import StoreUnavailable
 
 PREFIX = "/api/v1"
 
@@ -68,7 +68,12 @@ def add_api_routes(
 
         routes.append(("GET", "/telemetry", counts))
     for method, path, handler in routes:
-        app.router.add_route(method, PREFIX + path, _json_errors(handler, _PARAMS.get(path, ())))
+        # ids may hold any character but "/" (the default pattern refuses braces)
+        app.router.add_route(
+            method,
+            PREFIX + path.replace("{id}", "{id:[^/]+}"),
+            _json_errors(handler, _PARAMS.get(path, ())),
+        )
 
 
 def _json_errors(
@@ -81,7 +86,7 @@ def _json_errors(
         try:
             wire.check_known_params(request.query, known)
             return web.json_response(await handler(request))
-        except BadRequest as exc:
+        except (BadRequest, StoreRejected) as exc:  # StoreRejected: e.g. NUL in an id
             return _error(400, exc)
         except NotFound as exc:
             return _error(404, exc)

@@ -1,0 +1,2 @@
+"""The generated Python code of the ``tasktrace.v1`` protos, under the package
+path the ``.proto`` files declare."""

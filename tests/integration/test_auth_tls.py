@@ -24,9 +24,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from tasktrace.client import Client
-from tasktrace.pipeline import Service
 from tasktrace.proto.tasktrace.v1 import tasks_pb2 as pb
 from tasktrace.proto.tasktrace.v1.tasks_pb2_grpc import TaskServiceStub
+from tasktrace.server.pipeline import Service
 from tests.support.otlp_traffic import JSON, PROTOBUF, TRACE_EXPORT, chat_attributes, fixture
 from tests.support.service import running_service
 
@@ -290,7 +290,7 @@ async def test_the_sdk_exporters_reach_a_tls_server_with_headers_from_the_enviro
 async def test_the_pass_through_and_task_span_exporters_reach_a_secured_server(
     pg_dsn: str, certs: Certs
 ) -> None:
-    from tasktrace.exporter.otlp_config import OTLPExporterConfig
+    from tasktrace.config.otlp_exporter import OTLPExporterConfig
     from tasktrace.exporter.otlp_sink import build_exporter
     from tests.integration.test_pass_through import pass_through
 
@@ -343,7 +343,7 @@ async def test_the_pass_through_and_task_span_exporters_reach_a_secured_server(
 
 
 def _cli(*argv: str) -> int:
-    from tasktrace.cli import main
+    from tasktrace.cli.main import main
 
     with pytest.raises(SystemExit) as done:
         main(list(argv))

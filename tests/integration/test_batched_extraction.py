@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 import httpx
 
 from tasktrace.exporter.postgres import open_pool
-from tasktrace.exporter.task_store import Commit, PostgresTasks
+from tasktrace.exporter.task_store import PostgresTasks
 from tasktrace.extractor.apply import task_id
 from tasktrace.extractor.scheduler import BATCH_SESSIONS
 from tasktrace.model import Task, TaskStatus
+from tasktrace.stores import Commit
 from tests.support.genai_chat import chat_request, numbered_turns
 from tests.support.service import running_service
 from tests.support.session_api import flush, post_traces, task_list

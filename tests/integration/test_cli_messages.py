@@ -64,7 +64,7 @@ def test_a_bad_set_value_on_config_check_names_the_set_and_a_file_error_names_th
 
 
 def test_grpc_core_logging_is_quiet_by_default_and_a_users_setting_wins() -> None:
-    from tasktrace.entry import quiet_grpc_core
+    from tasktrace.cli.entry import quiet_grpc_core
 
     default: dict[str, str] = {}
     quiet_grpc_core(default)
@@ -79,11 +79,11 @@ def test_the_console_script_sets_them_before_anything_imports_grpc() -> None:
     """The C core reads them once, when grpc is first imported; the CLI's own imports
     pull grpc in (config -> auth), so the entry point must come first and import none."""
     probe = (
-        "import sys, tasktrace.entry as e; "
+        "import sys, tasktrace.cli.entry as e; "
         "assert 'grpc' not in sys.modules, 'entry imports grpc'; "
         "import importlib.metadata as m; "
         "(s,) = [s for s in m.entry_points(group='console_scripts') if s.name == 'tasktrace']; "
-        "assert s.value == 'tasktrace.entry:main', s.value"
+        "assert s.value == 'tasktrace.cli.entry:main', s.value"
     )
     run = [sys.executable, "-c", probe]
     done = subprocess.run(run, capture_output=True, text=True, check=False)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tasktrace.eval_client import EvalClient
+from tasktrace.evaluation.client import EvalClient
 from tasktrace.model import Message, Role, Task
 from tasktrace.receiver.otlp_decode import iter_spans, parse_trace_request
 from tests.support.service import running_service

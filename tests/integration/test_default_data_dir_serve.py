@@ -7,7 +7,7 @@ import os
 import stat
 from pathlib import Path
 
-from tasktrace.embedded import ROOT_DATA_DIR, default_data_dir
+from tasktrace.server.embedded import ROOT_DATA_DIR, default_data_dir
 from tests.support.serve_process import start_serve, stop_leftover_postgres
 
 

@@ -4,11 +4,6 @@ server reached by DSN (a throwaway cluster of Debian's PostgreSQL)."""
 
 from __future__ import annotations
 
-import os
-import pwd
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,10 +12,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tasktrace.embedded import EmbeddedPostgres
 from tasktrace.exporter.postgres import migrate
+from tasktrace.server.embedded import EmbeddedPostgres
+from tests.support.external_pg import PostgresMissing, debian_cluster
 from tests.support.otlp_traffic import export_grpc, fixture, session_of, transcript
-from tests.support.ports import free_port
 from tests.support.processes import postgres_pids
 from tests.support.service import running_service
 
@@ -69,52 +64,14 @@ def test_stop_without_start_does_nothing(tmp_path: Path) -> None:
 # --- external, by DSN --------------------------------------------------------
 
 
-def debian_bindir() -> Path:
-    """The newest ``/usr/lib/postgresql/<version>/bin``; fails (never skips) without it."""
-    found = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
-    )
-    if not found:
-        pytest.fail(
-            "Debian's PostgreSQL binaries are missing (/usr/lib/postgresql/*/bin/initdb): "
-            "install them with `apt-get install -y postgresql` (.ci/run does)",
-            pytrace=False,
-        )
-    return found[-1].parent
-
-
-def run_as_postgres(*args: str | Path) -> None:
-    """Run a server tool as the ``postgres`` user (it refuses to run as root)."""
-    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    result = subprocess.run(
-        [*prefix, *map(str, args)], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert result.returncode == 0, f"{args[0]} failed:\n{result.stdout}\n{result.stderr}"
-
-
 @pytest.fixture
 def external_cluster() -> Iterator[tuple[str, Path]]:
     """(DSN, data dir) of a throwaway cluster on 127.0.0.1, stopped and removed after."""
-    bindir = debian_bindir()
-    root = Path(tempfile.mkdtemp(prefix="tasktrace-ext-"))
-    data_dir = root / "data"
-    if os.geteuid() == 0:
-        owner = pwd.getpwnam("postgres")
-        os.chown(root, owner.pw_uid, owner.pw_gid)
-    port = free_port()
     try:
-        run_as_postgres(bindir / "initdb", "-D", data_dir, "-U", "postgres", "--auth=trust")
-        run_as_postgres(
-            bindir / "pg_ctl", "-D", data_dir, "-l", data_dir / "server.log", "-w",
-            "-o", f"-h 127.0.0.1 -p {port} -k {data_dir}", "start",
-        )  # fmt: skip
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres", data_dir
-    finally:
-        if (data_dir / "postmaster.pid").exists():
-            run_as_postgres(bindir / "pg_ctl", "-D", data_dir, "-m", "fast", "-w", "stop")
-        assert postgres_pids(data_dir) == []
-        shutil.rmtree(root, ignore_errors=True)
+        with debian_cluster() as cluster:
+            yield cluster.dsn, cluster.data_dir
+    except PostgresMissing as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 async def test_the_service_stores_transcripts_in_an_external_postgres_by_dsn(

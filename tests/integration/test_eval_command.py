@@ -11,8 +11,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tasktrace.cli import build_parser
-from tasktrace.evaluation import evaluate
+from tasktrace.cli.main import build_parser
+from tasktrace.evaluation.harness import evaluate
 
 HEADLINE = (
     "conversations",

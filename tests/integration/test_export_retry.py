@@ -21,7 +21,7 @@ from opentelemetry.exporter.otlp.proto.grpc import trace_exporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as OTLPSpan
 
-from tasktrace.exporter.otlp_config import OTLPExporterConfig
+from tasktrace.config.otlp_exporter import OTLPExporterConfig
 from tasktrace.exporter.otlp_sink import SinkStats, TaskSpanSink
 from tasktrace.exporter.task_spans import SourceTrace
 from tasktrace.model import Task, TaskStatus

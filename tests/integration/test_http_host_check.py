@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from tasktrace.pipeline import Service
+from tasktrace.server.pipeline import Service
 from tests.support.otlp_traffic import chat_attributes, fixture, transcript
 from tests.support.service import running_service
 

@@ -13,7 +13,7 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 
-from tasktrace.pipeline import Service
+from tasktrace.server.pipeline import Service
 from tests.support.otlp_traffic import (
     chat_request,
     export_grpc,

@@ -14,7 +14,7 @@ import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tasktrace.pipeline import Service
+from tasktrace.server.pipeline import Service
 from tests.support.otlp_traffic import (
     chat_request,
     deep_array_value,

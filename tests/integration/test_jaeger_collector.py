@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tasktrace.pipeline import Service
+from tasktrace.server.pipeline import Service
 from tests.support.collector import (
     DOCS,
     JAEGER,
@@ -38,7 +38,6 @@ from tests.unit.dialect_helpers import CONVERSATIONS, FIXTURES, load_spans
 pytestmark = [pytest.mark.collector, pytest.mark.jaeger]
 
 INSTANCES = 3
-SHARED_POSTGRES = "needs shared-Postgres coordination (issue 15)"
 
 
 def needs(tool: GoTool) -> pytest.MarkDecorator:
@@ -154,7 +153,6 @@ async def test_the_loadbalancing_collector_spreads_the_spans_over_the_instances(
 
 
 @needs(OTELCOL)
-@pytest.mark.xfail(strict=False, reason=SHARED_POSTGRES)
 @pytest.mark.parametrize(("config", "variant"), ROUTINGS)
 async def test_behind_the_loadbalancing_collector_three_instances_make_the_same_tasks_as_one(
     pg_dsn: str, config: str, variant: str

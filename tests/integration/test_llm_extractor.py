@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from tasktrace.config.extractor import CriteriaConfig, LLMExtractorConfig
 from tasktrace.extractor.base import ExtractionFailed, ExtractionInput
-from tasktrace.extractor.config import CriteriaConfig, LLMExtractorConfig
 from tasktrace.extractor.llm import LLMExtractor
 from tasktrace.model import (
     AppendProgress,

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tasktrace.metrics import reason_label
 from tasktrace.receiver.dialects import dialect_for_span
 from tasktrace.receiver.otlp_decode import iter_spans, parse_trace_request
+from tasktrace.server.metrics import reason_label
 from tests.support.otlp_traffic import export_grpc, export_http, fixture, session_of
 from tests.support.service import running_service
 from tests.support.session_api import flush

@@ -16,8 +16,8 @@ import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tasktrace.embedded import EmbeddedPostgres
 from tasktrace.receiver.otlp_decode import parse_trace_request
+from tasktrace.server.embedded import EmbeddedPostgres
 from tests.support.fake_otlp import RawBackend
 from tests.support.otlp_traffic import (
     JSON,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tasktrace.exporter.otlp_config import OTLPExporterConfig
+from tasktrace.config.otlp_exporter import OTLPExporterConfig
 from tasktrace.exporter.otlp_sink import SinkStats, TaskSpanSink
 from tasktrace.exporter.task_spans import SourceTrace
 from tasktrace.model import StatusChange, Task, TaskStatus

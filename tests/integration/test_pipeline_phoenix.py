@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tasktrace.pipeline import Service
+from tasktrace.server.pipeline import Service
 from tests.support.phoenix import filter_spans, get_spans
 from tests.support.service import running_service
 from tests.unit.dialect_helpers import FIXTURES, load_spans

@@ -17,8 +17,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from tasktrace.client import NotFound
 from tasktrace.model import Message
-from tasktrace.pipeline import Service
 from tasktrace.receiver.otlp_decode import MAX_VALUE_CHARS
+from tasktrace.receiver.otlp_wire import TraceRequest
+from tasktrace.server.pipeline import Service
 from tests.support.otlp_traffic import (
     JSON,
     PROTOBUF,
@@ -397,3 +398,25 @@ async def test_json_with_unknown_fields_is_accepted(
 
     assert response.status_code == 200, response.text
     assert len(await stored(service, session_of("three-tools"))) == 8
+
+
+async def test_a_nul_in_a_tool_calls_arguments_is_stored_replaced_not_refused(
+    service: Service, accepted: list[Message]
+) -> None:
+    """Found by bench/fuzz.py: a NUL in a tool call's arguments (flattened
+    OpenInference attributes carry them as raw text) failed the whole request,
+    since PostgreSQL's jsonb cannot hold it. It is stored as U+FFFD, as in message text."""
+    request = TraceRequest.FromString(fixture("three-tools", variant="openinference"))
+    for span in (s for r in request.resource_spans for ss in r.scope_spans for s in ss.spans):
+        for kv in span.attributes:
+            if kv.key.endswith("function.arguments"):
+                kv.value.string_value = kv.value.string_value.replace(b"Paris", b"Pa\x00ris")
+
+    answer = await export_grpc(service.endpoints.grpc, request.SerializeToString())
+
+    assert answer.code is grpc.StatusCode.OK, answer.details
+    messages = await stored(service, session_of("three-tools"))
+    arguments = [c.arguments for m in messages for c in m.tool_calls]
+    assert any("Pa\ufffdris" in a for a in arguments), arguments
+    assert not any("\x00" in a for a in arguments)
+    await still_accepts(service)

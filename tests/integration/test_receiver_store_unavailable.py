@@ -22,9 +22,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from tasktrace.embedded import EmbeddedPostgres
-from tasktrace.pipeline import Service
 from tasktrace.receiver.service import RETRY_AFTER
+from tasktrace.server.embedded import EmbeddedPostgres
+from tasktrace.server.pipeline import Service
 from tests.support.otlp_traffic import (
     GrpcAnswer,
     chat_attributes,

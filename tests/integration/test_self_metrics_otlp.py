@@ -13,10 +13,10 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceResponse,
 )
 
+from tasktrace.config.telemetry import MetricReaderConfig
 from tasktrace.extractor.scheduler import ExtractionStats
-from tasktrace.metrics import MetricsSnapshot
-from tasktrace.self_metrics import OTLPMetricsReporter
-from tasktrace.self_metrics_config import MetricReaderConfig
+from tasktrace.server.metrics import MetricsSnapshot
+from tasktrace.server.self_metrics import OTLPMetricsReporter
 from tests.support.otlp_traffic import export_grpc, fixture
 from tests.support.service import running_service
 

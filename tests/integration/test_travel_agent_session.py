@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tasktrace.dataset import parse_conversation
-from tasktrace.replay import encode
+from tasktrace.evaluation.dataset import parse_conversation
+from tasktrace.evaluation.replay import encode
 from tests.support.session_api import PROTOBUF, flush, service_api, task_list
 
 SESSION = "travel-agent-18"

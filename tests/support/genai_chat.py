@@ -59,6 +59,24 @@ def chat_request(
 
 
 def _chat_span(session_id: str, turns: Sequence[Turn], index: int, *, disabled: bool) -> Span:
+    attributes = turn_attributes(session_id, turns, index, disabled=disabled)
+    start = time.time_ns()
+    span = Span(
+        trace_id=_id(16, session_id, index),
+        span_id=_id(8, session_id, index),
+        name=f"chat {MODEL}",
+        kind=Span.SPAN_KIND_CLIENT,
+        start_time_unix_nano=start,
+        end_time_unix_nano=start + 1_000_000,
+    )
+    span.attributes.extend(_kv(k, v) for k, v in attributes.items())
+    return span
+
+
+def turn_attributes(
+    session_id: str, turns: Sequence[Turn], index: int, *, disabled: bool = False
+) -> dict[str, str]:
+    """The ``chat`` span attributes of ``turns[index]``, with the history before it."""
     history: list[dict[str, Any]] = []
     for turn in turns[:index]:
         history.append(_message("user", turn.user))
@@ -77,17 +95,7 @@ def _chat_span(session_id: str, turns: Sequence[Turn], index: int, *, disabled: 
         attributes["gen_ai.output.messages"] = json.dumps(output)
     if disabled:
         attributes["tasktrace.disabled"] = "true"
-    start = time.time_ns()
-    span = Span(
-        trace_id=_id(16, session_id, index),
-        span_id=_id(8, session_id, index),
-        name=f"chat {MODEL}",
-        kind=Span.SPAN_KIND_CLIENT,
-        start_time_unix_nano=start,
-        end_time_unix_nano=start + 1_000_000,
-    )
-    span.attributes.extend(_kv(k, v) for k, v in attributes.items())
-    return span
+    return attributes
 
 
 def _message(role: str, text: str) -> dict[str, Any]:

@@ -68,7 +68,7 @@ class LLMStub:
              "messages": [label]}
             for label, text in found
         ]  # fmt: skip
-        return web.json_response(_completion(json.dumps({"operations": operations})))
+        return web.json_response(completion(json.dumps({"operations": operations})))
 
 
 def llm_overrides(base_url: str) -> list[str]:
@@ -81,7 +81,7 @@ def llm_overrides(base_url: str) -> list[str]:
     ]
 
 
-def _completion(content: str) -> dict[str, object]:
+def completion(content: str) -> dict[str, object]:
     return {
         "id": "chatcmpl-stub",
         "object": "chat.completion",

@@ -17,10 +17,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
 from tasktrace.client import Client
+from tasktrace.evaluation.replay.otlp import to_key_values
 from tasktrace.model import AttrValue, Message
-from tasktrace.pipeline import Service
-from tasktrace.receiver.otlp_decode import to_key_values
 from tasktrace.receiver.service import Counters
+from tasktrace.server.pipeline import Service
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "otlp"
 #: a variant whose fixtures are traces only and carry the session id

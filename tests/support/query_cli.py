@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tasktrace import cli_query
+from tasktrace.cli import query as cli_query
 
 
 def run_cli(*argv: str) -> int:

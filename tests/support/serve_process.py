@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from tasktrace.embedded import EmbeddedPostgres
+from tasktrace.server.embedded import EmbeddedPostgres
 from tests.support.ports import free_port
 
 TASKTRACE = Path(sys.executable).parent / "tasktrace"
@@ -57,10 +57,13 @@ async def start_serve(
     log: Path,
     overrides: Sequence[str] = (),
     env_extra: Mapping[str, str] | None = None,
+    *,
+    endpoints: tuple[str, str] | None = None,
 ) -> ServeProcess:
     """Start ``tasktrace serve --data-dir data_dir`` (no ``--data-dir`` when None:
-    the default) and wait until its API answers."""
-    http, grpc = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    the default) and wait until its API answers. ``endpoints``: the (HTTP, gRPC)
+    ``host:port`` to listen on, e.g. a killed process's; default: free ports."""
+    http, grpc = endpoints or (f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}")
     args = ["serve", "--http-endpoint", http, "--grpc-endpoint", grpc]
     if data_dir is not None:
         args += ["--data-dir", str(data_dir)]

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from tasktrace.config import Config, load_config
-from tasktrace.pipeline import Service
+from tasktrace.server.pipeline import Service
 
 
 def service_config(dsn: str, *, overrides: Sequence[str] = ()) -> Config:

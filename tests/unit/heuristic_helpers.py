@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from tasktrace.dataset import conversation_messages, parse_conversation
+from tasktrace.config.extractor import CriteriaConfig
+from tasktrace.evaluation.dataset import conversation_messages, parse_conversation
 from tasktrace.extractor.apply import apply_ops
 from tasktrace.extractor.base import ExtractionInput
-from tasktrace.extractor.config import CriteriaConfig
 from tasktrace.extractor.heuristic import CONTEXT_MESSAGES, extract_ops
 from tasktrace.model import Message, Task
 

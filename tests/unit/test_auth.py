@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tasktrace.auth import Authenticator, BearerTokenAuthConfig, Principal, bearer_token
+from tasktrace.auth.tenancy import foreign_services, request_services
+from tasktrace.auth.tokens import Authenticator, Principal, bearer_token
 from tasktrace.config import ConfigError, load_config
-from tasktrace.tenancy import foreign_services, request_services
+from tasktrace.config.auth import BearerTokenAuthConfig
 
 WIRED = [
     "service.extensions=[bearertokenauth]",
@@ -142,8 +143,8 @@ def test_foreign_services_are_those_outside_the_allow_list() -> None:
 def test_a_non_loopback_bind_without_an_authenticator_is_warned_about(
     caplog: pytest.LogCaptureFixture, host: str, authenticated: bool, warned: bool
 ) -> None:
-    from tasktrace.pipeline import _warn_if_open
+    from tasktrace.server.pipeline import _warn_if_open
 
-    with caplog.at_level("WARNING", logger="tasktrace.pipeline"):
+    with caplog.at_level("WARNING", logger="tasktrace.server.pipeline"):
         _warn_if_open(host, "HTTP", authenticated)
     assert any("without an authenticator" in r.message for r in caplog.records) is warned

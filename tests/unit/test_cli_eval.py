@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 from dataclasses import replace
 
-from tasktrace.cli_eval import ProgressBar, format_table, render_bar
-from tasktrace.dataset import parse_conversation
-from tasktrace.evaluation import ConversationResult, Evaluation
-from tasktrace.scoring import ConversationScore, aggregate
+from tasktrace.cli.eval import ProgressBar, format_table, render_bar
+from tasktrace.evaluation.dataset import parse_conversation
+from tasktrace.evaluation.harness import ConversationResult, Evaluation
+from tasktrace.evaluation.scoring import ConversationScore, aggregate
 
 
 def make_result(

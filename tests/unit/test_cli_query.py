@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tasktrace.cli_query import (
+from tasktrace.cli.query import (
     JSON_TYPE,
     PROTOBUF,
     format_sessions,

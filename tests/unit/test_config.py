@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tasktrace.cli import main
+from tasktrace.cli.main import main
 from tasktrace.config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tasktrace.embedded import ROOT_DATA_DIR, default_data_dir, loosened_folders
+from tasktrace.server.embedded import ROOT_DATA_DIR, default_data_dir, loosened_folders
 
 
 def test_a_user_gets_a_folder_under_the_xdg_data_home() -> None:
@@ -46,7 +46,7 @@ def test_the_root_default_opens_nothing_on_a_usual_system() -> None:
 def test_as_root_a_default_that_would_open_a_closed_folder_is_refused_naming_it(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from tasktrace import cli
+    from tasktrace.cli import main as cli
 
     closed = Path("/srv/closed")
     monkeypatch.setattr(cli, "folder_mode", lambda p: 0o700 if p == closed else 0o755)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tasktrace.config.extractor import CriteriaConfig
 from tasktrace.extractor.base import ExtractionInput
-from tasktrace.extractor.config import CriteriaConfig
 from tasktrace.extractor.heuristic import HeuristicExtractor
 from tasktrace.model import CreateTask, TaskStatus
 from tests.unit.heuristic_helpers import NOW, assistant, call, messages, result, run, tasks_of, user
@@ -147,7 +147,8 @@ def test_tool_arguments_the_user_stated_become_preferences() -> None:
         result("book_table", {"ok": True}),
         assistant("Done, booked."),
     )
-    assert set(tasks[0].preferences) == {"city=Porto", "party_size=4", "time=19:30"}
+    # "for 4 people" is also a stated constraint in words (see heuristic_constraints)
+    assert set(tasks[0].preferences) == {"city=Porto", "party_size=4", "time=19:30", "passengers=4"}
 
 
 def test_a_standing_preference_attaches_to_the_next_task() -> None:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tasktrace.dataset import conversation_messages, load_conversations
-from tasktrace.extractor.config import CriteriaConfig
+from tasktrace.config.extractor import CriteriaConfig
+from tasktrace.evaluation.dataset import conversation_messages, load_conversations
+from tasktrace.evaluation.scoring import Score, aggregate, score_conversation
 from tasktrace.extractor.heuristic import CONTEXT_MESSAGES, HeuristicExtractor
 from tasktrace.extractor.offline import run_in_chunks
-from tasktrace.scoring import Score, aggregate, score_conversation
 
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 

@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tasktrace.dataset import LabeledConversation, conversation_messages, load_conversations
+from tasktrace.evaluation.dataset import (
+    LabeledConversation,
+    conversation_messages,
+    load_conversations,
+)
+from tasktrace.evaluation.scoring import aggregate, score_conversation
 from tasktrace.model import Role, TaskStatus
-from tasktrace.scoring import aggregate, score_conversation
 from tests.unit.heuristic_helpers import run
 
 SAMPLES = Path(__file__).parent.parent / "fixtures" / "otlp" / "samples.jsonl"

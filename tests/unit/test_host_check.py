@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasktrace.host_check import host_allowed, host_name
+from tasktrace.auth.host_check import host_allowed, host_name
 
 
 @pytest.mark.parametrize(

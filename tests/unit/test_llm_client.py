@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import httpx
 import openai
 import pytest
 from pydantic import SecretStr
 
-from tasktrace.extractor.config import CriteriaConfig, LLMExtractorConfig
+from tasktrace.config.extractor import CriteriaConfig, LLMExtractorConfig
+from tasktrace.extractor.base import ExtractionFailed, ExtractionInput
 from tasktrace.extractor.llm import LLMExtractor, make_client
+from tasktrace.model import Message, Role
 
 
 @pytest.fixture
@@ -59,3 +64,31 @@ async def test_closing_twice_closes_an_owned_client_once_without_error(no_openai
     await extractor.aclose()
     await extractor.aclose()
     assert extractor._client.is_closed()  # the client it built itself
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [("text/html", "<html>502 Bad Gateway</html>"), ("application/json", '"just a string"')],
+)
+async def test_an_answer_that_is_not_a_chat_completion_is_a_failed_extraction(
+    content_type: str, body: str
+) -> None:
+    """A proxy's error page with status 200 (seen under fault load): the client
+    hands back the body as a string, which must fail the extraction with its
+    usual backoff, not escape as an unexpected error."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text=body, headers={"content-type": content_type})
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    client = openai.AsyncOpenAI(base_url="http://llm.test/v1", api_key="k", http_client=http)
+    extractor = LLMExtractor(LLMExtractorConfig(max_retries=0), CriteriaConfig(), client=client)
+    request = ExtractionInput(
+        session_id="s1",
+        tasks=(),
+        messages=(Message(id="m1", session_id="s1", seq=0, role=Role.USER, content="book a room"),),
+        now=datetime(2025, 5, 1, tzinfo=UTC),
+    )
+    with pytest.raises(ExtractionFailed, match="not a chat completion"):
+        await extractor.extract(request)
+    await client.close()

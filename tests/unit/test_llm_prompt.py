@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from tasktrace.config.extractor import CriteriaConfig, LLMExtractorConfig
 from tasktrace.extractor.base import ExtractionInput
-from tasktrace.extractor.config import CriteriaConfig, LLMExtractorConfig
 from tasktrace.extractor.llm_prompt import (
     INSTRUCTIONS,
     MAX_FINISHED_TASKS,

@@ -8,8 +8,8 @@ from tasktrace.exporter.otlp_forward import ForwardStats
 from tasktrace.exporter.otlp_sink import SinkStats
 from tasktrace.exporter.store_health import TaskCounts
 from tasktrace.extractor.scheduler import ExtractionStats
-from tasktrace.metrics import MetricsSnapshot, render
 from tasktrace.receiver.traffic import Traffic
+from tasktrace.server.metrics import MetricsSnapshot, render
 
 
 def parsed(snap: MetricsSnapshot) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

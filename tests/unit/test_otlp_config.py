@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from tasktrace.exporter.otlp_config import OTLPExporterConfig, protocol_for
+from tasktrace.config.otlp_exporter import OTLPExporterConfig, protocol_for
 
 
 def make_config(**values: Any) -> OTLPExporterConfig:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from tasktrace.config.otlp_exporter import OTLPExporterConfig
 from tasktrace.exporter import otlp_forward
-from tasktrace.exporter.otlp_config import OTLPExporterConfig
 from tasktrace.exporter.otlp_forward import Attempt, OTLPForwarder, http_urls
 from tasktrace.model import Signal
 

@@ -11,7 +11,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from tasktrace.exporter.otlp_config import OTLPExporterConfig
+from tasktrace.config.otlp_exporter import OTLPExporterConfig
 from tasktrace.exporter.otlp_sink import SinkStats, TaskSpanSink
 from tasktrace.exporter.task_spans import SourceTrace
 from tasktrace.model import Task, TaskStatus

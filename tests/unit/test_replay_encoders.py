@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tasktrace.dataset import LabeledConversation, parse_conversation
+from tasktrace.evaluation.dataset import LabeledConversation, parse_conversation
+from tasktrace.evaluation.replay import ENCODERS, Export, encode, encoder, plan
+from tasktrace.evaluation.replay.plan import ModelCall, ToolExecution
 from tasktrace.model import LogRecord, Role, Span
 from tasktrace.receiver.otlp_decode import (
     iter_log_records,
@@ -13,8 +15,6 @@ from tasktrace.receiver.otlp_decode import (
     parse_logs_request,
     parse_trace_request,
 )
-from tasktrace.replay import ENCODERS, Export, encode, encoder, plan
-from tasktrace.replay.plan import ModelCall, ToolExecution
 from tests.unit.dialect_helpers import (
     CONVERSATIONS,
     ReadSpan,

@@ -7,9 +7,13 @@ from typing import Any
 
 import pytest
 
-from tasktrace.dataset import LabeledConversation, conversation_messages, parse_conversation
+from tasktrace.evaluation.dataset import (
+    LabeledConversation,
+    conversation_messages,
+    parse_conversation,
+)
+from tasktrace.evaluation.scoring import aggregate, score_conversation, step_tool_name
 from tasktrace.model import Message, Task, TaskStatus
-from tasktrace.scoring import aggregate, score_conversation, step_tool_name
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 S = TaskStatus

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from tasktrace.config.extractor import CriteriaConfig, ToolRolesConfig
 from tasktrace.extractor.apply import apply_ops, expire
-from tasktrace.extractor.config import CriteriaConfig, ToolRolesConfig
 from tasktrace.extractor.status_reasons import resolve, status_for
 from tasktrace.extractor.tool_roles import ToolRole, ToolRoles
 from tasktrace.model import CreateTask, Message, Role, SetStatus, StatusReason, TaskStatus

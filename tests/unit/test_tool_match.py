@@ -65,3 +65,25 @@ def test_a_result_that_says_it_failed_reports_an_error(text: str) -> None:
 )
 def test_a_result_that_only_mentions_errors_does_not(text: str) -> None:
     assert not reports_error(text)
+
+
+def test_a_run_not_paired_yet_survives_dump_and_restore_and_flags_its_result() -> None:
+    here = ToolLedger()
+    here.on_message(asking(0, "call_1", "deploy"))
+    assert here.on_run(ToolRun("deploy", call_id="call_1", error=True)) == []
+
+    elsewhere = ToolLedger.restore(here.dump(), [asking(0, "call_1", "deploy")])
+
+    assert elsewhere.on_message(result(1, "call_1")) is True
+
+
+def test_a_result_not_paired_yet_survives_dump_and_restore_and_is_flagged_by_its_run() -> None:
+    here = ToolLedger()
+    stored = [asking(0, "call_1", "deploy"), result(1, "call_1")]
+    for message in stored:
+        here.on_message(message)
+
+    elsewhere = ToolLedger.restore(here.dump(), stored)
+
+    assert elsewhere.on_run(ToolRun("deploy", call_id="call_1", error=True)) == [1]
+    assert ToolLedger().dump() == ""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from tasktrace.model import ChatMessage, Role, ToolCall
-from tasktrace.receiver.transcript import TranscriptState, merge, window_chains
+from tasktrace.receiver.transcript import merge, window_chains
+from tasktrace.records import TranscriptState
 
 
 def user(text: str) -> ChatMessage:
