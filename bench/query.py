@@ -6,9 +6,10 @@ analysed. Then, one request at a time over a kept-alive connection:
 ``GET /api/v1/sessions/{id}/tasks`` for random sessions,
 ``GET /api/v1/tasks?status=failed`` (first pages, and pages further on by
 cursor), the search filters (``status_reason``, ``text`` in the description:
-a word in 1 task of 12, one in 1 of 1,000 and one task's own reference;
-``session_prefix`` matching 10 sessions; a combination) and
-``GET /api/v1/traces/{id}/tasks``. Target: p99 <= 50 ms for each.
+a word in 1 task of 12, one in 1 of 1,000, one in 1 of 60 and one task's own
+reference; ``session_prefix`` matching 10 sessions; a combination) and
+``GET /api/v1/traces/{id}/tasks``. Target: p99 <= 50 ms for each (the word in
+1 of 60, the hardest case for a text search's bounded walks, is its own target).
 
     python bench/query.py [--quick] [--tasks N]
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -42,6 +44,10 @@ _LETTERS = random.Random(5)
 #: made-up words, each in 1 task of 1,000 (letters at random, so that their
 #: trigrams are as rare as the words: a real rare word is rare in its parts too)
 _RARE = ["".join(_LETTERS.choices("abcdefghijklmnopqrstuvwxyz", k=7)) for _ in range(1000)]
+#: a made-up word in 1 task of 60: too rare for a text search's first walk to
+#: fill a page and common enough to make its matches many to sort, so its page
+#: is reached by the second walk, projected from the first (exporter/task_search.py)
+_MIDDLE = "".join(_LETTERS.choices("abcdefghijklmnopqrstuvwxyz", k=8))
 _T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -92,7 +98,8 @@ def _copy_rows(dsn: str, tasks: int) -> float:
 def _description(i: int, rng: random.Random) -> str:
     item = _ITEMS[rng.randrange(len(_ITEMS))]
     rare = _RARE[rng.randrange(len(_RARE))]
-    return f"Book {item} for {i % 7 + 1} in city {i % 97}, {rare}, ref R{i:07d}"
+    middle = f" {_MIDDLE}" if i % 60 == 7 else ""
+    return f"Book {item} for {i % 7 + 1} in city {i % 97}, {rare}, ref R{i:07d}{middle}"
 
 
 def _trace_id(i: int) -> str:
@@ -107,6 +114,7 @@ def _searches(rng: random.Random, tasks: int) -> dict[str, tuple[str, dict[str, 
         "text_common": ("/api/v1/tasks", {"text": _ITEMS[rng.randrange(len(_ITEMS))]}),
         "text_rare": ("/api/v1/tasks", {"text": _RARE[rng.randrange(len(_RARE))]}),
         "text_one": ("/api/v1/tasks", {"text": f"R{rng.randrange(tasks):07d}"}),
+        "text_middle": ("/api/v1/tasks", {"text": _MIDDLE}),
         "prefix": ("/api/v1/tasks", {"session_prefix": f"qs-{rng.randrange(sessions // 10):06d}"}),
         "combined": (
             "/api/v1/tasks",
@@ -136,6 +144,7 @@ def run(
     timings |= {name: [] for name in _searches(rng, PER_SESSION * 10)}
     with tasktrace_server() as server:
         load_s = _copy_rows(server.dsn(), tasks)
+        load_before = os.getloadavg()[0]  # the machine is shared: how busy it was
         with httpx.Client(base_url=f"http://{server.http}", timeout=30) as client:
             for _ in range(20):  # warm the connection pool and caches
                 _timed(client, "/api/v1/tasks", {"status": "failed"})
@@ -159,6 +168,7 @@ def run(
                     elapsed, body = _timed(client, path, params)
                     assert body["items"], (name, params)
                     timings[name].append(elapsed)
+        load_after = os.getloadavg()[0]
     names = {
         "session": "GET /sessions/{id}/tasks",
         "failed": "GET /tasks?status=failed",
@@ -167,6 +177,7 @@ def run(
         "text_common": "GET /tasks?text= (a word in 1 task of 12)",
         "text_rare": "GET /tasks?text= (a word in 1 task of 1,000)",
         "text_one": "GET /tasks?text= (one task's reference)",
+        "text_middle": "GET /tasks?text= (a word in 1 task of 60)",
         "prefix": "GET /tasks?session_prefix= (10 sessions)",
         "combined": "GET /tasks?status=failed&status_reason=refused&text=refund",
         "trace": "GET /traces/{id}/tasks",
@@ -174,17 +185,22 @@ def run(
     rows = [[names[k], len(v), percentile(v, 50), percentile(v, 99)] for k, v in timings.items()]
     table = print_table(
         f"Query latency ({tasks:,} tasks, {tasks // PER_SESSION:,} sessions;"
-        f" COPY load {load_s:.0f} s)",
+        f" COPY load {load_s:.0f} s; load average {load_before:.1f} -> {load_after:.1f})",
         ["request", "n", "p50 ms", "p99 ms"],
         rows,
     )
-    worst = max(percentile(v, 99) for v in timings.values() if v)
+    worst = max(percentile(v, 99) for k, v in timings.items() if v and k != "text_middle")
+    middle = percentile(timings["text_middle"], 99)
     result = {
         "tasks": tasks,
         "load_seconds": load_s,
+        "load_average": [load_before, load_after],
         "timings_ms": timings,
         "table": table,
-        "targets": {"p99_ms": [TARGET_P99_MS, worst <= TARGET_P99_MS]},
+        "targets": {
+            "p99_ms": [TARGET_P99_MS, worst <= TARGET_P99_MS],
+            "p99_ms_word_in_1_of_60": [TARGET_P99_MS, middle <= TARGET_P99_MS],
+        },
     }
     write_result("query", result)
     return result

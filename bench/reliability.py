@@ -37,7 +37,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
 from tasktrace.evaluation.replay.otlp import to_key_values
-from tasktrace.exporter.read_store import like_escape
+from tasktrace.exporter.task_search import like_escape
 from tasktrace.receiver.otlp_wire import ArrayValue, TraceRequest
 from tasktrace.server.embedded import EmbeddedPostgres
 

@@ -26,6 +26,13 @@ from tasktrace.exporter.rows import (
     message_from_row,
     session_from_row,
 )
+from tasktrace.exporter.task_search import (
+    MAX_WALK_ROWS_PER_RESULT,
+    WALK_ROWS_PER_RESULT,
+    Statement,
+    next_walk_rows,
+    search_plan,
+)
 from tasktrace.exporter.task_store import load_tasks
 from tasktrace.model import Message, Session, Task, TaskStatus
 from tasktrace.queries import BadRequest, NotFound, Page, SessionStatus, SourceRef, TaskFilter
@@ -66,11 +73,6 @@ def _session_order_key(cursor: str | None) -> tuple[str, int] | None:
     return session_id, order
 
 
-def like_escape(text: str) -> str:
-    """``text`` matched literally inside a LIKE pattern (``\\`` is the escape)."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _int_key(cursor: str | None, default: int) -> int:
     """The position in a ``seq`` or ``order`` cursor; BadRequest unless a bigint."""
     if not cursor:
@@ -82,8 +84,18 @@ def _int_key(cursor: str | None, default: int) -> int:
 
 
 class PostgresReads:
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        *,
+        walk_rows_per_result: int = WALK_ROWS_PER_RESULT,
+        max_walk_rows_per_result: int = MAX_WALK_ROWS_PER_RESULT,
+    ) -> None:
+        """How far a text search walks first, and at most, before it looks the
+        text up first (:mod:`.task_search`)."""
         self._pool = pool
+        self._walk_rows_per_result = walk_rows_per_result
+        self._max_walk_rows_per_result = max_walk_rows_per_result
 
     async def list_sessions(
         self, *, limit: int, cursor: str | None = None, status: TaskStatus | None = None
@@ -143,37 +155,23 @@ class PostgresReads:
         return Page(tuple(items), encode_cursor(items[-1].order) if len(tasks) > limit else None)
 
     async def tasks(self, flt: TaskFilter, *, limit: int, cursor: str | None = None) -> Page[Task]:
-        where, params = [sql.SQL("true")], []
-        key = _time_key(cursor)
-        if key:
-            where.append(sql.SQL("(updated_at, id) < (%s, %s)"))
-            params += [key[0], key[1]]
-        if flt.status is not None:
-            where.append(sql.SQL("status = %s"))
-            params.append(flt.status.value)
-        if flt.service:
-            where.append(sql.SQL("service = %s"))
-            params.append(flt.service)
-        if flt.since:
-            where.append(sql.SQL("updated_at >= %s"))
-            params.append(flt.since)
-        if flt.until:
-            where.append(sql.SQL("updated_at < %s"))
-            params.append(flt.until)
-        if flt.status_reason is not None:
-            where.append(sql.SQL("status_reason = %s"))
-            params.append(flt.status_reason.value)
-        if flt.text:
-            where.append(sql.SQL("description ILIKE %s"))
-            params.append(f"%{like_escape(flt.text)}%")
-        if flt.session_prefix:
-            where.append(sql.SQL("session_id LIKE %s"))
-            params.append(f"{like_escape(flt.session_prefix)}%")
+        """A page of tasks across sessions, newest first (see :mod:`.task_search`)."""
+        plan = search_plan(
+            flt,
+            limit=limit,
+            after=_time_key(cursor),
+            walk_rows_per_result=self._walk_rows_per_result,
+        )
         async with self._connection() as conn:
-            condition = sql.SQL("{} ORDER BY updated_at DESC, id DESC LIMIT %s").format(
-                sql.SQL(" AND ").join(where)
-            )
-            tasks = await load_tasks(conn, condition, (*params, limit + 1))
+            tasks = await _load(conn, plan.walk)
+            if plan.match_first is not None and len(tasks) < plan.wanted:
+                further = next_walk_rows(
+                    plan, len(tasks), max_rows_per_result=self._max_walk_rows_per_result
+                )
+                if further is not None:
+                    tasks = await _load(conn, plan.walk_further(further))
+                if len(tasks) < plan.wanted:
+                    tasks = await _load(conn, plan.match_first)
         items = tasks[:limit]
         nxt = encode_cursor(items[-1].updated_at, items[-1].id) if len(tasks) > limit else None
         return Page(tuple(items), nxt)
@@ -226,6 +224,10 @@ class PostgresReads:
 
     async def _fetch(self, query: Query, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         return await fetch(self._pool, query, params)
+
+
+async def _load(conn: psycopg.AsyncConnection, statement: Statement) -> list[Task]:
+    return await load_tasks(conn, statement.where, statement.params, source=statement.source)
 
 
 async def _require_session(conn: psycopg.AsyncConnection, session_id: str) -> None:

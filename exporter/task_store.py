@@ -201,12 +201,20 @@ def _tasks_with_history(
     return [task_from_row(r, history.get(r[0], ())) for r in task_rows]
 
 
+_TASKS = sql.SQL("tasks")
+
+
 async def load_tasks(
-    conn: psycopg.AsyncConnection, where: sql.Composable, params: tuple[Any, ...]
+    conn: psycopg.AsyncConnection,
+    where: sql.Composable,
+    params: tuple[Any, ...],
+    *,
+    source: sql.Composable = _TASKS,
 ) -> list[Task]:
     """Tasks matching ``where`` (composed with ``psycopg.sql``; values are
-    ``params``) with their status history."""
-    query = sql.SQL("SELECT {} FROM tasks WHERE {}").format(column_list(TASK_COLUMNS), where)
+    ``params``) with their status history; ``source`` is the relation they are
+    selected from (a subquery named ``tasks`` will do)."""
+    query = sql.SQL("SELECT {} FROM {} WHERE {}").format(column_list(TASK_COLUMNS), source, where)
     cur = await conn.execute(query, params)
     rows = await cur.fetchall()
     if not rows:
