@@ -165,17 +165,7 @@ def _deep(as_json: bool, depth: int = 10_000) -> bytes:
             '"@"', '[{"key": "deep", "value": ' + value + "}]"
         )
         return text.encode()
-    leaf = ArrayValue()
-    leaf.values.add().string_value = b"leaf"
-    raw = leaf.SerializeToString()
-    for _ in range(depth - 1):
-        outer = ArrayValue()
-        outer.values.add().array_value = raw
-        raw = outer.SerializeToString()
-    request = TraceRequest.FromString(_chat_request("deep"))
-    span = request.resource_spans[0].scope_spans[0].spans[0]
-    span.attributes.add(key="deep").value.array_value = raw
-    return bytes(request.SerializeToString())
+    return with_deep_value(_chat_request("deep"), depth)
 
 
 def many_spans(rng: random.Random, seeds: Sequence[Seed]) -> Case:
@@ -346,3 +336,20 @@ def plan(n: int, rng: random.Random, only: Sequence[str] = ()) -> list[str]:
     names += [light[i % len(light)] for i in range(rest if light else 0)]
     rng.shuffle(names)
     return names
+
+
+def with_deep_value(data: bytes, depth: int) -> bytes:
+    """``data`` with an attribute nested ``depth`` arrays deep on its span (built
+    level by level as bytes: protobuf itself refuses to nest past 100)."""
+    inner = ArrayValue()
+    inner.values.add().string_value = b"leaf"
+    raw = inner.SerializeToString()
+    for _ in range(depth - 1):
+        outer = ArrayValue()
+        outer.values.add().array_value = raw
+        raw = outer.SerializeToString()
+    request = TraceRequest.FromString(data)
+    request.resource_spans[0].scope_spans[0].spans[0].attributes.add(
+        key="deep"
+    ).value.array_value = raw
+    return bytes(request.SerializeToString())

@@ -32,13 +32,13 @@ import grpc
 import httpx
 import psutil
 from common import postgres_count, print_table, tasktrace_server, write_result
+from fuzz_inputs import with_deep_value
 from google.rpc import error_details_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
 from tasktrace.evaluation.replay.otlp import to_key_values
 from tasktrace.exporter.task_search import like_escape
-from tasktrace.receiver.otlp_wire import ArrayValue, TraceRequest
 from tasktrace.server.embedded import EmbeddedPostgres
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -73,23 +73,6 @@ def chat(session: str, text: str, *, end_ns: int = 1_700_000_001_000_000_000) ->
 
 def _json_str(text: str) -> str:
     return json.dumps(text)
-
-
-def with_deep_value(data: bytes, depth: int) -> bytes:
-    """``data`` with an attribute nested ``depth`` arrays deep on its span (built
-    level by level as bytes: protobuf itself refuses to nest past 100)."""
-    inner = ArrayValue()
-    inner.values.add().string_value = b"leaf"
-    raw = inner.SerializeToString()
-    for _ in range(depth - 1):
-        outer = ArrayValue()
-        outer.values.add().array_value = raw
-        raw = outer.SerializeToString()
-    request = TraceRequest.FromString(data)
-    request.resource_spans[0].scope_spans[0].spans[0].attributes.add(
-        key="deep"
-    ).value.array_value = raw
-    return bytes(request.SerializeToString())
 
 
 @dataclass
