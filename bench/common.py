@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -247,3 +248,26 @@ def postgres_cpu() -> float:
         if proc.info.get("name") == "postgres" and times is not None:
             total += float(times.user + times.system)
     return total
+
+
+@contextlib.contextmanager
+def rss_sampler(pid: int) -> Iterator[dict[str, float]]:
+    """Peak RSS (MB) of ``pid`` while the block runs, sampled every 50 ms."""
+    proc = psutil.Process(pid)
+    out = {"start_mb": proc.memory_info().rss / 2**20, "peak_mb": 0.0}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            with contextlib.suppress(psutil.Error):
+                out["peak_mb"] = max(out["peak_mb"], proc.memory_info().rss / 2**20)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield out
+    finally:
+        done.set()
+        thread.join()
+        with contextlib.suppress(psutil.Error):
+            out["end_mb"] = proc.memory_info().rss / 2**20

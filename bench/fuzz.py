@@ -30,9 +30,17 @@ from typing import Any
 
 import aiohttp
 import grpc
-from common import RESULTS, Server, postgres_count, print_table, tasktrace_server, write_result
+from common import (
+    RESULTS,
+    Server,
+    postgres_count,
+    print_table,
+    rss_sampler,
+    tasktrace_server,
+    write_result,
+)
 from fuzz_inputs import CLASSES, GRPC, GRPC_BOMB_PAYLOAD, HTTP_JSON, Case, load_seeds, plan
-from reliability import chat, rss_sampler
+from reliability import chat
 
 EXPORT = {
     "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",

@@ -21,17 +21,15 @@ import json
 import os
 import signal
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import grpc
 import httpx
-import psutil
-from common import postgres_count, print_table, tasktrace_server, write_result
+from common import postgres_count, print_table, rss_sampler, tasktrace_server, write_result
 from fuzz_inputs import with_deep_value
 from google.rpc import error_details_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -123,29 +121,6 @@ def _retry_delay(error: grpc.aio.AioRpcError) -> float:
             info = error_details_pb2.RetryInfo.FromString(value)
             return info.retry_delay.seconds + info.retry_delay.nanos / 1e9
     return 1.0
-
-
-@contextlib.contextmanager
-def rss_sampler(pid: int) -> Iterator[dict[str, float]]:
-    """Peak RSS (MB) of ``pid`` while the block runs, sampled every 50 ms."""
-    proc = psutil.Process(pid)
-    out = {"start_mb": proc.memory_info().rss / 2**20, "peak_mb": 0.0}
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.05):
-            with contextlib.suppress(psutil.Error):
-                out["peak_mb"] = max(out["peak_mb"], proc.memory_info().rss / 2**20)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        yield out
-    finally:
-        done.set()
-        thread.join()
-        with contextlib.suppress(psutil.Error):
-            out["end_mb"] = proc.memory_info().rss / 2**20
 
 
 def present(dsn: str, prefix: str) -> int:
