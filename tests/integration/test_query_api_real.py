@@ -17,7 +17,7 @@ import json
 import re
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -33,13 +33,20 @@ from tasktrace.exporter.read_store import encode_cursor
 from tasktrace.model import Task, TaskStatus
 from tasktrace.proto.tasktrace.v1 import tasks_pb2 as pb
 from tasktrace.proto.tasktrace.v1.tasks_pb2_grpc import TaskServiceStub
-from tests.support.genai_chat import Turn, chat_request, numbered_turns
-from tests.support.service import running_service
-from tests.support.session_api import flush, post_traces
+from tests.support.populated_service import (
+    BILLING,
+    BILLING_TURNS,
+    EXPECTED_STATUSES,
+    FAILED,
+    FLUSH_ORDER,
+    PENDING,
+    TWO,
+    Server,
+    populated_service,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "otlp"
 TASKTRACE = Path(sys.executable).parent / "tasktrace"
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 TASK_KEYS = {
@@ -52,55 +59,11 @@ MESSAGE_KEYS = {
     "tool_name", "error", "trace_id", "span_id", "time", "task_id",
 }  # fmt: skip
 
-TWO, FAILED, PENDING, BILLING = (
-    "sess-two-requests-001",
-    "sess-tool-error-003",
-    "sess-pending-006",
-    "billing-1",
-)
-FLUSH_ORDER = [TWO, FAILED, PENDING, BILLING]
-EXPECTED_STATUSES = {
-    TWO: ["success", "success"],
-    FAILED: ["failed"],
-    PENDING: ["success", "pending"],
-    BILLING: ["success", "success", "success", "pending"],
-}
-BILLING_TURNS = [*numbered_turns(3), Turn("Now pay the invoice INV-7 from the same account.")]
-
-
-@dataclass(frozen=True)
-class Server:
-    base_url: str
-    grpc: str
-
-
-async def _populate(http: httpx.AsyncClient) -> None:
-    for variant, name in (
-        ("openinference", "two-requests"),
-        ("openinference", "tool-error"),
-        ("openai-v2-legacy", "pending"),
-    ):
-        await post_traces(http, (FIXTURES / variant / f"{name}.pb").read_bytes())
-        logs = FIXTURES / variant / f"{name}.logs.pb"
-        if logs.exists():
-            response = await http.post(
-                "/v1/logs",
-                content=logs.read_bytes(),
-                headers={"Content-Type": "application/x-protobuf"},
-            )
-            assert response.status_code == 200, response.text
-    await post_traces(http, chat_request(BILLING, BILLING_TURNS, service="billing"))
-    for session_id in FLUSH_ORDER:
-        await flush(http, session_id)
-
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def server(pg_dsn: str) -> AsyncIterator[Server]:
-    async with running_service(pg_dsn) as service:
-        base_url = f"http://{service.endpoints.http}"
-        async with httpx.AsyncClient(base_url=base_url) as http:
-            await _populate(http)
-        yield Server(base_url, service.endpoints.grpc)
+    async with populated_service(pg_dsn) as running:
+        yield running
 
 
 @pytest_asyncio.fixture(loop_scope="module")
