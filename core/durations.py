@@ -1,7 +1,9 @@
-"""Durations written the collector's way (``8s``, ``500ms``, ``30m``), as seconds."""
+"""Durations written the collector's way (``8s``, ``500ms``, ``30m``), as seconds,
+and :class:`Every`, which paces work done at most once per interval (a log line)."""
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
@@ -37,3 +39,17 @@ def parse_duration(value: object) -> float:
 
 #: a pydantic field type: accepts ``8s`` / ``500ms`` / numbers, holds float seconds
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class Every:
+    """Says yes at most once per ``interval`` seconds of the ``now`` it is given."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._next = -math.inf
+
+    def due(self, now: float) -> bool:
+        if now < self._next:
+            return False
+        self._next = now + self._interval
+        return True

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from tasktrace.config.otlp_exporter import OTLPExporterConfig
+from tasktrace.durations import Every
 from tasktrace.exporter.send_queue import SendQueue
 from tasktrace.exporter.task_spans import SourceTrace, task_spans
 from tasktrace.model import Task
@@ -105,20 +105,6 @@ class _PinnedCA(requests.Session):
         settings: dict[str, Any] = super().merge_environment_settings(*args, **kwargs)
         settings["verify"] = self._ca_file
         return settings
-
-
-class Every:
-    """Says yes at most once per ``interval`` seconds of the ``now`` it is given."""
-
-    def __init__(self, interval: float) -> None:
-        self._interval = interval
-        self._next = -math.inf
-
-    def due(self, now: float) -> bool:
-        if now < self._next:
-            return False
-        self._next = now + self._interval
-        return True
 
 
 class TaskSpanSink:

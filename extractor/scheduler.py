@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tasktrace.consumers import TaskConsumer
+from tasktrace.durations import Every
 from tasktrace.errors import StoreUnavailable
 from tasktrace.extractor.apply import apply_ops, expire
 from tasktrace.extractor.base import ExtractionFailed, ExtractionInput, Extractor
@@ -40,6 +41,8 @@ BATCH_LIMIT = 64
 CONTEXT_MESSAGES = HEURISTIC_CONTEXT
 #: sessions read in one snapshot query and written in one commit transaction
 BATCH_SESSIONS = 32
+#: seconds between two warnings about failed extractions that will be retried
+RETRY_LOG_INTERVAL = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,7 @@ class ExtractionScheduler:
         self._ingest_waiting = ingest_waiting or (lambda: 0)
         self._runs = 0
         self._errors = 0
+        self._retry_log, self._unlogged = Every(RETRY_LOG_INTERVAL), 0
 
     # --- lifecycle -------------------------------------------------------
 
@@ -302,7 +306,7 @@ class ExtractionScheduler:
         state.pending = max(state.pending, 1)
         if isinstance(exc, ExtractionFailed | StoreUnavailable):
             delay = backoff(state.failures, initial=self._backoff[0], maximum=self._backoff[1])
-            _log.warning("extraction of session %s failed (%s); retry in %.1fs", sid, exc, delay)
+            self._log_retry(sid, exc, delay)
         else:
             delay = self._backoff[1]
             _log.error("extraction of session %s failed unexpectedly", sid, exc_info=exc)
@@ -310,6 +314,23 @@ class ExtractionScheduler:
         await self._store.record_error(sid, str(exc) or type(exc).__name__)
         with contextlib.suppress(StoreUnavailable):
             await self._leases.mark_due(sid, delay)  # no instance retries it sooner
+
+    def _log_retry(self, sid: str, exc: BaseException, delay: float) -> None:
+        """One warning per ``RETRY_LOG_INTERVAL`` (an outage fails every session
+        at once), saying how many failures it stands for; the rest at debug."""
+        self._unlogged += 1
+        if not self._retry_log.due(time.monotonic()):
+            _log.debug("extraction of session %s failed (%s); retry in %.1fs", sid, exc, delay)
+            return
+        _log.warning(
+            "extraction of session %s failed (%s); retry in %.1fs"
+            " (%d other failed extractions since the last warning)",
+            sid,
+            exc,
+            delay,
+            self._unlogged - 1,
+        )
+        self._unlogged = 0
 
     async def _emit_all(self, results: Sequence[Commit]) -> None:
         """Hand the batch's changed tasks on: one call per source service."""

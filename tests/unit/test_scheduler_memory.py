@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
+
+import pytest
 
 from tasktrace.config.extractor import ExtractorConfig
 from tasktrace.extractor.base import ExtractionFailed, ExtractionInput, ExtractionResult
@@ -219,3 +222,48 @@ async def test_shared_flush_marks_the_session_due_and_sees_another_instance_comm
     assert leases.marked == [(SID, 0.0)]
     assert result.processed == 4
     assert consumer.delivered == []  # not extracted here
+
+
+class EndpointDown:
+    """An extractor whose endpoint is down: every call fails."""
+
+    name = "llm"
+
+    async def extract(self, request: ExtractionInput) -> ExtractionResult:
+        raise ExtractionFailed("endpoint down")
+
+    async def aclose(self) -> None:
+        return None
+
+
+class ErrorsSeen(MemoryTasks):
+    """Signals once ``wanted`` extraction errors have been recorded."""
+
+    def __init__(self, wanted: int) -> None:
+        super().__init__()
+        self.recorded = 0
+        self._wanted = wanted
+        self.event = asyncio.Event()
+
+    async def record_error(self, session_id: str, error: str) -> None:
+        await super().record_error(session_id, error)
+        self.recorded += 1
+        if self.recorded >= self._wanted:
+            self.event.set()
+
+
+async def test_an_outage_that_fails_every_session_is_one_warning_not_one_per_session(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sessions = [f"s-{i}" for i in range(6)]
+    store, consumer = ErrorsSeen(len(sessions)), Recorder()
+    caplog.set_level(logging.WARNING, logger="tasktrace.extractor.scheduler")
+    async with scheduler(store, consumer, extractor=EndpointDown(), max_turns=1) as sched:
+        for sid in sessions:
+            store.add_messages(sid, conversation())
+            sched.notify(sid, 4)
+        await asyncio.wait_for(store.event.wait(), timeout=5)
+    warnings = [r for r in caplog.records if "failed (endpoint down)" in r.getMessage()]
+    assert len(warnings) == 1
+    assert all(store.sessions[sid].last_error == "endpoint down" for sid in sessions)
+    assert sched.stats().errors >= len(sessions)
