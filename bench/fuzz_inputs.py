@@ -14,6 +14,7 @@ import functools
 import gzip
 import json
 import random
+import sys
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
 from tasktrace.evaluation.replay.otlp import to_key_values
-from tasktrace.receiver.otlp_wire import ArrayValue, TraceRequest
+from tasktrace.receiver.otlp_wire import TraceRequest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests/
+from tests.support.otlp_values import with_deep_value
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "otlp"
 GRPC, HTTP_PB, HTTP_JSON = "grpc", "http-pb", "http-json"
@@ -336,20 +340,3 @@ def plan(n: int, rng: random.Random, only: Sequence[str] = ()) -> list[str]:
     names += [light[i % len(light)] for i in range(rest if light else 0)]
     rng.shuffle(names)
     return names
-
-
-def with_deep_value(data: bytes, depth: int) -> bytes:
-    """``data`` with an attribute nested ``depth`` arrays deep on its span (built
-    level by level as bytes: protobuf itself refuses to nest past 100)."""
-    inner = ArrayValue()
-    inner.values.add().string_value = b"leaf"
-    raw = inner.SerializeToString()
-    for _ in range(depth - 1):
-        outer = ArrayValue()
-        outer.values.add().array_value = raw
-        raw = outer.SerializeToString()
-    request = TraceRequest.FromString(data)
-    request.resource_spans[0].scope_spans[0].spans[0].attributes.add(
-        key="deep"
-    ).value.array_value = raw
-    return bytes(request.SerializeToString())

@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import signal
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,7 +31,6 @@ from typing import Any
 import grpc
 import httpx
 from common import postgres_count, print_table, rss_sampler, tasktrace_server, write_result
-from fuzz_inputs import with_deep_value
 from google.rpc import error_details_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
@@ -38,6 +38,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 from tasktrace.evaluation.replay.otlp import to_key_values
 from tasktrace.exporter.task_search import like_escape
 from tasktrace.server.embedded import EmbeddedPostgres
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests/
+from tests.support.otlp_values import with_deep_value
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 RETRY = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED}

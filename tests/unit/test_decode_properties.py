@@ -31,8 +31,8 @@ from tasktrace.receiver.otlp_decode import (
     parse_logs_request,
     parse_trace_request,
 )
-from tasktrace.receiver.otlp_wire import ArrayValue, TraceRequest
 from tasktrace.receiver.wire_count import json_items_at_least, pb_items
+from tests.support.otlp_values import with_deep_value
 from tests.support.properties import PROPERTY
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "otlp"
@@ -171,18 +171,7 @@ def test_any_value_inverts_to_any_value(value: AttrValue) -> None:
 
 def nested(depth: int) -> bytes:
     """A request whose one attribute is ``depth`` arrays deep around a string (built as bytes)."""
-    leaf = ArrayValue()
-    leaf.values.add().string_value = b"leaf"
-    raw = leaf.SerializeToString()
-    for _ in range(depth - 1):
-        outer = ArrayValue()
-        outer.values.add().array_value = raw
-        raw = outer.SerializeToString()
-    request = TraceRequest.FromString(request_with({}).SerializeToString())
-    request.resource_spans[0].scope_spans[0].spans[0].attributes.add(
-        key="deep"
-    ).value.array_value = raw
-    return bytes(request.SerializeToString())
+    return with_deep_value(request_with({}).SerializeToString(), depth)
 
 
 @PROPERTY
