@@ -21,7 +21,7 @@ from psycopg import sql
 from psycopg.abc import QueryNoTemplate as Query
 from psycopg_pool import AsyncConnectionPool
 
-from tasktrace.exporter.postgres import connection
+from tasktrace.exporter.postgres import connection, fetch
 
 _TAKE = sql.SQL(
     "UPDATE sessions AS t SET lease_owner = %(me)s,"
@@ -80,9 +80,8 @@ class PostgresLeases:
         )
 
     async def _ids(self, query: Query, **params: Any) -> list[str]:
-        async with connection(self._pool) as conn:
-            cur = await conn.execute(query, {"me": self.owner, "lease": self._lease, **params})
-            return [row[0] for row in await cur.fetchall()]
+        rows = await fetch(self._pool, query, {"me": self.owner, "lease": self._lease, **params})
+        return [row[0] for row in rows]
 
     async def _execute(self, query: str, **params: Any) -> None:
         async with connection(self._pool) as conn:

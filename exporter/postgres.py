@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
@@ -125,7 +125,7 @@ async def connection(pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncCo
 
 
 async def fetch(
-    pool: AsyncConnectionPool, query: Query, params: tuple[Any, ...] = ()
+    pool: AsyncConnectionPool, query: Query, params: tuple[Any, ...] | Mapping[str, Any] = ()
 ) -> list[tuple[Any, ...]]:
     """The rows of ``query``: a literal, or composed with ``psycopg.sql``; values
     always go in ``params``."""
