@@ -308,11 +308,25 @@ class AddPreference:
 
 
 @dataclass(frozen=True, slots=True)
+class DropPreference:
+    """Take back a preference a lookup gave the task (see ``apply``)."""
+
+    order: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class LinkMessages:
     order: int
     message_ids: tuple[str, ...]
 
 
 TaskOp: TypeAlias = (
-    CreateTask | UpdateDescription | AppendProgress | SetStatus | AddPreference | LinkMessages
+    CreateTask
+    | UpdateDescription
+    | AppendProgress
+    | SetStatus
+    | AddPreference
+    | DropPreference
+    | LinkMessages
 )

@@ -14,7 +14,8 @@ Pure: data and ``now`` in, new tasks out. Contract of :func:`apply_ops`:
   :func:`~tasktrace.extractor.status_reasons.resolve`; a "not done" reason
   (refused, escalated, abandoned) makes the status ``failed``.
 * ``AddPreference`` skips exact duplicates; ``key=value`` text replaces an
-  earlier preference with the same key, in place.
+  earlier preference with the same key, in place. ``DropPreference`` removes
+  the preference with exactly that text, if the task has it.
 * ``LinkMessages`` appends new ids in order (unique) and the trace ids of the
   linked messages found in ``messages``.
 * Every op that changes a task bumps its ``revision`` (so the revision does not
@@ -42,6 +43,7 @@ from tasktrace.model import (
     AddPreference,
     AppendProgress,
     CreateTask,
+    DropPreference,
     LinkMessages,
     Message,
     SetStatus,
@@ -175,6 +177,9 @@ def _changes(task: Task, op: TaskOp, now: datetime, messages: Mapping[str, Messa
         return _status(task, op, _message_time(task.message_ids, messages, now))
     if isinstance(op, AddPreference):
         return _preference(task, op.text)
+    if isinstance(op, DropPreference):
+        kept = tuple(p for p in task.preferences if p != op.text)
+        return {"preferences": kept} if kept != task.preferences else {}
     if isinstance(op, LinkMessages):
         return _links(task, op.message_ids, messages)
     return {}

@@ -19,7 +19,9 @@ as fed at once. The rules:
   about the results (content words of the question appear in the last tool
   result), refinements ("anything else?", "instead", "again"), a request for
   the same thing a search was about (the words of its tool name; even with
-  "also"), corrections ("that's not right", or a "no" answering a statement of
+  "also"), a change asked for after an opening that announced several ("I need
+  to make some changes to my booking"), accepting an offer to redo what the
+  task did ("I can try the voucher again. Shall I?"), corrections ("that's not right", or a "no" answering a statement of
   the assistant, not a question), and any request after a failure that is a
   retry of it.
 * **Change pending**: while the task asked for a change (its first request, or
@@ -31,7 +33,8 @@ as fed at once. The rules:
   of an action the user already asked for in the task stays in it too.
 * **Late split**: when the assistant calls a tool not used by the latest task,
   after a user message that looked like a request, the task is split there
-  (not while a change is pending, see above).
+  (not while a change is pending, see above, and never for a hand-off: it
+  hands over the request at hand).
 * **Progress**: one step per tool call, ``name(key=value, ...)``.
 * **Status**: ``pending`` when created; ``running`` once the assistant asks the
   user something, calls a tool, or the user refines a finished task; on the
@@ -49,7 +52,8 @@ as fed at once. The rules:
   as ``key=value``; the option-valued terms of a write the user said yes to;
   constraints said in words ("economy", "no insurance", see
   ``heuristic_constraints``); and standing preferences ("from now on",
-  "always"). ``heuristic_task_prefs`` merges them per task.
+  "always"). ``heuristic_task_prefs`` merges them per task, and drops the
+  terms of a task's lookups that its write does not carry.
 
 The user-message rules live in ``heuristic_user``, the word lists in
 ``heuristic_cues``. Measured with ``bench/eval_offline.py``.
@@ -71,6 +75,7 @@ from tasktrace.extractor.heuristic_user import (
     asks_for,
     describe,
     last_results,
+    part_of_announced,
     serves_previous,
     starts_task,
     tool_names,
@@ -150,6 +155,8 @@ def _late_split(msg: Message, view: View, task: Task, rules: _Rules) -> list[Tas
     known = tool_names(task)
     if not known or all(c.name in known for c in msg.tool_calls):
         return []
+    if all(rules.roles.role(c.name, c.arguments) is ToolRole.HANDOFF for c in msg.tool_calls):
+        return []  # a hand-off hands over the request at hand
     mine = view.task_messages(task)
     last_call = max((i for i, m in enumerate(mine) if m.tool_calls), default=None)
     if last_call is None:
@@ -157,7 +164,9 @@ def _late_split(msg: Message, view: View, task: Task, rules: _Rules) -> list[Tas
     later_ids = {m.id for m in mine[last_call + 1 :]}
     users = [m for m in view.window if m.id in later_ids and m.role is Role.USER]
     start = next((m for m in users if starts_task(m.content, view, task)), None)
-    if start is None or _waits_for_change(view, task, rules, start.seq):
+    if start is None or part_of_announced(start.content, task):
+        return []
+    if _waits_for_change(view, task, rules, start.seq):
         return []
     if _change_pending(view, task, rules, start):
         return []

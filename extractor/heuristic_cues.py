@@ -129,6 +129,11 @@ NEGATE = _rx(r"^\W*(no|nope|nah|not (now|yet|right now)|don'?t|do not|maybe late
 # --- assistant messages ----------------------------------------------------------
 
 #: a request with effects outside the conversation, which a reply alone cannot carry out
+#: an opening that announces several changes to come, one at a time
+SEVERAL_CHANGES = _rx(
+    r"\b(some|a few|few|several|a couple( of)?|couple of|multiple|two|three|a number of)"
+    r" (\w+ )?(changes|modifications|updates|adjustments|things to (change|update|fix))\b"
+)
 SIDE_EFFECT = _rx(
     r"\b(book|reserve|buy|purchase|pay|transfer|send|order|rent|schedule|hire|cancel|call|play"
     r"|stream|cast|set up|change|modify|upgrade|downgrade|refund|remove|switch|adjust|update"
@@ -194,6 +199,7 @@ _ASKS = _rx(
     r"(which|what|where|when|who|how|do|does|did|would|could|can|shall|should|is|are|will)\b"
     r"|\b(please confirm|confirm (that|the|please)|let me know|tell me)\b"
     r"|\bplease (provide|specify|give|verify|make sure|let me (have|know))\b"
+    r"|\bif you (can|could) (provide|share|give|tell|send|confirm)\b"
     r"|(^|[.!]\s+)confirm\b|\b(to confirm|confirming|kindly (confirm|ensure|verify))\b"
     r"|\bis (this|that) (correct|right)\b"
     r"|\bi (just |still )?need (to know|your)\b"

@@ -69,6 +69,7 @@ def _phrase_pattern(phrase: str) -> re.Pattern[str]:
 
 
 def _number_stated(value: str, text: str) -> bool:
+    text = _without_list_markers(text)
     if _has_phrase(text, value):
         return True
     try:
@@ -83,6 +84,14 @@ def _number_stated(value: str, text: str) -> bool:
     return any(n == number and _has_phrase(text, w) for w, n in _NUMBER_WORDS.items())
 
 
+def _without_list_markers(text: str) -> str:
+    """``text`` without the numbers of a numbered list ("1. One-way 2. Economy"): the
+    user numbers the answers to the assistant's questions, and counts nothing."""
+    numbers = {m.group(1) for m in _LIST_MARKER.finditer(text)}
+    return _LIST_MARKER.sub(" ", text) if {"1", "2"} <= numbers else text
+
+
+_LIST_MARKER = re.compile(r"(?:^|(?<=\s))(\d{1,2})[.)](?=\s)")
 _NOT_A_COUNT = re.compile(r"\bone[- ]way\b|\bone (of|more|another)\b|\b(the|this|that|which) one\b")
 
 

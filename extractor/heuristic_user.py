@@ -169,6 +169,17 @@ def _requested_before(offer: str, view: View, task: Task) -> bool:
     return bool(_stems(offer) & _stems(said))
 
 
+#: the assistant offers to do the task's action over ("try to use it again")
+_REDO = re.compile(r"\b(again|retry|re-?try|re-?attempt|redo|re-?do)\b", re.IGNORECASE)
+
+
+def _offers_redo(view: View) -> bool:
+    """The assistant's last reply offers to redo what the task did: accepting it
+    is the same request, not a new one."""
+    replies = [m.content for m in view.since_user() if m.role is Role.ASSISTANT and m.content]
+    return bool(replies) and bool(_REDO.search(replies[-1]))
+
+
 def _replies(view: View) -> bool:
     """The assistant's last reply asked the user something for the task (more than
     "anything else?" and offering no further action): the user's message answers it."""
@@ -210,7 +221,17 @@ def _separate_request(text: str, view: View, task: Task) -> bool:
     return bool(cues.NEW_MARKER.search(text)) and _new_action(text, view, task)
 
 
+def part_of_announced(text: str, task: Task) -> bool:
+    """The task opened by announcing several changes ("I need to make some changes
+    to my booking") and ``text`` asks for a change: one of those announced."""
+    return bool(cues.SEVERAL_CHANGES.search(task.description)) and bool(
+        cues.SIDE_EFFECT.search(text)
+    )
+
+
 def _is_new_request(text: str, view: View, task: Task, pending: bool = False) -> bool:
+    if part_of_announced(text, task):
+        return False
     requested = asks_for(text)
     marked = bool(cues.NEW_MARKER.search(text))
     if pending and not _separate_request(text, view, task):
@@ -226,7 +247,7 @@ def _is_new_request(text: str, view: View, task: Task, pending: bool = False) ->
         )
     offer = _accepted_offer(text, view)
     if offer and task.status is TaskStatus.SUCCESS:
-        return not _requested_before(offer, view, task)
+        return not (_requested_before(offer, view, task) or _offers_redo(view))
     if _replies(view) and not marked and not _new_action(text, view, task):
         return False
     if not requested or cues.DONE.search(text) or _only_closing(text):
@@ -243,10 +264,20 @@ def _is_new_request(text: str, view: View, task: Task, pending: bool = False) ->
 
 
 def _standing_preference(text: str) -> str:
+    """The sentence that states a preference ("I prefer ...", "from now on ..."),
+    unless it only says what :func:`stated_constraints` gives as ``key=value``
+    (a preference for one request, said as one constraint: "I prefer economy")."""
     for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
         if cues.STANDING.search(sentence):
-            return sentence.rstrip(" .!")
+            said = sentence.rstrip(" .!")
+            if not cues.WHOLE_SESSION.search(said) and _one_constraint(said):
+                return ""
+            return said
     return ""
+
+
+def _one_constraint(sentence: str) -> bool:
+    return len(list(stated_constraints(sentence))) == 1
 
 
 def _session_preferences(tasks: tuple[Task, ...]) -> list[str]:

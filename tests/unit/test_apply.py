@@ -9,6 +9,7 @@ from tasktrace.model import (
     AddPreference,
     AppendProgress,
     CreateTask,
+    DropPreference,
     LinkMessages,
     Message,
     Role,
@@ -81,6 +82,14 @@ def test_preferences_skip_duplicates_and_a_keyed_value_replaces_the_earlier_one(
         AddPreference(1, "party_size=3"),
     )
     assert task.preferences == ("party_size=3", "window seat")
+
+
+def test_a_dropped_preference_goes_and_dropping_a_missing_one_changes_nothing() -> None:
+    (task,) = apply((created(),), AddPreference(1, "date=2024-05-27"), AddPreference(1, "aisle"))
+    (dropped,) = apply((task,), DropPreference(1, "date=2024-05-27"))
+    assert dropped.preferences == ("aisle",)
+    assert dropped.revision == task.revision + 1
+    assert apply((dropped,), DropPreference(1, "date=2024-05-27")) == (dropped,)
 
 
 def test_links_are_ordered_and_unique() -> None:

@@ -4,6 +4,9 @@ tool calls that follow them."""
 
 from __future__ import annotations
 
+import pytest
+
+from tasktrace.extractor.heuristic import CONTEXT_MESSAGES
 from tasktrace.model import StatusReason, TaskStatus
 from tests.unit.heuristic_helpers import assistant, call, result, tasks_of, user
 
@@ -31,9 +34,22 @@ def test_answering_what_to_change_stays_in_the_task_even_with_also() -> None:
     assert _tools(tasks[0].progress) == ["get_reservation_details", "update_reservation_flights"]
 
 
-def test_accepting_a_handoff_after_a_failed_change_stays_in_the_task() -> None:
+def _failed_try(card: str) -> tuple[dict[str, object], ...]:
+    return (
+        call("update_reservation_flights", reservation_id="ABC123", payment_id=card),
+        result("update_reservation_flights", "Error: payment declined", error=True),
+        assistant("The payment was declined. Would you like to use another card?"),
+        user(f"Yes, let's use {card} for the transaction."),
+    )
+
+
+@pytest.mark.parametrize("tries", [0, CONTEXT_MESSAGES // 4 + 1])
+def test_accepting_a_handoff_after_a_failed_change_stays_in_the_task(tries: int) -> None:
+    """Also after so many retries that the request that opened the task is out of
+    the extractor's sight."""
     tasks = tasks_of(
         user("Please change my flight to a nonstop one."),
+        *[turn for n in range(tries) for turn in _failed_try(f"card_{n}")],
         call("update_reservation_flights", reservation_id="ABC123", flight="HAT1"),
         result("update_reservation_flights", "Error: payment declined", error=True),
         assistant("The payment failed. Would you like me to transfer you to a human agent?"),
