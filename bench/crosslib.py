@@ -14,7 +14,13 @@ also scores each library's tasks as ``tasktrace eval`` does, so the eval
 numbers can be compared per library. Writes ``bench/results/crosslib-<name>.json``.
 
     python bench/crosslib.py REPLAY_DIR [REPLAY_DIR ...] [--libs a,b] [--limit N]
-        [--labels DATASET.jsonl ...]
+        [--labels DATASET.jsonl ...] [--after-cut]
+
+A replay of a conversation that ends on a user turn is cut while the model call
+answering it is in flight: a library that logs a call's input when the call
+starts (openai-v2 legacy events) has shown that last user turn by then, one that
+records it on the span at the end has not. ``--after-cut`` compares the exports
+once that call has ended (failed, as the replay makes it).
 """
 
 from __future__ import annotations
@@ -78,17 +84,24 @@ def transcript_counts(messages: Sequence[Message]) -> tuple[int, int, int, int]:
     return users, calls, len(results), sum(m.error for m in results)
 
 
-def conversation_files(folder: Path) -> dict[str, list[tuple[str, bytes]]]:
-    """Conversation id -> its export calls (traces, then logs), cut-off parts left out."""
+def conversation_files(
+    folder: Path, *, after_cut: bool = False
+) -> dict[str, list[tuple[str, bytes]]]:
+    """Conversation id -> its export calls (traces, then logs). The cut-off parts
+    (what the replay exported after the cut: the model call left in flight, ended
+    by its failure) are left out, or with ``after_cut`` sent last."""
     out: dict[str, list[tuple[str, bytes]]] = {}
     for path in sorted(folder.glob("*.pb")):
         stem = path.name.removesuffix(".pb")
         if stem.endswith((".logs", ".after-cut", ".after-cut.logs")):
             continue
-        exports = [("traces", path.read_bytes())]
-        logs = folder / f"{stem}.logs.pb"
-        if logs.exists():
-            exports.append(("logs", logs.read_bytes()))
+        parts = [stem, f"{stem}.after-cut"] if after_cut else [stem]
+        exports = []
+        for part in parts:
+            for signal, suffix in (("traces", ".pb"), ("logs", ".logs.pb")):
+                file = folder / f"{part}{suffix}"
+                if file.exists():
+                    exports.append((signal, file.read_bytes()))
         out[stem] = exports
     return out
 
@@ -111,10 +124,11 @@ async def replay_library(
     dsn: str,
     scratch: Path,
     labels: Mapping[str, LabeledConversation],
+    after_cut: bool,
 ) -> dict[str, Outcome]:
     """Send every conversation of ``folder`` (in order, each flushed before the
     next) into a fresh service; their outcomes by conversation id."""
-    files = conversation_files(folder)
+    files = conversation_files(folder, after_cut=after_cut)
     config = eval_config(dsn)
     outcomes: dict[str, Outcome] = {}
     async with Service(config, scratch) as service, EvalClient(service.endpoints.http) as client:
@@ -221,6 +235,7 @@ async def run(
     libs: Sequence[str],
     limit: int | None,
     labels: Mapping[str, LabeledConversation],
+    after_cut: bool = False,
 ) -> dict[str, object]:
     by_lib: dict[str, dict[str, Outcome]] = {lib: {} for lib in libs}
     conversations: list[str] = []
@@ -235,7 +250,9 @@ async def run(
             sets[folder.name] = convs
             for lib in present:
                 started = time.perf_counter()
-                by_lib[lib].update(await replay_library(folder / lib, convs, dsn, scratch, labels))
+                by_lib[lib].update(
+                    await replay_library(folder / lib, convs, dsn, scratch, labels, after_cut)
+                )
                 print(f"{folder.name}/{lib}: {len(convs)} in {time.perf_counter() - started:.0f}s")
     same, differ = compare({k: v for k, v in by_lib.items() if v}, conversations)
     evals = {
@@ -251,6 +268,7 @@ async def run(
         "eval_spread": {name: eval_spread(numbers) for name, numbers in evals.items()},
         "totals": {lib: totals(out) for lib, out in by_lib.items() if out},
         "replays": [f.name for f in folders],
+        "after_cut": after_cut,
         "libraries": [lib for lib in libs if by_lib[lib]],
         "conversations": len(conversations),
         "identical": len(same),
@@ -296,9 +314,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--labels", nargs="*", type=Path, default=[], help="labeled JSONL the replays came from"
     )
+    parser.add_argument(
+        "--after-cut",
+        action="store_true",
+        help="also send what each replay exported after its cut (the call left in flight)",
+    )
     args = parser.parse_args(argv)
     labels = {c.id: c for path in args.labels for c in load_conversations(path)}
-    result = asyncio.run(run(args.replays, args.libs.split(","), args.limit, labels))
+    result = asyncio.run(
+        run(args.replays, args.libs.split(","), args.limit, labels, args.after_cut)
+    )
     _print(result)
     name = args.name or "-".join(f.name for f in args.replays)
     print(f"wrote {write_result(f'crosslib-{name}', result)}")

@@ -21,9 +21,9 @@ as fed at once. The rules:
   the same thing a search was about (the words of its tool name; even with
   "also"), a change asked for after an opening that announced several ("I need
   to make some changes to my booking"), accepting an offer to redo what the
-  task did ("I can try the voucher again. Shall I?"), corrections ("that's not right", or a "no" answering a statement of
-  the assistant, not a question), and any request after a failure that is a
-  retry of it.
+  task did ("I can try the voucher again. Shall I?"), corrections ("that's
+  not right", or a "no" answering a statement of the assistant, not a
+  question), and any request after a failure that is a retry of it.
 * **Change pending**: while the task asked for a change (its first request, or
   one it took in unprompted) that no write tool has made and it did not end in
   success, a user message starts a task only when marked as separate ("also")
@@ -55,8 +55,8 @@ as fed at once. The rules:
   "always"). ``heuristic_task_prefs`` merges them per task, and drops the
   terms of a task's lookups that its write does not carry.
 
-The user-message rules live in ``heuristic_user``, the word lists in
-``heuristic_cues``. Measured with ``bench/eval_offline.py``.
+The user-message rules live in ``heuristic_user``, what tool results tell in
+``heuristic_results``, the word lists in ``heuristic_cues``. Measured with ``bench/eval_offline.py``.
 """
 
 from __future__ import annotations
@@ -69,6 +69,14 @@ from tasktrace.config.extractor import CriteriaConfig
 from tasktrace.extractor import heuristic_cues as cues
 from tasktrace.extractor.apply import apply_ops
 from tasktrace.extractor.base import ExtractionInput, ExtractionResult
+from tasktrace.extractor.heuristic_results import (
+    EMPTY_RESULT,
+    call_of,
+    found,
+    offers_it_again,
+    role_of,
+    wrote,
+)
 from tasktrace.extractor.heuristic_task_prefs import preference_ops, split_preference_ops
 from tasktrace.extractor.heuristic_user import (
     View,
@@ -100,7 +108,6 @@ R = StatusReason
 
 #: how many earlier messages a decision may look at; pass at least this many as context
 CONTEXT_MESSAGES = 48
-_EMPTY_RESULT = re.compile(r"^\s*(\[\s*\]|\{\s*\}|null|none|no results?\.?|)\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +134,9 @@ def _waits_for_change(view: View, task: Task, rules: _Rules, before: int) -> boo
     last tool call did not fail (after a failed call, the user either retries it or
     moves on)."""
     results = last_results(view, task)
-    if not _needs_tool(task, view, before) or _wrote(results, view, rules):
+    if not _needs_tool(task, view, before) or wrote(results, view, rules.roles):
         return False
-    failed = any(not h.status.is_open for h in task.history) and not _found(view, task)
+    failed = any(not h.status.is_open for h in task.history) and not found(view, task)
     return not failed
 
 
@@ -141,9 +148,9 @@ def _change_pending(view: View, task: Task, rules: _Rules, user_msg: Message) ->
     if task.status is TaskStatus.SUCCESS or not _needs_tool(task, view, user_msg.seq):
         return False
     results = last_results(view, task)
-    if _wrote(results, view, rules):
+    if wrote(results, view, rules.roles):
         return False
-    if any(r.error and _role_of(r, view, rules) is ToolRole.WRITE for r in results):
+    if any(r.error and role_of(r, view, rules.roles) is ToolRole.WRITE for r in results):
         return serves_previous(user_msg, view)
     return True
 
@@ -213,20 +220,6 @@ def _not_done(text: str) -> StatusReason:
     return R.ESCALATED if cues.ESCALATE.search(statements) else R.REFUSED
 
 
-def _role_of(result: Message, view: View, rules: _Rules) -> ToolRole:
-    # the nearest call before the result: some agents reuse call ids
-    for m in reversed([m for m in view.window if m.seq < result.seq]):
-        call = next((c for c in m.tool_calls if c.id == result.tool_call_id), None)
-        if call is not None:
-            return rules.roles.role(call.name, call.arguments)
-    return rules.roles.role(result.tool_name)
-
-
-def _wrote(results: Sequence[Message], view: View, rules: _Rules) -> bool:
-    """A write tool of the task succeeded."""
-    return any(not r.error and _role_of(r, view, rules) is ToolRole.WRITE for r in results)
-
-
 def _asks_more(text: str) -> bool:
     """The reply asks the user something beyond "anything else?"."""
     asked = [s for s in re.split(r"(?<=[.!?])\s+", text) if cues.is_question(s)]
@@ -247,17 +240,21 @@ def _settle_results(
 ) -> _Settled:
     """The status a reply gives ``task`` after tool results."""
     last = results[-1]
-    role = _role_of(last, view, rules)
+    role = role_of(last, view, rules.roles)
     if role is ToolRole.HANDOFF:
         return TaskStatus.FAILED, R.ESCALATED
-    pending_write = _needs_tool(task, view) and not _wrote(last_results(view, task), view, rules)
+    pending_write = _needs_tool(task, view) and not wrote(
+        last_results(view, task), view, rules.roles
+    )
     if pending_write and role is ToolRole.READ:
         # looked something up for a change not made yet: the change is refused or still to come
         if cues.FAILURE.search(text) or cues.REFUSAL.search(text):
             return TaskStatus.FAILED, _not_done(text)
         if _asks_more(text) and not _only_proposes_found(text):
             return TaskStatus.RUNNING, R.AWAITING_USER
-    if last.error or _EMPTY_RESULT.match(last.content):
+    if last.error or EMPTY_RESULT.match(last.content):
+        return TaskStatus.FAILED, R.TOOL_ERROR
+    if role is ToolRole.WRITE and offers_it_again(text, call_of(last, view).name):
         return TaskStatus.FAILED, R.TOOL_ERROR
     if cues.FAILURE.search(text):
         return TaskStatus.FAILED, _not_done(text)
@@ -277,7 +274,7 @@ def _settle(msg: Message, view: View, task: Task, rules: _Rules) -> _Settled | N
         return _settle_results(text, results, view, task, rules)
     if not task.status.is_open:
         return None
-    if task.status_reason == R.AWAITING_USER and not _asks_more(text) and _found(view, task):
+    if task.status_reason == R.AWAITING_USER and not _asks_more(text) and found(view, task):
         # it waited on the user after results and now only asks "anything else?"
         return TaskStatus.SUCCESS, R.COMPLETED
     if cues.is_question(text):
@@ -287,12 +284,6 @@ def _settle(msg: Message, view: View, task: Task, rules: _Rules) -> _Settled | N
     if cues.SUCCESS.search(text) or not (task.progress or _needs_tool(task, view)):
         return TaskStatus.SUCCESS, R.COMPLETED
     return None
-
-
-def _found(view: View, task: Task) -> bool:
-    """The task's last tool result returned something without an error."""
-    results = last_results(view, task)
-    return bool(results) and not (results[-1].error or _EMPTY_RESULT.match(results[-1].content))
 
 
 def _needs_tool(task: Task, view: View, before: int | None = None) -> bool:

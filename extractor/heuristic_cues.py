@@ -77,7 +77,8 @@ CLOSING = _rx(
 )
 #: asks to try again or differently: the task runs again
 RETRY = _rx(
-    r"\b(again|instead|retry|re-?try|try (it |that |another|other|a different|for|with|at)"
+    r"\b((?<!thanks )(?<!thank you )again|instead|retry|re-?try"
+    r"|try (it |that |another|other|a different|for|with|at)"
     r"|different|change (it|the|that)|make it)\b"
 )
 #: asks for other results: stays in the current task, which stays as it is

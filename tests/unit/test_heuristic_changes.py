@@ -121,3 +121,24 @@ def test_numbered_answers_state_no_counts() -> None:
 def test_a_conditional_ask_is_a_question() -> None:
     assert cues.is_question("If you can provide your user ID, I can look up your trips.")
     assert not cues.is_question("If you want, I looked up your trips already.")
+
+
+def _booked_then(reply: str) -> TaskStatus:
+    tasks = tasks_of(
+        user("Book an appointment at the salon for 3:15 pm."),
+        call("BookAppointment", stylist="Atelier", appointment_time="15:15"),
+        result("BookAppointment", {"stylist": "Atelier", "appointment_time": "15:30"}),
+        assistant(reply),
+    )
+    return tasks[-1].status
+
+
+def test_offering_the_same_write_again_means_it_did_not_go_through() -> None:
+    """Seen where a library records no tool error: the reply is all there is."""
+    assert (
+        _booked_then("Would you like me to book an appointment at 3:30 pm instead?")
+        is TaskStatus.FAILED
+    )
+    assert _booked_then("You're booked! Would you like me to book a taxi there?") is (
+        TaskStatus.SUCCESS
+    )

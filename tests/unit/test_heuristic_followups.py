@@ -126,6 +126,21 @@ def test_a_short_thanks_alone_starts_nothing() -> None:
     assert len(tasks) == 1
 
 
+FULLY_BOOKED = (
+    user("Please book the 7pm table at Luigi's."),
+    call("book_table", restaurant="Luigi's", time="19:00"),
+    result("book_table", "Error: fully booked", error=True),
+    assistant("Sorry, Luigi's is fully booked at 7pm."),
+)
+
+
+def test_thanks_again_does_not_reopen_a_failed_task() -> None:
+    thanked = tasks_of(*FULLY_BOOKED, user("You too! Thanks again for your patience."))
+    assert [t.status for t in thanked] == [S.FAILED]
+    retried = tasks_of(*FULLY_BOOKED, user("Could you check again?"))
+    assert [t.status for t in retried] == [S.RUNNING]
+
+
 def test_requests_phrased_with_adverbs_or_counts_start_tasks() -> None:
     for text in (
         "Okay, thanks. I also would like to watch a movie tonight.",
