@@ -38,6 +38,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tasktrace.extractor.base import ExtractionInput, ExtractionResult
 from tasktrace.extractor.status_reasons import resolve, status_for
 from tasktrace.model import (
     AddPreference,
@@ -222,6 +223,24 @@ def apply_ops(
                 extractor=extractor,
             )
     return tuple(by_order[k] for k in sorted(by_order))
+
+
+def tasks_after(
+    request: ExtractionInput, result: ExtractionResult, extractor: str
+) -> tuple[Task, ...]:
+    """The session's tasks after ``result``'s ops: the ones the extractor computed
+    on the way when it did (:attr:`ExtractionResult.tasks`), else :func:`apply_ops`
+    over the request's tasks with its context and messages."""
+    if result.tasks is not None:
+        return result.tasks
+    return apply_ops(
+        request.tasks,
+        result.ops,
+        session_id=request.session_id,
+        now=request.now,
+        extractor=extractor,
+        messages={m.id: m for m in (*request.context, *request.messages)},
+    )
 
 
 def expire(

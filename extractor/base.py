@@ -31,6 +31,10 @@ class ExtractionResult:
     ops: tuple[TaskOp, ...]
     input_tokens: int = 0
     output_tokens: int = 0
+    #: the request's tasks after ``ops``, when the extractor applied them on the way
+    #: exactly as :func:`~tasktrace.extractor.apply.tasks_after` would (its own
+    #: name, ``request.now``, the request's context and messages); None: not computed
+    tasks: tuple[Task, ...] | None = None
 
 
 class ExtractionFailed(Exception):

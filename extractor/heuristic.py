@@ -56,7 +56,8 @@ as fed at once. The rules:
   terms of a task's lookups that its write does not carry.
 
 The user-message rules live in ``heuristic_user``, what tool results tell in
-``heuristic_results``, the word lists in ``heuristic_cues``. Measured with ``bench/eval_offline.py``.
+``heuristic_results``, the word lists in ``heuristic_cues``. Measured with
+``bench/eval_offline.py``.
 """
 
 from __future__ import annotations
@@ -346,6 +347,14 @@ def extract_ops(
     request: ExtractionInput, criteria: CriteriaConfig, roles: ToolRoles | None = None
 ) -> tuple[TaskOp, ...]:
     """The operations for ``request.messages``, given its tasks and context. Pure."""
+    return _extract(request, criteria, roles).ops
+
+
+def _extract(
+    request: ExtractionInput, criteria: CriteriaConfig, roles: ToolRoles | None = None
+) -> ExtractionResult:
+    """The operations, and the tasks after them: each message's ops are applied
+    before the next message is read, so the tasks come with them at no cost."""
     rules = _Rules.of(criteria, roles or ToolRoles())
     known = {m.id: m for m in (*request.context, *request.messages)}
     tasks = tuple(sorted(request.tasks, key=lambda t: t.order))
@@ -364,7 +373,7 @@ def extract_ops(
             )
             out += ops
         history.append(msg)
-    return tuple(out)
+    return ExtractionResult(ops=tuple(out), tasks=tasks)
 
 
 class HeuristicExtractor:
@@ -379,7 +388,7 @@ class HeuristicExtractor:
         self._roles = roles or ToolRoles()
 
     async def extract(self, request: ExtractionInput) -> ExtractionResult:
-        return ExtractionResult(ops=extract_ops(request, self._criteria, self._roles))
+        return _extract(request, self._criteria, self._roles)
 
     async def aclose(self) -> None:
         return None

@@ -28,7 +28,9 @@ class RedactingExtractor:
             messages=redact_messages(request.messages, redaction),
             context=redact_messages(request.context, redaction),
         )
-        return await self._inner.extract(redacted)
+        result = await self._inner.extract(redacted)
+        # tasks ``inner`` computed from the redacted ones must not be stored
+        return dataclasses.replace(result, tasks=None)
 
     async def aclose(self) -> None:
         await self._inner.aclose()

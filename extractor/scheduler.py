@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from tasktrace.consumers import TaskConsumer
 from tasktrace.durations import Every
 from tasktrace.errors import StoreUnavailable
-from tasktrace.extractor.apply import apply_ops, expire
+from tasktrace.extractor.apply import apply_ops, expire, tasks_after
 from tasktrace.extractor.base import ExtractionFailed, ExtractionInput, Extractor
 from tasktrace.extractor.buffer import DueQueue, backoff
 from tasktrace.extractor.heuristic import CONTEXT_MESSAGES as HEURISTIC_CONTEXT
@@ -279,15 +279,7 @@ class ExtractionScheduler:
         now = datetime.now(UTC)
         request = ExtractionInput(snap.session_id, snap.tasks, snap.messages, now, snap.context)
         result = await self._extractor.extract(request)
-        messages = {m.id: m for m in (*snap.context, *snap.messages)}
-        tasks = apply_ops(
-            snap.tasks,
-            result.ops,
-            session_id=snap.session_id,
-            now=now,
-            extractor=self._extractor.name,
-            messages=messages,
-        )
+        tasks = tasks_after(request, result, self._extractor.name)
         changed = tuple(_changed(snap.tasks, tasks))
         return Commit(snap, new_cursor, changed, (result.input_tokens, result.output_tokens))
 
