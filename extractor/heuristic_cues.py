@@ -6,6 +6,7 @@ failing; nothing names a particular agent, service or tool.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 
@@ -308,18 +309,27 @@ _STOP = frozenset(
         "about",
     ]
 )
+#: distinct texts whose words are kept (a bounded LRU)
+WORDS_CACHE = 4096
 _CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 
 
 def words(text: str) -> list[str]:
     """Lower-case words, camelCase and snake_case split, naive plural stripped."""
+    return list(_words(text))
+
+
+@functools.lru_cache(maxsize=WORDS_CACHE)
+def _words(text: str) -> tuple[str, ...]:
+    # the same texts (tool names, argument values, the message at hand) are split
+    # by many rules per message: once each
     out = []
     for part in _CAMEL.findall(text):
         w = part.lower()
         if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
             w = w[:-1]
         out.append(w)
-    return out
+    return tuple(out)
 
 
 def content_words(text: str) -> set[str]:

@@ -19,6 +19,7 @@ tool names per role; they are added to the defaults.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -96,8 +97,22 @@ class ToolRoles:
 
     def role(self, name: str, arguments: str = "") -> ToolRole:
         """The role of a call of tool ``name`` with ``arguments`` (JSON text)."""
+        return _role(self, name, arguments)
+
+    def _read(self, name: str, arguments: str) -> ToolRole:
         said = {name.casefold(), *words(name)}
         values = {w for _, value in argument_items(arguments) for w in words(value)}
         if (said | values) & self.handoff:
             return ToolRole.HANDOFF
         return ToolRole.WRITE if said & self.write else ToolRole.READ
+
+
+#: distinct (table, tool, arguments) whose role is kept (a bounded LRU)
+ROLE_CACHE = 4096
+
+
+@functools.lru_cache(maxsize=ROLE_CACHE)
+def _role(roles: ToolRoles, name: str, arguments: str) -> ToolRole:
+    # the same call is looked at by several rules per message, and again by the
+    # messages after it: read once
+    return roles._read(name, arguments)

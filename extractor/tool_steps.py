@@ -6,9 +6,13 @@ is written from the call itself: ``name(key=value, ...)``, never paraphrased.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from typing import Any
+
+#: distinct arguments texts whose items are kept (a bounded LRU)
+ARGUMENTS_CACHE = 1024
 
 
 def tool_step(name: str, arguments: str, *, limit: int = 6, width: int = 40) -> str:
@@ -32,7 +36,13 @@ def _scalar(value: Any) -> str | None:
 def argument_items(arguments: str) -> Iterator[tuple[str, str]]:
     """``(key, value)`` pairs of a JSON arguments object; nested values are flattened
     as ``outer.inner`` (also each object of a list), lists of scalars joined with commas."""
-    yield from _flatten("", arguments_object(arguments))
+    yield from _items(arguments)
+
+
+@functools.lru_cache(maxsize=ARGUMENTS_CACHE)
+def _items(arguments: str) -> tuple[tuple[str, str], ...]:
+    # a call's arguments are read by several rules per message: parsed once
+    return tuple(_flatten("", arguments_object(arguments)))
 
 
 def arguments_object(arguments: str) -> dict[str, Any]:
