@@ -233,6 +233,8 @@ def _lock_key(name: str) -> int:
 def _clean(text: str) -> str:
     """Postgres text (and jsonb) cannot hold NUL; lone surrogates cannot be encoded.
     (A tool call's arguments holding ``\\u0000`` failed its whole request: found by fuzzing.)"""
+    if text.isascii() and "\x00" not in text:  # most text: nothing to change, checked in C
+        return text
     text = text.replace("\x00", "\ufffd")
     return text.encode("utf-8", "replace").decode("utf-8")
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from tasktrace.lru import BoundedLRU
 from tasktrace.model import ChatMessage
+from tasktrace.receiver.dialects._common import dumps_canonical, dumps_compact
 from tasktrace.records import CHAIN_START, NewMessage, TranscriptState
 from tasktrace.sequences import SharedPrefix, known_common_prefix
 
@@ -35,7 +36,7 @@ def message_key(message: ChatMessage) -> bytes:
     text = "" if calls and message.role.value == "assistant" else message.content.strip()
     if message.role.value == "tool":
         text = _canonical(text)
-    raw = json.dumps([message.role.value, text, calls], ensure_ascii=False, separators=(",", ":"))
+    raw = dumps_compact([message.role.value, text, calls])
     return hashlib.blake2b(raw.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
@@ -112,9 +113,7 @@ def _canonical(text: str) -> str:
     stripped = text.strip()
     if stripped[:1] in ("{", "["):
         try:
-            return json.dumps(
-                json.loads(stripped), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-            )
+            return dumps_canonical(json.loads(stripped))
         except ValueError:
             return stripped
     return stripped

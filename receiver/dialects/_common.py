@@ -13,6 +13,12 @@ from typing import Any
 
 from tasktrace.model import AttrValue, LogRecord, Role, Span, SpanContent, StatusCode
 
+#: ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
+#: with the encoder made once (``json.dumps`` with options builds one per call)
+dumps_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+#: the same without sorting keys
+dumps_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
 _ROLES = {
     "system": Role.SYSTEM,
     "developer": Role.SYSTEM,
@@ -75,7 +81,7 @@ def canonical_json(value: object) -> str:
         except ValueError:
             return text
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return dumps_canonical(value)
     except (TypeError, ValueError):
         return str(value)
 
