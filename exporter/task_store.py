@@ -263,11 +263,8 @@ async def _write_tasks(
 
 def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> tuple[list[Any], ...]:
     """``rows`` as ``width`` column lists, the parameters of an ``unnest`` over arrays."""
-    columns: tuple[list[Any], ...] = tuple([] for _ in range(width))
-    for row in rows:
-        for column, value in zip(columns, row, strict=True):
-            column.append(value)
-    return columns
+    columns = tuple(list(column) for column in zip(*rows, strict=True))  # transposed in C
+    return columns or tuple([] for _ in range(width))
 
 
 def _new_links(task: Task, before: Task | None) -> list[str]:
