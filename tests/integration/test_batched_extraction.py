@@ -16,7 +16,7 @@ from tasktrace.exporter.postgres import open_pool
 from tasktrace.exporter.task_store import PostgresTasks
 from tasktrace.extractor.apply import task_id
 from tasktrace.extractor.scheduler import BATCH_SESSIONS
-from tasktrace.model import Task, TaskStatus
+from tasktrace.model import StatusChange, Task, TaskStatus
 from tasktrace.stores import Commit
 from tests.support.genai_chat import chat_request, numbered_turns
 from tests.support.service import running_service
@@ -107,3 +107,56 @@ async def test_a_commit_links_each_message_to_its_task(pg_dsn: str) -> None:
         page = await http.get("/api/v1/sessions/linked/messages")
     by_seq = {m["seq"]: m["task_id"] for m in page.json()["items"]}
     assert by_seq == {0: task.id, 1: task.id, 2: task.id, 3: ""}
+
+
+async def test_one_commit_of_several_tasks_keeps_their_history_in_order_and_the_last_link(
+    pg_dsn: str,
+) -> None:
+    async with (
+        running_service(pg_dsn, overrides=HOLD) as service,
+        httpx.AsyncClient(base_url=f"http://{service.endpoints.http}") as http,
+    ):
+        await post_traces(http, chat_request("several", numbered_turns(2)))
+        pg = service.config.exporters.postgres
+        pool = open_pool(pg_dsn, pg.schema_name, max_size=2, timeout=10)
+        await pool.open(wait=True)
+        try:
+            store = PostgresTasks(pool)
+            snap = (await store.snapshots(["several"], limit=4, context=0))["several"]
+            ids = tuple(m.id for m in snap.messages)
+            at = datetime.now(UTC)
+            history = tuple(
+                StatusChange(status, at, f"step {i}")
+                for i, status in enumerate(
+                    (TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.SUCCESS)
+                )
+            )
+            first = replace(
+                _task("several", "first"), message_ids=ids[:2], history=history, progress=("a", "b")
+            )
+            second = Task(
+                task_id("several", 2),
+                "several",
+                2,
+                "second",
+                TaskStatus.PENDING,
+                at,
+                at,
+                message_ids=ids[1:],
+                history=history[:1],
+                preferences=("window seat",),
+            )
+            assert await store.commit_many([Commit(snap, 3, (first, second))]) == set()
+            after = (await store.snapshots(["several"], limit=4, context=0))["several"]
+        finally:
+            await pool.close()
+        page = await http.get("/api/v1/sessions/several/messages")
+    by_seq = {m["seq"]: m["task_id"] for m in page.json()["items"]}
+    # the second task links message 1 too: it is written after the first, as row by row
+    assert by_seq == {0: first.id, 1: second.id, 2: second.id, 3: second.id}
+    stored = {t.order: t for t in after.tasks}
+    assert [c.reason for c in stored[1].history] == ["step 0", "step 1", "step 2"]
+    assert [c.status for c in stored[1].history] == [c.status for c in history]
+    assert stored[1].progress == ("a", "b")
+    assert stored[2].preferences == ("window seat",)
+    assert stored[2].message_ids == ids[1:]
