@@ -22,12 +22,16 @@ def quiet_grpc_core(environ: MutableMapping[str, str]) -> None:
     environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 
-def fixed_mmap_threshold(environ: MutableMapping[str, str], size: int = 128 * 1024) -> bool:
+def fixed_mmap_threshold(environ: MutableMapping[str, str], size: int = 1024 * 1024) -> bool:
     """Keep glibc's mmap threshold at ``size``, so that large buffers (request
     bodies, decoded values) are mapped and go back to the OS when freed. By
     default glibc raises it after each such free, up to 32 MiB: later 10 MB
     buffers then come from the heap and stay in the RSS (after six 10 MB values,
     3 fuzz runs each: 129-147 MB of RSS from 88 MB without, 91-137 MB with it).
+    Not lower than 1 MiB: a buffer over the threshold is mapped, faulted in and
+    unmapped every time, and a history attribute of 1000 messages (150 KB: its
+    bytes, its text, the cached prefix) is three such per span; at 128 KiB that
+    cost 0.45 ms of the reader thread per span, more than all the rest of it.
     A user's ``MALLOC_MMAP_THRESHOLD_`` wins; no-op without glibc."""
     if "MALLOC_MMAP_THRESHOLD_" in environ:
         return False
