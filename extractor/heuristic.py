@@ -56,7 +56,8 @@ as fed at once. The rules:
   terms of a task's lookups that its write does not carry.
 
 The user-message rules live in ``heuristic_user``, what tool results tell in
-``heuristic_results``, the word lists in ``heuristic_cues``. Measured with ``bench/eval_offline.py``.
+``heuristic_results``, the word lists in ``heuristic_cues``. Measured with
+``bench/eval_offline.py``.
 """
 
 from __future__ import annotations
