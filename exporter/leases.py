@@ -50,6 +50,11 @@ _RENEW = (
     "UPDATE sessions SET lease_until = now() + %(lease)s * interval '1 second'"
     " WHERE id = ANY(%(ids)s) AND lease_owner = %(me)s"
 )
+#: the shared queue: sessions with unprocessed messages, and how long the oldest due one waits
+_BACKLOG = (
+    "SELECT count(*), coalesce(extract(epoch FROM now() - min(due_at)"
+    " FILTER (WHERE due_at <= now())), 0) FROM sessions WHERE cursor_seq < next_seq - 1"
+)
 _ACQUIRE = _TAKE.format(
     where=sql.SQL("s.id = ANY(%(ids)s)"), order=sql.SQL("s.id"), limit=sql.SQL("")
 )
@@ -74,14 +79,22 @@ class PostgresLeases:
         self._held: set[str] = set()
         self._changed = asyncio.Event()
         self._renewer: asyncio.Task[None] | None = None
+        self._backlog: tuple[int, float] = (0, 0.0)
 
     @property
     def renewing(self) -> bool:
         """Whether the renewal of held leases is running (only while any is held)."""
         return self._renewer is not None and not self._renewer.done()
 
+    def backlog(self) -> tuple[int, float]:
+        """The shared queue as the last :meth:`due` saw it."""
+        return self._backlog
+
     async def due(self, limit: int, busy: Sequence[str] = ()) -> list[str]:
-        """Claim up to ``limit`` due sessions nobody holds (``busy``: running here)."""
+        """Claim up to ``limit`` due sessions nobody holds (``busy``: running here);
+        also reads the shared queue's size for :meth:`backlog`."""
+        [(waiting, lag)] = await fetch(self._pool, _BACKLOG)
+        self._backlog = (int(waiting), float(lag))
         if limit <= 0:
             return []
         return await self._ids(_CLAIM_DUE, limit=limit, busy=list(busy))

@@ -136,3 +136,20 @@ async def test_a_held_lease_is_renewed_until_released(pool: AsyncConnectionPool)
             await asyncio.sleep(0.01)
     assert await other.acquire([SID]) == {SID}
     await other.release([SID])
+
+
+async def test_the_shared_backlog_counts_every_instances_waiting_sessions(
+    pool: AsyncConnectionPool,
+) -> None:
+    leases = PostgresLeases(pool, lease=60)
+    await leases.due(0)
+    assert leases.backlog() == (0, 0.0)
+
+    await PostgresTranscripts(pool, idle_timeout=60).write(plan(0, range(0, 2)))
+    await leases.due(0)
+    assert leases.backlog() == (1, 0.0)  # waiting, not due yet
+
+    await fetch(pool, "UPDATE sessions SET due_at = now() - interval '5 s' RETURNING id")
+    await leases.due(0)
+    waiting, lag = leases.backlog()
+    assert waiting == 1 and 5.0 <= lag < 60.0
