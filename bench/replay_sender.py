@@ -17,8 +17,10 @@ import argparse
 import json
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import grpc
@@ -84,41 +86,66 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0.0, help="spans/s cap (0: none)")
     parser.add_argument("--index", type=int, default=0)
     parser.add_argument("--batch", type=int, default=25, help="conversations per request")
+    parser.add_argument("--inflight", type=int, default=4, help="requests awaiting an answer")
     parser.add_argument("--tag", default="")
     args, _ = parser.parse_known_args()
 
     convs = templates()
     rng = random.Random(args.index)
     tag = args.tag or f"{int(time.time())}"
-    send = _grpc_sender(args.endpoint) if args.protocol == "grpc" else _http_sender(args.endpoint)
-    generated = ok = failed = sessions = 0
-    first = last = 0.0
+    send = _grpc_sender if args.protocol == "grpc" else _http_sender
+    tally = _Tally()
+    sessions = generated = 0
     begin = time.time()
     deadline = time.monotonic() + args.duration
-    while time.monotonic() < deadline:
-        if args.rate and generated > args.rate * (time.time() - begin):
-            time.sleep(0.001)
-            continue
-        request, count = ExportTraceServiceRequest(), 0
-        for _ in range(args.batch):
-            sessions += 1
-            copy, n = fresh_copy(rng.choice(convs), f"replay-{tag}-{args.index}-{sessions}")
-            request.resource_spans.extend(copy)
-            count += n
-        generated += count
-        if send(request.SerializeToString()):
-            ok += count
-            last = time.time()
-            first = first or last
-        else:
-            failed += count
-    report = {"generated": generated, "ok": ok, "failed": failed, "first": first, "last": last}
-    print(json.dumps({**report, "sessions": sessions}), flush=True)
+    with ThreadPoolExecutor(args.inflight) as pool:
+        post = send(args.endpoint)
+        waiting: set[Future[None]] = set()
+        while time.monotonic() < deadline:
+            if args.rate and generated > args.rate * (time.time() - begin):
+                time.sleep(0.001)
+                continue
+            request, count = ExportTraceServiceRequest(), 0
+            for _ in range(args.batch):
+                sessions += 1
+                copy, n = fresh_copy(rng.choice(convs), f"replay-{tag}-{args.index}-{sessions}")
+                request.resource_spans.extend(copy)
+                count += n
+            generated += count
+            if len(waiting) >= args.inflight:
+                _, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+            body = request.SerializeToString()
+            waiting.add(pool.submit(_answer, post, tally, body, count))
+        wait(waiting)
+    report: dict[str, float] = {"generated": generated, "ok": tally.ok, "failed": tally.failed}
+    report |= {"first": tally.first, "last": tally.last, "sessions": sessions}
+    print(json.dumps(report), flush=True)
+
+
+def _answer(post: Callable[[bytes], bool], tally: _Tally, body: bytes, spans: int) -> None:
+    tally.add(post(body), spans)
+
+
+class _Tally:
+    """Spans acknowledged and refused, and when the first and last answer came."""
+
+    def __init__(self) -> None:
+        self.ok = self.failed = 0
+        self.first = self.last = 0.0
+        self._lock = threading.Lock()
+
+    def add(self, accepted: bool, spans: int) -> None:
+        with self._lock:
+            if not accepted:
+                self.failed += spans
+                return
+            self.ok += spans
+            self.last = time.time()
+            self.first = self.first or self.last
 
 
 def _grpc_sender(endpoint: str) -> Callable[[bytes], bool]:
-    channel = grpc.insecure_channel(endpoint)
-    export = channel.unary_unary(_EXPORT)
+    export = grpc.insecure_channel(endpoint).unary_unary(_EXPORT)
 
     def send(body: bytes) -> bool:
         try:
