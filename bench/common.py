@@ -147,6 +147,10 @@ def baseline_spans(server: Server) -> int:
         return int(json.loads(response.read())["spans"])
 
 
+#: the sender script of each kind of load (see :func:`run_senders`)
+SENDERS = {"sdk": "sender.py", "replay": "replay_sender.py"}
+
+
 def run_senders(
     endpoint: str,
     *,
@@ -156,13 +160,18 @@ def run_senders(
     rate: float = 0.0,
     extra: Sequence[str] = (),
     timeout: float = 300.0,
+    load: str = "sdk",
 ) -> list[dict[str, Any]]:
-    """Run ``processes`` copies of ``bench/sender.py`` at once; their JSON reports.
+    """Run ``processes`` copies of a sender at once; their JSON reports.
 
-    ``rate`` is spans/s per process (0: as fast as the server acknowledges)."""
+    ``load``: ``sdk``, synthetic sessions through the OpenTelemetry SDK
+    (``bench/sender.py``), or ``replay``, the real libraries' fixture
+    conversations with new ids (``bench/replay_sender.py``, far cheaper to
+    send). ``rate`` is spans/s per process (0: as fast as the server acknowledges)."""
+    script = SENDERS[load]
     procs = []
     for index in range(processes):
-        args = [PYTHON, str(BENCH / "sender.py"), "--endpoint", endpoint, "--protocol", protocol]
+        args = [PYTHON, str(BENCH / script), "--endpoint", endpoint, "--protocol", protocol]
         args += ["--duration", str(duration), "--rate", str(rate), "--index", str(index)]
         args += list(extra)
         procs.append(subprocess.Popen(args, stdout=subprocess.PIPE))

@@ -6,9 +6,12 @@ synthetic agent sessions for a fixed time, first to ``bench/baseline_server.py``
 over gRPC and over HTTP/protobuf, and once more over gRPC with extraction held
 off (the receiver alone). Reports spans/s acknowledged, messages/s committed
 (counted in Postgres), server CPU, tasktrace/baseline, and the messages not yet
-extracted when the senders stop.
+extracted when the senders stop. ``--load replay`` sends the real libraries'
+fixture conversations instead (``bench/replay_sender.py``: 25 a request, new ids
+each time), which cost the senders far less than the SDK: the load the issue's
+figures were measured with.
 
-    python bench/ingest.py [--quick] [--duration S] [--processes N]
+    python bench/ingest.py [--quick] [--duration S] [--processes N] [--load sdk|replay]
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 from typing import Any
 
 from common import (
+    SENDERS,
     Server,
     baseline_server,
     baseline_spans,
@@ -45,11 +49,22 @@ _UNEXTRACTED = "SELECT coalesce(sum(next_seq - 1 - cursor_seq), 0) FROM sessions
 
 
 def measure(
-    server: Server, endpoint: str, protocol: str, processes: int, duration: float, tag: str
+    server: Server,
+    endpoint: str,
+    protocol: str,
+    processes: int,
+    duration: float,
+    tag: str,
+    load: str = "sdk",
 ) -> dict[str, Any]:
     cpu0 = server.cpu()
     reports = run_senders(
-        endpoint, protocol=protocol, processes=processes, duration=duration, extra=["--tag", tag]
+        endpoint,
+        protocol=protocol,
+        processes=processes,
+        duration=duration,
+        extra=["--tag", tag],
+        load=load,
     )
     cpu = server.cpu() - cpu0
     ok = sum(r["ok"] for r in reports)
@@ -65,14 +80,16 @@ def measure(
     }
 
 
-def run(quick: bool = False, duration: float | None = None, processes: int = 3) -> dict[str, Any]:
+def run(
+    quick: bool = False, duration: float | None = None, processes: int = 3, load: str = "sdk"
+) -> dict[str, Any]:
     duration = duration or (6.0 if quick else 15.0)
     rows: list[dict[str, Any]] = []
     with baseline_server() as base:
         for protocol in ("grpc", "http"):
             endpoint = base.grpc if protocol == "grpc" else base.http
             before = baseline_spans(base)
-            row = measure(base, endpoint, protocol, processes, duration, f"base-{protocol}")
+            row = measure(base, endpoint, protocol, processes, duration, f"base-{protocol}", load)
             row.update(server="baseline", decoded=baseline_spans(base) - before)
             rows.append(row)
     for name, overrides in CONFIGS:
@@ -81,7 +98,7 @@ def run(quick: bool = False, duration: float | None = None, processes: int = 3) 
             for protocol in ("grpc", "http") if name == "tasktrace" else ("grpc",):
                 endpoint = tt.grpc if protocol == "grpc" else tt.http
                 before = postgres_count(dsn, "SELECT count(*) FROM messages")
-                row = measure(tt, endpoint, protocol, processes, duration, f"tt-{protocol}")
+                row = measure(tt, endpoint, protocol, processes, duration, f"tt-{protocol}", load)
                 committed = postgres_count(dsn, "SELECT count(*) FROM messages") - before
                 row.update(
                     server=name, messages=committed, messages_per_s=committed / row["seconds"]
@@ -96,7 +113,7 @@ def run(quick: bool = False, duration: float | None = None, processes: int = 3) 
             )
             row["ratio"] = row["spans_per_s"] / base_row["spans_per_s"]
     table = print_table(
-        f"Ingest ({processes} sender processes, {duration:.0f} s each run)",
+        f"Ingest ({processes} {load} sender processes, {duration:.0f} s each run)",
         [
             "server",
             "protocol",
@@ -126,6 +143,7 @@ def run(quick: bool = False, duration: float | None = None, processes: int = 3) 
     result = {
         "rows": rows,
         "processes": processes,
+        "load": load,
         "duration": duration,
         "table": table,
         "targets": {
@@ -138,7 +156,7 @@ def run(quick: bool = False, duration: float | None = None, processes: int = 3) 
         },
         "peak_spans_per_s": full["spans_per_s"],
     }
-    write_result("ingest", result)
+    write_result("ingest" if load == "sdk" else f"ingest-{load}", result)
     return result
 
 
@@ -147,8 +165,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--duration", type=float)
     parser.add_argument("--processes", type=int, default=3)
+    parser.add_argument(
+        "--load",
+        choices=sorted(SENDERS),
+        default="sdk",
+        help="sdk: synthetic sessions through the SDK; replay: the real libraries' fixture"
+        " conversations, 25 a request, new ids each time (cheap to send)",
+    )
     args = parser.parse_args()
-    run(args.quick, args.duration, args.processes)
+    run(args.quick, args.duration, args.processes, args.load)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,10 @@ and PostgreSQL compete for the same cores, so the ratio to the sink, measured
 in the same run, is the figure to compare, and N workers can only help as far
 as idle cores exist.
 
-    python bench/scale.py [--quick] [--duration S] [--senders N]
+    python bench/scale.py [--quick] [--duration S] [--senders N] [--load sdk|replay] [--no-lag]
+
+``--load replay`` sends real-library conversations (``bench/replay_sender.py``),
+which cost the senders far less, so the servers are the bottleneck.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import psutil
 from common import (
     BENCH,
     PYTHON,
+    SENDERS,
     Server,
     baseline_server,
     percentile,
@@ -94,12 +98,12 @@ def drain_seconds(dsn: str, timeout: float) -> float:
     return time.monotonic() - start
 
 
-def throughput(workers: int, senders: int, duration: float) -> dict[str, Any]:
+def throughput(workers: int, senders: int, duration: float, load: str = "sdk") -> dict[str, Any]:
     with tasktrace_server(f"service.workers={workers}", *SETTINGS) as server:
         wait_workers(server, workers)
         dsn = server.dsn()
         cpu0 = tree_cpu(server)
-        reports = run_senders(server.grpc, processes=senders, duration=duration)
+        reports = run_senders(server.grpc, processes=senders, duration=duration, load=load)
         cpu = tree_cpu(server) - cpu0
         ok = sum(r["ok"] for r in reports)
         window = max(r["last"] for r in reports) - min(r["first"] for r in reports)
@@ -177,17 +181,23 @@ def lag(rate: float, senders: int, duration: float, active: int) -> dict[str, An
     }
 
 
-def run(quick: bool = False, duration: float | None = None, senders: int = 4) -> dict[str, Any]:
+def run(
+    quick: bool = False,
+    duration: float | None = None,
+    senders: int = 4,
+    load: str = "sdk",
+    lags: bool = True,
+) -> dict[str, Any]:
     duration = duration or (5.0 if quick else 12.0)
     with baseline_server() as base:
-        reports = run_senders(base.grpc, processes=senders, duration=duration)
+        reports = run_senders(base.grpc, processes=senders, duration=duration, load=load)
         window = max(r["last"] for r in reports) - min(r["first"] for r in reports)
         sink = sum(r["ok"] for r in reports) / window
-    rows = [throughput(n, senders, duration) for n in WORKERS]
+    rows = [throughput(n, senders, duration, load) for n in WORKERS]
     for row in rows:
         row["ratio"] = row["spans_per_s"] / sink if sink else 0.0
     table = print_table(
-        f"Scale-out ({senders} sender processes, {duration:.0f} s each; decode-only sink"
+        f"Scale-out ({senders} {load} sender processes, {duration:.0f} s each; decode-only sink"
         f" {sink:,.0f} spans/s in the same run)",
         ["workers", "spans/s", "ratio", "server cores", "backlog at stop", "drain s"],
         [
@@ -202,24 +212,14 @@ def run(quick: bool = False, duration: float | None = None, senders: int = 4) ->
             for r in rows
         ],
     )
-    load = 0.8 * rows[0]["spans_per_s"]
-    probe = latency(load, 2, 10 if quick else 30)
-    lags = [lag(load, 2, duration, active) for active in SESSION_LEVELS]
-    lag_table = print_table(
-        f"Extraction lag vs sessions (one process, {load:,.0f} spans/s = 80% of its peak;"
-        f" turn -> task p50 {probe['p50_ms']:.0f} ms, p99 {probe['p99_ms']:.0f} ms)",
-        ["active sessions", "backlog mean", "backlog max", "drain s"],
-        [[r["sessions"], r["backlog_mean"], r["backlog_max"], r["drain_s"]] for r in lags],
-    )
-    result = {
+    result: dict[str, Any] = {
         "sink_spans_per_s": sink,
         "rows": rows,
-        "latency": probe,
-        "lag": lags,
         "senders": senders,
+        "load": load,
         "duration": duration,
         "load_average": list(psutil.getloadavg()),
-        "table": table + "\n\n" + lag_table,
+        "table": table,
         "targets": {
             "extracted within the idle window": [
                 f"{IDLE_WINDOW:g} s",
@@ -228,8 +228,24 @@ def run(quick: bool = False, duration: float | None = None, senders: int = 4) ->
             "2 workers faster than 1": ["> 1x", rows[1]["spans_per_s"] > rows[0]["spans_per_s"]],
         },
     }
-    write_result("scale", result)
+    if lags:
+        result.update(latency_and_lag(0.8 * rows[0]["spans_per_s"], quick, duration))
+        result["table"] = f"{table}\n\n{result.pop('lag_table')}"
+    write_result("scale" if load == "sdk" else f"scale-{load}", result)
     return result
+
+
+def latency_and_lag(rate: float, quick: bool, duration: float) -> dict[str, Any]:
+    """p99 turn -> task and the extraction lag per session count, at ``rate``."""
+    probe = latency(rate, 2, 10 if quick else 30)
+    lags = [lag(rate, 2, duration, active) for active in SESSION_LEVELS]
+    lag_table = print_table(
+        f"Extraction lag vs sessions (one process, {rate:,.0f} spans/s = 80% of its peak;"
+        f" turn -> task p50 {probe['p50_ms']:.0f} ms, p99 {probe['p99_ms']:.0f} ms)",
+        ["active sessions", "backlog mean", "backlog max", "drain s"],
+        [[r["sessions"], r["backlog_mean"], r["backlog_max"], r["drain_s"]] for r in lags],
+    )
+    return {"latency": probe, "lag": lags, "lag_table": lag_table}
 
 
 def main() -> None:
@@ -237,8 +253,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--duration", type=float)
     parser.add_argument("--senders", type=int, default=4)
+    parser.add_argument(
+        "--load",
+        choices=sorted(SENDERS),
+        default="sdk",
+        help="sdk: synthetic sessions through the SDK; replay: real-library conversations",
+    )
+    parser.add_argument("--no-lag", action="store_true", help="throughput only")
     args = parser.parse_args()
-    run(args.quick, args.duration, args.senders)
+    run(args.quick, args.duration, args.senders, args.load, not args.no_lag)
 
 
 if __name__ == "__main__":

@@ -136,6 +136,12 @@ class SessionLeases(Protocol):
         """Make the session due in ``after`` seconds, for whichever instance claims it."""
         ...
 
+    def backlog(self) -> tuple[int, float] | None:
+        """Across every instance, as last polled: sessions with unprocessed messages,
+        and seconds the longest-overdue one has waited. None: only this process's
+        own queue counts."""
+        ...
+
 
 class OwnAll:
     """The leases of a single instance: every session is its own, and due times
@@ -151,4 +157,7 @@ class OwnAll:
         return None
 
     async def mark_due(self, session_id: str, after: float = 0.0) -> None:
+        return None
+
+    def backlog(self) -> tuple[int, float] | None:
         return None

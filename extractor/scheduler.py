@@ -150,12 +150,13 @@ class ExtractionScheduler:
     def stats(self, now: float | None = None) -> ExtractionStats:
         """Counts for ``/metrics``; ``now`` is monotonic seconds (default: the clock)."""
         now = time.monotonic() if now is None else now
+        shared = self._leases.backlog()  # instances sharing a database: their common queue
         return ExtractionStats(
             runs=self._runs,
             errors=self._errors,
-            buffered_sessions=len(self._queue),
+            buffered_sessions=len(self._queue) if shared is None else shared[0],
             in_process=len(self._running),
-            lag_seconds=self._queue.lag(now, self._running),
+            lag_seconds=self._queue.lag(now, self._running) if shared is None else shared[1],
         )
 
     async def flush(self, session_id: str, *, timeout: float) -> FlushResult:

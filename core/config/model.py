@@ -260,7 +260,8 @@ class ServiceConfig(_Strict):
     #: several instances on one database (docs/scale-out.md): "shared" keeps due
     #: times and extraction leases in PostgreSQL; "auto": shared with a DSN,
     #: single with the embedded store. A dead instance's sessions are taken
-    #: over ``lease`` after it claimed them; due sessions are polled every ``poll``.
+    #: over ``lease`` after its last renewal (every third of it while it extracts);
+    #: due sessions are polled every ``poll``.
     instances: Literal["auto", "single", "shared"] = "auto"
     lease: Duration = Field(default=30.0, gt=0)
     poll: Duration = Field(default=0.5, gt=0)

@@ -1,9 +1,11 @@
 """The database side of several instances, on a real PostgreSQL: a transcript
 write planned on a stale view of a session is refused whole, due sessions are
-claimed by one instance at a time, and a lease that has expired is taken over."""
+claimed by one instance at a time, a held lease is renewed, and a lease that
+has expired is taken over."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -107,3 +109,47 @@ async def test_a_due_session_is_claimed_by_one_instance_until_its_lease_expires(
     assert owner == second.owner
     await second.release([SID])
     assert await first.acquire([SID]) == {SID}
+
+
+async def lease_left(pool: AsyncConnectionPool) -> float:
+    [(left,)] = await fetch(pool, "SELECT extract(epoch FROM lease_until - now()) FROM sessions")
+    return float(left)
+
+
+async def test_a_held_lease_is_renewed_until_released(pool: AsyncConnectionPool) -> None:
+    await PostgresTranscripts(pool, idle_timeout=60).write(plan(0, range(0, 2)))
+    holder = PostgresLeases(pool, lease=60, renew_every=0.05)
+    other = PostgresLeases(pool, lease=60)
+    assert await holder.acquire([SID]) == {SID}
+    assert holder.renewing
+
+    # the lease is about to run out (a long extraction): the holder extends it
+    await fetch(pool, "UPDATE sessions SET lease_until = now() + interval '2 s' RETURNING id")
+    async with asyncio.timeout(10):
+        while await lease_left(pool) < 30:
+            await asyncio.sleep(0.05)
+    assert await other.acquire([SID]) == set()
+
+    await holder.release([SID])
+    async with asyncio.timeout(10):
+        while holder.renewing:
+            await asyncio.sleep(0.01)
+    assert await other.acquire([SID]) == {SID}
+    await other.release([SID])
+
+
+async def test_the_shared_backlog_counts_every_instances_waiting_sessions(
+    pool: AsyncConnectionPool,
+) -> None:
+    leases = PostgresLeases(pool, lease=60)
+    await leases.due(0)
+    assert leases.backlog() == (0, 0.0)
+
+    await PostgresTranscripts(pool, idle_timeout=60).write(plan(0, range(0, 2)))
+    await leases.due(0)
+    assert leases.backlog() == (1, 0.0)  # waiting, not due yet
+
+    await fetch(pool, "UPDATE sessions SET due_at = now() - interval '5 s' RETURNING id")
+    await leases.due(0)
+    waiting, lag = leases.backlog()
+    assert waiting == 1 and 5.0 <= lag < 60.0
