@@ -1,4 +1,5 @@
-"""Message shapes shared by the encoders: OpenAI chat dicts and finish reasons. Pure."""
+"""Shapes shared by the encoders: OpenAI chat dicts, finish reasons, and the
+ids and times of a request's spans. Pure."""
 
 from __future__ import annotations
 
@@ -6,7 +7,17 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from tasktrace.model import ChatMessage, Role, ToolCall
+from tasktrace.evaluation.replay.plan import ModelCall, Request, ToolExecution
+from tasktrace.model import (
+    Attributes,
+    ChatMessage,
+    Role,
+    Span,
+    SpanEvent,
+    SpanKind,
+    StatusCode,
+    ToolCall,
+)
 
 
 def arguments_value(arguments: str) -> Any:
@@ -41,3 +52,36 @@ def finish_reason(message: ChatMessage) -> str:
 
 def response_id(span_id: str) -> str:
     return f"chatcmpl-{span_id}"
+
+
+def request_span(
+    request: Request,
+    step: ModelCall | ToolExecution | None,
+    name: str,
+    kind: SpanKind,
+    attributes: Attributes,
+    scope: str,
+    status_code: StatusCode = StatusCode.UNSET,
+    status_message: str = "",
+    events: tuple[SpanEvent, ...] = (),
+) -> Span:
+    """A span of ``request``: of one of its steps (a model call or a tool run),
+    under its root span; with ``step`` None, the root span itself."""
+    if step is None:
+        span_id, parent, start, end = request.root_span_id, "", request.start_ns, request.end_ns
+    else:
+        span_id, parent, start, end = step.span_id, request.root_span_id, step.start_ns, step.end_ns
+    return Span(
+        trace_id=request.trace_id,
+        span_id=span_id,
+        name=name,
+        parent_span_id=parent,
+        kind=kind,
+        start_ns=start,
+        end_ns=end,
+        attributes=attributes,
+        scope=scope,
+        status_code=status_code,
+        status_message=status_message,
+        events=events,
+    )

@@ -16,7 +16,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasktrace.evaluation.replay._shapes import arguments_value, finish_reason, response_id
+from tasktrace.evaluation.replay._shapes import (
+    arguments_value,
+    finish_reason,
+    request_span,
+    response_id,
+)
 from tasktrace.evaluation.replay.otlp import Export, compact_json, exports
 from tasktrace.evaluation.replay.plan import (
     ModelCall,
@@ -65,16 +70,13 @@ def _chat_span(replay: Replay, request: Request, call: ModelCall) -> Span:
         "gen_ai.input.messages": compact_json([parts_message(m) for m in call.inputs]),
         "gen_ai.output.messages": compact_json([parts_message(call.output, output=True)]),
     }
-    return Span(
-        trace_id=request.trace_id,
-        span_id=call.span_id,
-        parent_span_id=request.root_span_id,
-        name=f"chat {replay.model}",
-        kind=SpanKind.CLIENT,
-        start_ns=call.start_ns,
-        end_ns=call.end_ns,
-        attributes=attrs,
-        scope=SCOPE,
+    return request_span(
+        request,
+        call,
+        f"chat {replay.model}",
+        SpanKind.CLIENT,
+        attrs,
+        SCOPE,
     )
 
 
@@ -90,16 +92,13 @@ def _tool_span(request: Request, run: ToolExecution) -> Span:
         attrs["error.type"] = "RuntimeError"
     else:
         attrs["gen_ai.tool.call.result"] = run.result
-    return Span(
-        trace_id=request.trace_id,
-        span_id=run.span_id,
-        parent_span_id=request.root_span_id,
-        name=f"execute_tool {run.call.name}",
-        kind=SpanKind.INTERNAL,
-        start_ns=run.start_ns,
-        end_ns=run.end_ns,
-        attributes=attrs,
-        scope=SCOPE,
+    return request_span(
+        request,
+        run,
+        f"execute_tool {run.call.name}",
+        SpanKind.INTERNAL,
+        attrs,
+        SCOPE,
         status_code=StatusCode.ERROR if run.error else StatusCode.UNSET,
         status_message=run.failure if run.error else "",
     )
@@ -118,15 +117,13 @@ def _agent_span(replay: Replay, request: Request) -> Span:
     if request.answer:
         answer = ChatMessage(Role.ASSISTANT, request.answer)
         attrs["gen_ai.output.messages"] = compact_json([parts_message(answer, output=True)])
-    return Span(
-        trace_id=request.trace_id,
-        span_id=request.root_span_id,
-        name=f"invoke_agent {AGENT}",
-        kind=SpanKind.INTERNAL,
-        start_ns=request.start_ns,
-        end_ns=request.end_ns,
-        attributes=attrs,
-        scope=SCOPE,
+    return request_span(
+        request,
+        None,
+        f"invoke_agent {AGENT}",
+        SpanKind.INTERNAL,
+        attrs,
+        SCOPE,
     )
 
 

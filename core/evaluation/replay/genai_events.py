@@ -15,7 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasktrace.evaluation.replay._shapes import finish_reason, openai_tool_calls, response_id
+from tasktrace.evaluation.replay._shapes import (
+    finish_reason,
+    openai_tool_calls,
+    request_span,
+    response_id,
+)
 from tasktrace.evaluation.replay.otlp import Export, exports
 from tasktrace.evaluation.replay.plan import (
     ModelCall,
@@ -93,16 +98,13 @@ def _chat_span(replay: Replay, request: Request, call: ModelCall) -> Span:
         "gen_ai.usage.input_tokens": estimate_tokens(call.inputs),
         "gen_ai.usage.output_tokens": estimate_tokens([call.output]),
     }
-    return Span(
-        trace_id=request.trace_id,
-        span_id=call.span_id,
-        parent_span_id=request.root_span_id,
-        name=f"chat {replay.model}",
-        kind=SpanKind.CLIENT,
-        start_ns=call.start_ns,
-        end_ns=call.end_ns,
-        attributes=attrs,
-        scope=CHAT_SCOPE,
+    return request_span(
+        request,
+        call,
+        f"chat {replay.model}",
+        SpanKind.CLIENT,
+        attrs,
+        CHAT_SCOPE,
     )
 
 
@@ -116,16 +118,13 @@ def _tool_span(request: Request, run: ToolExecution) -> Span:
     }
     if run.error:
         attrs["error.type"] = "RuntimeError"
-    return Span(
-        trace_id=request.trace_id,
-        span_id=run.span_id,
-        parent_span_id=request.root_span_id,
-        name=f"execute_tool {run.call.name}",
-        kind=SpanKind.CLIENT,
-        start_ns=run.start_ns,
-        end_ns=run.end_ns,
-        attributes=attrs,
-        scope=HANDLER_SCOPE,
+    return request_span(
+        request,
+        run,
+        f"execute_tool {run.call.name}",
+        SpanKind.CLIENT,
+        attrs,
+        HANDLER_SCOPE,
         status_code=StatusCode.ERROR if run.error else StatusCode.UNSET,
         status_message=run.failure if run.error else "",
     )
@@ -139,15 +138,13 @@ def _agent_span(replay: Replay, request: Request) -> Span:
         "gen_ai.agent.name": AGENT,
         "gen_ai.conversation.id": replay.session_id,
     }
-    return Span(
-        trace_id=request.trace_id,
-        span_id=request.root_span_id,
-        name=f"invoke_agent {AGENT}",
-        kind=SpanKind.INTERNAL,
-        start_ns=request.start_ns,
-        end_ns=request.end_ns,
-        attributes=attrs,
-        scope=HANDLER_SCOPE,
+    return request_span(
+        request,
+        None,
+        f"invoke_agent {AGENT}",
+        SpanKind.INTERNAL,
+        attrs,
+        HANDLER_SCOPE,
     )
 
 

@@ -15,7 +15,12 @@ from __future__ import annotations
 
 import json
 
-from tasktrace.evaluation.replay._shapes import finish_reason, openai_message, response_id
+from tasktrace.evaluation.replay._shapes import (
+    finish_reason,
+    openai_message,
+    request_span,
+    response_id,
+)
 from tasktrace.evaluation.replay.otlp import Export, compact_json, exports
 from tasktrace.evaluation.replay.plan import (
     ModelCall,
@@ -90,16 +95,13 @@ def _llm_span(replay: Replay, request: Request, call: ModelCall) -> Span:
         "llm.finish_reason": finish_reason(call.output),
         "openinference.span.kind": "LLM",
     }
-    return Span(
-        trace_id=request.trace_id,
-        span_id=call.span_id,
-        parent_span_id=request.root_span_id,
-        name="ChatCompletion",
-        kind=SpanKind.INTERNAL,
-        start_ns=call.start_ns,
-        end_ns=call.end_ns,
-        attributes=attrs,
-        scope=LLM_SCOPE,
+    return request_span(
+        request,
+        call,
+        "ChatCompletion",
+        SpanKind.INTERNAL,
+        attrs,
+        LLM_SCOPE,
         status_code=StatusCode.OK,
     )
 
@@ -121,16 +123,13 @@ def _tool_span(replay: Replay, request: Request, run: ToolExecution) -> Span:
         attrs["output.value"] = run.result
         attrs["output.mime_type"] = "text/plain"
     attrs["openinference.span.kind"] = "TOOL"
-    return Span(
-        trace_id=request.trace_id,
-        span_id=run.span_id,
-        parent_span_id=request.root_span_id,
-        name=run.call.name,
-        kind=SpanKind.INTERNAL,
-        start_ns=run.start_ns,
-        end_ns=run.end_ns,
-        attributes=attrs,
-        scope=APP_SCOPE,
+    return request_span(
+        request,
+        run,
+        run.call.name,
+        SpanKind.INTERNAL,
+        attrs,
+        APP_SCOPE,
         status_code=StatusCode.ERROR if run.error else StatusCode.UNSET,
         status_message=f"RuntimeError: {run.failure}" if run.error else "",
         events=events,
@@ -147,15 +146,13 @@ def _agent_span(replay: Replay, request: Request) -> Span:
         attrs["output.value"] = request.answer
         attrs["output.mime_type"] = "text/plain"
     attrs["openinference.span.kind"] = "AGENT"
-    return Span(
-        trace_id=request.trace_id,
-        span_id=request.root_span_id,
-        name=AGENT,
-        kind=SpanKind.INTERNAL,
-        start_ns=request.start_ns,
-        end_ns=request.end_ns,
-        attributes=attrs,
-        scope=APP_SCOPE,
+    return request_span(
+        request,
+        None,
+        AGENT,
+        SpanKind.INTERNAL,
+        attrs,
+        APP_SCOPE,
     )
 
 
