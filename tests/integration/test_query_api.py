@@ -3,7 +3,6 @@ and the small in-memory TaskQueries of tests/support/memory_queries.py."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -28,10 +27,9 @@ from tests.support.memory_queries import (
     seeded,
     serve_api,
 )
-from tests.support.query_builders import T0
+from tests.support.query_builders import ISO_UTC, T0
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "otlp"
-ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 
 # --- servers -------------------------------------------------------------------

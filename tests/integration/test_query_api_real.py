@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -44,11 +43,11 @@ from tests.support.populated_service import (
     Server,
     populated_service,
 )
+from tests.support.query_builders import ISO_UTC
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 TASKTRACE = Path(sys.executable).parent / "tasktrace"
-ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 TASK_KEYS = {
     "id", "session_id", "order", "description", "status", "progress", "preferences",
     "message_ids", "trace_ids", "created_at", "updated_at", "history",

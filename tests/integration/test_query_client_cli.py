@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -33,7 +32,6 @@ from tests.support.query_builders import T0
 from tests.support.query_cli import run_cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "otlp"
-ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 
 @pytest.fixture

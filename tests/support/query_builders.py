@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from tasktrace.model import Message, Role, Session, StatusChange, Task, TaskStatus, ToolCall
 
+#: how the API writes a time: UTC, microseconds, a Z
+ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 T0 = datetime(2026, 11, 23, 19, 5, 55, 123456, tzinfo=UTC)
 #: T0 as unix nanoseconds
 T0_NS = 1_795_460_755_123_456_000
