@@ -7,6 +7,7 @@ own (measured with psutil); every load is bounded in time and count.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -149,6 +150,17 @@ def baseline_spans(server: Server) -> int:
 
 #: the sender script of each kind of load (see :func:`run_senders`)
 SENDERS = {"sdk": "sender.py", "replay": "replay_sender.py"}
+
+
+def add_load_argument(parser: argparse.ArgumentParser) -> None:
+    """``--load sdk|replay``: which sender :func:`run_senders` runs."""
+    parser.add_argument(
+        "--load",
+        choices=sorted(SENDERS),
+        default="sdk",
+        help="sdk: synthetic sessions through the SDK; replay: the real libraries' fixture"
+        " conversations, 25 a request, new ids each time (cheap to send)",
+    )
 
 
 def run_senders(

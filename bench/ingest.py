@@ -20,8 +20,8 @@ import argparse
 from typing import Any
 
 from common import (
-    SENDERS,
     Server,
+    add_load_argument,
     baseline_server,
     baseline_spans,
     postgres_count,
@@ -165,13 +165,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--duration", type=float)
     parser.add_argument("--processes", type=int, default=3)
-    parser.add_argument(
-        "--load",
-        choices=sorted(SENDERS),
-        default="sdk",
-        help="sdk: synthetic sessions through the SDK; replay: the real libraries' fixture"
-        " conversations, 25 a request, new ids each time (cheap to send)",
-    )
+    add_load_argument(parser)
     args = parser.parse_args()
     run(args.quick, args.duration, args.processes, args.load)
 

@@ -38,8 +38,8 @@ import psutil
 from common import (
     BENCH,
     PYTHON,
-    SENDERS,
     Server,
+    add_load_argument,
     baseline_server,
     percentile,
     postgres_count,
@@ -253,12 +253,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--duration", type=float)
     parser.add_argument("--senders", type=int, default=4)
-    parser.add_argument(
-        "--load",
-        choices=sorted(SENDERS),
-        default="sdk",
-        help="sdk: synthetic sessions through the SDK; replay: real-library conversations",
-    )
+    add_load_argument(parser)
     parser.add_argument("--no-lag", action="store_true", help="throughput only")
     args = parser.parse_args()
     run(args.quick, args.duration, args.senders, args.load, not args.no_lag)
