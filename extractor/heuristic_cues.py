@@ -82,6 +82,9 @@ RETRY = _rx(
     r"|try (it |that |another|other|a different|for|with|at)"
     r"|different|change (it|the|that)|make it)\b"
 )
+#: the assistant offers to do what the task did over ("try to use it again"); narrower
+#: than RETRY, which also reads "instead" and "different" in the user's words
+REDO = _rx(r"\b(again|retry|re-?try|re-?attempt|redo|re-?do)\b")
 #: asks for other results: stays in the current task, which stays as it is
 ALTERNATIVES = _rx(
     r"\b(any ?(thing|one)? else|anything other|something else|any others?"
@@ -130,12 +133,12 @@ NEGATE = _rx(r"^\W*(no|nope|nah|not (now|yet|right now)|don'?t|do not|maybe late
 
 # --- assistant messages ----------------------------------------------------------
 
-#: a request with effects outside the conversation, which a reply alone cannot carry out
 #: an opening that announces several changes to come, one at a time
 SEVERAL_CHANGES = _rx(
     r"\b(some|a few|few|several|a couple( of)?|couple of|multiple|two|three|a number of)"
     r" (\w+ )?(changes|modifications|updates|adjustments|things to (change|update|fix))\b"
 )
+#: a request with effects outside the conversation, which a reply alone cannot carry out
 SIDE_EFFECT = _rx(
     r"\b(book|reserve|buy|purchase|pay|transfer|send|order|rent|schedule|hire|cancel|call|play"
     r"|stream|cast|set up|change|modify|upgrade|downgrade|refund|remove|switch|adjust|update"

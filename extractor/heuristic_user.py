@@ -50,6 +50,18 @@ class View:
                 return self.window[i + 1 :]
         return self.window
 
+    @property
+    def last_reply(self) -> str:
+        """The assistant's last text since the last user message (``""``: none)."""
+        return next(
+            (
+                m.content
+                for m in reversed(self.since_user())
+                if m.role is Role.ASSISTANT and m.content
+            ),
+            "",
+        )
+
     def owner(self, message_id: str) -> Task | None:
         return next((t for t in reversed(self.tasks) if message_id in t.message_ids), None)
 
@@ -112,8 +124,7 @@ def _same_object(text: str, task: Task) -> bool:
 
 def _accepted_offer(text: str, view: View) -> str:
     """The action the assistant just offered, if the user accepts it; else ``""``."""
-    replies = [m.content for m in view.since_user() if m.role is Role.ASSISTANT and m.content]
-    offer = cues.offer_phrase(replies[-1]) if replies else ""
+    offer = cues.offer_phrase(view.last_reply)
     return offer if offer and cues.AFFIRM.search(text) else ""
 
 
@@ -138,14 +149,14 @@ def _corrects(text: str, view: View) -> bool:
     A "no" to a question of the assistant declines it instead."""
     if cues.COMPLAINT.search(text):
         return True
-    replies = [m.content for m in view.since_user() if m.role is Role.ASSISTANT and m.content]
-    return bool(replies and cues.NEGATE.search(text)) and not cues.is_question(replies[-1])
+    reply = view.last_reply
+    return bool(reply and cues.NEGATE.search(text)) and not cues.is_question(reply)
 
 
 def _answers_question(text: str, view: View) -> bool:
     """The user confirms what the assistant just asked; what follows belongs to the same task."""
-    replies = [m.content for m in view.since_user() if m.role is Role.ASSISTANT and m.content]
-    return bool(replies) and cues.is_question(replies[-1]) and bool(cues.CONFIRM.search(text))
+    reply = view.last_reply
+    return bool(reply) and cues.is_question(reply) and bool(cues.CONFIRM.search(text))
 
 
 def _new_action(text: str, view: View, task: Task) -> bool:
@@ -169,24 +180,19 @@ def _requested_before(offer: str, view: View, task: Task) -> bool:
     return bool(_stems(offer) & _stems(said))
 
 
-#: the assistant offers to do the task's action over ("try to use it again")
-_REDO = re.compile(r"\b(again|retry|re-?try|re-?attempt|redo|re-?do)\b", re.IGNORECASE)
-
-
 def _offers_redo(view: View) -> bool:
     """The assistant's last reply offers to redo what the task did: accepting it
     is the same request, not a new one."""
-    replies = [m.content for m in view.since_user() if m.role is Role.ASSISTANT and m.content]
-    return bool(replies) and bool(_REDO.search(replies[-1]))
+    return bool(cues.REDO.search(view.last_reply))
 
 
 def _replies(view: View) -> bool:
     """The assistant's last reply asked the user something for the task (more than
     "anything else?" and offering no further action): the user's message answers it."""
-    replies = [m.content for m in view.since_user() if m.role is Role.ASSISTANT and m.content]
-    if not replies or cues.offer_phrase(replies[-1]):
+    reply = view.last_reply
+    if not reply or cues.offer_phrase(reply):
         return False
-    asked = [s for s in re.split(r"(?<=[.!?])\s+", replies[-1]) if cues.is_question(s)]
+    asked = [s for s in re.split(r"(?<=[.!?])\s+", reply) if cues.is_question(s)]
     return any(not cues.ANYTHING_ELSE.search(s) for s in asked)
 
 
@@ -215,8 +221,7 @@ def _separate_request(text: str, view: View, task: Task) -> bool:
     """While the task's change is not made yet, only a request marked as separate
     ("also", "another thing") for an action the task did not name starts a task;
     an answer, a choice, a confirmation, a correction or push-back stays in it."""
-    replies = [m.content for m in view.since_user() if m.role is Role.ASSISTANT and m.content]
-    if serves_reply(text, replies[-1] if replies else ""):
+    if serves_reply(text, view.last_reply):
         return False
     return bool(cues.NEW_MARKER.search(text)) and _new_action(text, view, task)
 
