@@ -241,7 +241,8 @@ def _settle_results(
 ) -> _Settled:
     """The status a reply gives ``task`` after tool results."""
     last = results[-1]
-    role = role_of(last, view, rules.roles)
+    call = call_of(last, view)
+    role = rules.roles.role(call.name, call.arguments)
     if role is ToolRole.HANDOFF:
         return TaskStatus.FAILED, R.ESCALATED
     pending_write = _needs_tool(task, view) and not wrote(
@@ -255,7 +256,7 @@ def _settle_results(
             return TaskStatus.RUNNING, R.AWAITING_USER
     if last.error or EMPTY_RESULT.match(last.content):
         return TaskStatus.FAILED, R.TOOL_ERROR
-    if role is ToolRole.WRITE and offers_it_again(text, call_of(last, view).name):
+    if role is ToolRole.WRITE and offers_it_again(text, call.name):
         return TaskStatus.FAILED, R.TOOL_ERROR
     if cues.FAILURE.search(text):
         return TaskStatus.FAILED, _not_done(text)
