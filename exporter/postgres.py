@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
@@ -132,3 +132,10 @@ async def fetch(
     async with connection(pool) as conn:
         cur = await conn.execute(query, params)
         return list(await cur.fetchall())
+
+
+def unnest_columns(rows: Sequence[tuple[Any, ...]], width: int) -> tuple[list[Any], ...]:
+    """``rows`` as ``width`` column lists: the array parameters of an ``unnest``
+    that writes them in one statement."""
+    columns = tuple(list(column) for column in zip(*rows, strict=True))  # transposed in C
+    return columns or tuple([] for _ in range(width))

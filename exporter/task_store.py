@@ -18,7 +18,7 @@ from psycopg.abc import QueryNoTemplate as Query
 from psycopg_pool import AsyncConnectionPool
 
 from tasktrace.errors import StoreUnavailable
-from tasktrace.exporter.postgres import connection, fetch
+from tasktrace.exporter.postgres import connection, fetch, unnest_columns
 from tasktrace.exporter.rows import (
     MESSAGE_COLUMNS,
     TASK_COLUMNS,
@@ -237,7 +237,9 @@ async def _write_tasks(
     # one statement each over arrays (rows in order): per-row statements cost
     # more client CPU than the rest of a commit
     async with conn.cursor() as cur:
-        await cur.execute(_UPSERT_TASKS, _columns([_task_params(t, s) for t, _, s in writes], 16))
+        await cur.execute(
+            _UPSERT_TASKS, unnest_columns([_task_params(t, s) for t, _, s in writes], 16)
+        )
         history = [
             (t.id, t.session_id, at, kind, st, d, t.revision)
             for t, before, _ in writes
@@ -248,7 +250,7 @@ async def _write_tasks(
                 "INSERT INTO task_history (task_id, session_id, at, kind, status, detail, revision)"
                 " SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::text[],"
                 " %s::text[], %s::text[], %s::int[])",
-                _columns(history, 7),
+                unnest_columns(history, 7),
             )
         # a message newly linked to two tasks at once ends with the last, as row by row
         links = {(t.session_id, m): t.id for t, before, _ in writes for m in _new_links(t, before)}
@@ -257,14 +259,8 @@ async def _write_tasks(
                 "UPDATE messages AS m SET task_id = v.task_id"
                 " FROM unnest(%s::text[], %s::text[], %s::text[]) AS v(session_id, id, task_id)"
                 " WHERE m.session_id = v.session_id AND m.id = v.id",
-                _columns([(sid, mid, tid) for (sid, mid), tid in links.items()], 3),
+                unnest_columns([(sid, mid, tid) for (sid, mid), tid in links.items()], 3),
             )
-
-
-def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> tuple[list[Any], ...]:
-    """``rows`` as ``width`` column lists, the parameters of an ``unnest`` over arrays."""
-    columns = tuple(list(column) for column in zip(*rows, strict=True))  # transposed in C
-    return columns or tuple([] for _ in range(width))
 
 
 def _new_links(task: Task, before: Task | None) -> list[str]:

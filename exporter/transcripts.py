@@ -20,7 +20,7 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 
 from tasktrace.errors import StaleTranscript
-from tasktrace.exporter.postgres import connection, fetch
+from tasktrace.exporter.postgres import connection, fetch, unnest_columns
 from tasktrace.exporter.rows import MESSAGE_COLUMNS, column_list, message_from_row
 from tasktrace.model import Message, ToolCall
 from tasktrace.records import Lookup, StoredTrace, TranscriptState, WritePlan
@@ -102,12 +102,11 @@ class PostgresTranscripts:
         await self._write_sessions(cur, plan)
         await self._write_messages(cur, plan)
         if plan.error_flags:
-            sessions, seqs = zip(*plan.error_flags, strict=True)
             await cur.execute(
                 "UPDATE messages m SET error = true"
                 " FROM unnest(%s::text[], %s::int[]) AS f(session_id, seq)"
                 " WHERE m.session_id = f.session_id AND m.seq = f.seq",
-                (list(sessions), list(seqs)),
+                unnest_columns(plan.error_flags, 2),
             )
         await self._write_traces(cur, plan)
 
