@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from tasktrace.cli.entry import fixed_malloc_thresholds
 from tasktrace.receiver.otlp_wire import TraceRequest
 
 SPANS = [0]
@@ -93,6 +95,7 @@ def main() -> None:
     parser.add_argument("--http", required=True)
     parser.add_argument("--parse", choices=("utf8", "bytes", "none"), default="utf8")
     args = parser.parse_args()
+    fixed_malloc_thresholds(os.environ)  # the allocator as ``tasktrace serve`` has it
     asyncio.run(serve(args.grpc, args.http, args.parse))
 
 

@@ -238,7 +238,21 @@ def _cut(text: str, problems: DecodeProblems | None) -> str:
 
 
 def attributes(pairs: Any, problems: DecodeProblems | None = None) -> dict[str, AttrValue]:
-    return {kv.key: any_value(kv.value, problems) for kv in pairs}
+    out: dict[str, AttrValue] = {}
+    for kv in pairs:
+        value = kv.value
+        # most values are short valid UTF-8 strings: those here, without a call
+        # (no more bytes than the limit: no more characters either)
+        if value.WhichOneof("value") == "string_value":
+            raw = value.string_value
+            if type(raw) is bytes and len(raw) <= MAX_VALUE_CHARS:
+                try:
+                    out[kv.key] = raw.decode()
+                    continue
+                except UnicodeDecodeError:
+                    pass
+        out[kv.key] = any_value(value, problems)
+    return out
 
 
 def _hex(raw: bytes) -> str:
