@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.abc import QueryNoTemplate as Query
+from psycopg.types.array import ListBinaryDumper
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from tasktrace.errors import StoreRejected, StoreUnavailable
@@ -74,6 +75,10 @@ def open_pool(conninfo: str, schema: str, *, max_size: int, timeout: float) -> A
     """A pool whose connections use ``schema``. Call ``await pool.open()`` to connect."""
 
     async def configure(conn: psycopg.AsyncConnection) -> None:
+        # lists as binary arrays: psycopg's text arrays are escaped element by
+        # element in Python, 8x the client CPU of binary ones (33 against 4 µs
+        # for a row of 16 columns); the hot writes pass every column as one
+        conn.adapters.register_dumper(list, ListBinaryDumper)
         await conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
         await conn.commit()
 
