@@ -96,6 +96,7 @@ class ExtractionScheduler:
         self._running: set[str] = set()
         self._committed = asyncio.Condition()
         self._wake = asyncio.Event()
+        self._freed = asyncio.Event()  # a batch ended: its slots are free
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -213,19 +214,30 @@ class ExtractionScheduler:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
     async def _claim_loop(self, interval: float) -> None:
-        """Shared store: take the sessions that came due there, every ``interval`` s."""
+        """Shared store: take the sessions that came due there, every ``interval`` s,
+        or as soon as a batch ends when the last claim filled every free slot (more
+        are likely due: a backlog is worked off at the extractor's pace, not at
+        ``concurrency`` sessions per interval)."""
         while not self._closed:
+            full = False
+            self._freed.clear()  # before the claim: a batch ending during it counts
             try:
                 free = self._concurrency - len(self._running)
                 if self._inflight and self._ingest_waiting():
                     free = 0  # ingest first; a claim would only wait here with its lease
-                for sid in await self._leases.due(free, sorted(self._running)):
+                claimed = await self._leases.due(free, sorted(self._running))
+                for sid in claimed:
                     self._queue.state(sid).forced = True
                     self._queue.schedule(sid)
                     self._wake.set()
+                full = free > 0 and len(claimed) >= free
             except StoreUnavailable as exc:
                 _log.warning("claiming due sessions failed: %s", exc)
-            await asyncio.sleep(interval)
+            if full:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._freed.wait(), timeout=interval)
+            else:
+                await asyncio.sleep(interval)
 
     def _launch(self, sids: list[str]) -> None:
         for sid in sids:
@@ -269,6 +281,7 @@ class ExtractionScheduler:
                 self._running.discard(sid)
                 self._queue.schedule(sid)
             self._wake.set()
+            self._freed.set()
             async with self._committed:
                 self._committed.notify_all()
 

@@ -209,6 +209,23 @@ async def test_shared_a_session_due_in_the_store_is_extracted_without_a_notify()
     assert store.sessions[SID].cursor == 3
 
 
+async def test_shared_a_backlog_is_claimed_as_batches_end_not_once_per_poll() -> None:
+    store, consumer = MemoryTasks(), Recorder()
+    leases = SharedLeases()
+    sids = [f"s-{i}" for i in range(6)]
+    for sid in sids:
+        store.add_messages(sid, conversation())
+    leases.due_now.extend(sids)
+    # two slots and an hour between polls: all six are done only if a full
+    # claim is followed by another as soon as a batch frees its slots
+    async with scheduler(store, consumer, leases=leases, poll_interval=3600, concurrency=2):
+        while len({t.session_id for t in consumer.delivered}) < len(sids):
+            consumer.event.clear()
+            await asyncio.wait_for(consumer.event.wait(), timeout=5)
+    assert leases.due_now == []
+    assert all(store.sessions[sid].cursor == 3 for sid in sids)
+
+
 async def test_shared_flush_marks_the_session_due_and_sees_another_instance_commit() -> None:
     store, consumer = MemoryTasks(), Recorder()
     leases = SharedLeases(held_elsewhere=frozenset({SID}))
