@@ -4,12 +4,12 @@ Several sender processes (real SDK, BatchSpanProcessor, OTLP exporter) send
 synthetic agent sessions for a fixed time, first to ``bench/baseline_server.py``
 (decode and discard), then to ``tasktrace serve`` with its embedded Postgres,
 over gRPC and over HTTP/protobuf, and once more over gRPC with extraction held
-off (the receiver alone). Reports spans/s acknowledged, messages/s committed
-(counted in Postgres), server CPU, tasktrace/baseline, and the messages not yet
-extracted when the senders stop. ``--load replay`` sends the real libraries'
-fixture conversations instead (``bench/replay_sender.py``: 25 a request, new ids
-each time), which cost the senders far less than the SDK: the load the issue's
-figures were measured with.
+off (the receiver alone), each run on a fresh server. Reports spans/s
+acknowledged, messages/s committed (counted in Postgres), server CPU,
+tasktrace/baseline, and the messages not yet extracted when the senders stop.
+``--load replay`` sends the real libraries' fixture conversations instead
+(``bench/replay_sender.py``: 25 a request, new ids each time), which cost the
+senders far less than the SDK: the load the issue's figures were measured with.
 
     python bench/ingest.py [--quick] [--duration S] [--processes N] [--load sdk|replay]
 """
@@ -93,9 +93,11 @@ def run(
             row.update(server="baseline", decoded=baseline_spans(base) - before)
             rows.append(row)
     for name, overrides in CONFIGS:
-        with tasktrace_server(*overrides) as tt:
-            dsn = tt.dsn()
-            for protocol in ("grpc", "http") if name == "tasktrace" else ("grpc",):
+        for protocol in ("grpc", "http") if name == "tasktrace" else ("grpc",):
+            # a fresh server each: the next run must not share the CPU with the
+            # extraction left over from the one before
+            with tasktrace_server(*overrides) as tt:
+                dsn = tt.dsn()
                 endpoint = tt.grpc if protocol == "grpc" else tt.http
                 before = postgres_count(dsn, "SELECT count(*) FROM messages")
                 row = measure(tt, endpoint, protocol, processes, duration, f"tt-{protocol}", load)

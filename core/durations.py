@@ -47,9 +47,17 @@ class Every:
     def __init__(self, interval: float) -> None:
         self._interval = interval
         self._next = -math.inf
+        self._asked = 0
 
     def due(self, now: float) -> bool:
+        return self.asked_if_due(now) > 0
+
+    def asked_if_due(self, now: float) -> int:
+        """When due, how many times it was asked since the last yes (this time
+        included); 0 when not due."""
+        self._asked += 1
         if now < self._next:
-            return False
+            return 0
         self._next = now + self._interval
-        return True
+        asked, self._asked = self._asked, 0
+        return asked

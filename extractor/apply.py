@@ -260,3 +260,9 @@ def expire(
         for t in tasks
         if t.status.is_open
     )
+
+
+def changed_tasks(before: Sequence[Task], after: Sequence[Task]) -> list[Task]:
+    """The tasks of ``after`` that are new or changed since ``before`` (by revision)."""
+    old = {t.id: t.revision for t in before}
+    return [t for t in after if old.get(t.id) != t.revision]

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from tasktrace.consumers import TaskConsumer
 from tasktrace.durations import Every
 from tasktrace.errors import StoreUnavailable
-from tasktrace.extractor.apply import apply_ops, expire, tasks_after
+from tasktrace.extractor.apply import apply_ops, changed_tasks, expire, tasks_after
 from tasktrace.extractor.base import ExtractionFailed, ExtractionInput, Extractor
 from tasktrace.extractor.buffer import DueQueue, backoff
 from tasktrace.extractor.heuristic import CONTEXT_MESSAGES as HEURISTIC_CONTEXT
@@ -104,7 +104,7 @@ class ExtractionScheduler:
         self._ingest_waiting = ingest_waiting or (lambda: 0)
         self._runs = 0
         self._errors = 0
-        self._retry_log, self._unlogged = Every(RETRY_LOG_INTERVAL), 0
+        self._retry_log = Every(RETRY_LOG_INTERVAL)
 
     # --- lifecycle -------------------------------------------------------
 
@@ -214,26 +214,24 @@ class ExtractionScheduler:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
     async def _claim_loop(self, interval: float) -> None:
-        """Shared store: take the sessions that came due there, every ``interval`` s,
-        or as soon as a batch ends when the last claim filled every free slot (more
-        are likely due: a backlog is worked off at the extractor's pace, not at
-        ``concurrency`` sessions per interval)."""
+        """Shared store: take the sessions that came due there every ``interval`` s,
+        or as soon as a batch ends after a claim that filled every free slot (a
+        backlog then goes at the extractor's pace, not ``concurrency`` per interval)."""
         while not self._closed:
-            full = False
             self._freed.clear()  # before the claim: a batch ending during it counts
+            free = self._concurrency - len(self._running)
+            if self._inflight and self._ingest_waiting():
+                free = 0  # ingest first; a claim would only wait here with its lease
             try:
-                free = self._concurrency - len(self._running)
-                if self._inflight and self._ingest_waiting():
-                    free = 0  # ingest first; a claim would only wait here with its lease
                 claimed = await self._leases.due(free, sorted(self._running))
-                for sid in claimed:
-                    self._queue.state(sid).forced = True
-                    self._queue.schedule(sid)
-                    self._wake.set()
-                full = free > 0 and len(claimed) >= free
             except StoreUnavailable as exc:
                 _log.warning("claiming due sessions failed: %s", exc)
-            if full:
+                claimed = []
+            for sid in claimed:
+                self._queue.state(sid).forced = True
+                self._queue.schedule(sid)
+                self._wake.set()
+            if free and len(claimed) >= free:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._freed.wait(), timeout=interval)
             else:
@@ -294,7 +292,7 @@ class ExtractionScheduler:
         request = ExtractionInput(snap.session_id, snap.tasks, snap.messages, now, snap.context)
         result = await self._extractor.extract(request)
         tasks = tasks_after(request, result, self._extractor.name)
-        changed = tuple(_changed(snap.tasks, tasks))
+        changed = tuple(changed_tasks(snap.tasks, tasks))
         return Commit(snap, new_cursor, changed, (result.input_tokens, result.output_tokens))
 
     def _committed_one(self, result: Commit) -> None:
@@ -324,8 +322,8 @@ class ExtractionScheduler:
     def _log_retry(self, sid: str, exc: BaseException, delay: float) -> None:
         """One warning per ``RETRY_LOG_INTERVAL`` (an outage fails every session
         at once), saying how many failures it stands for; the rest at debug."""
-        self._unlogged += 1
-        if not self._retry_log.due(time.monotonic()):
+        asked = self._retry_log.asked_if_due(time.monotonic())
+        if not asked:
             _log.debug("extraction of session %s failed (%s); retry in %.1fs", sid, exc, delay)
             return
         _log.warning(
@@ -334,9 +332,8 @@ class ExtractionScheduler:
             sid,
             exc,
             delay,
-            self._unlogged - 1,
+            asked - 1,
         )
-        self._unlogged = 0
 
     async def _emit_all(self, results: Sequence[Commit]) -> None:
         """Hand the batch's changed tasks on: one call per source service."""
@@ -394,12 +391,7 @@ class ExtractionScheduler:
         # the snapshot's last activity is fresher than the listing's
         ops = expire(snap.tasks, last_activity=snap.last_message_at, now=now, ttl=self._ttl)
         tasks = apply_ops(snap.tasks, ops, session_id=sid, now=now, extractor="ttl", messages={})
-        changed = _changed(snap.tasks, tasks)
+        changed = changed_tasks(snap.tasks, tasks)
         await self._store.save_tasks(changed, snap.tasks, snap.service)
         await self._emit(changed, snap.service)
         return len(changed)
-
-
-def _changed(before: Sequence[Task], after: Sequence[Task]) -> list[Task]:
-    old = {t.id: t.revision for t in before}
-    return [t for t in after if old.get(t.id) != t.revision]
