@@ -14,8 +14,9 @@ said.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tasktrace.extractor.heuristic_cues import NUMBER_WORDS
@@ -167,6 +168,8 @@ CONSTRAINTS: tuple[Constraint, ...] = (
 )
 
 CONSTRAINT_KEYS = frozenset(c.key for c in CONSTRAINTS)
+#: distinct texts whose constraints are kept (a bounded LRU)
+CONSTRAINTS_CACHE = 1024
 
 #: words of tool argument names for the terms a user agrees to when saying yes to a
 #: write (see ``heuristic_prefs.agreed_terms``): the kinds of terms above, and the trip
@@ -191,9 +194,11 @@ TERM_ARGUMENTS = frozenset(
 PEOPLE_ARGUMENTS = frozenset(["passenger", "traveler", "traveller", "guest", "attendee"])
 
 
-def stated_constraints(text: str) -> Iterable[str]:
+@functools.lru_cache(maxsize=CONSTRAINTS_CACHE)
+def stated_constraints(text: str) -> tuple[str, ...]:
     """``key=value`` for each constraint the user states in ``text``; a key said in
-    several clauses takes its last value."""
+    several clauses takes its last value. Cached: a task's user messages are read
+    again at each of its tool calls."""
     said: dict[str, str] = {}
     for clause in _CLAUSES.split(text):
         if not clause or not clause.strip():
@@ -205,4 +210,4 @@ def stated_constraints(text: str) -> Iterable[str]:
             value = constraint.value_of(clause)
             if value:
                 said[constraint.key] = value
-    return [f"{key}={value}" for key, value in said.items()]
+    return tuple(f"{key}={value}" for key, value in said.items())

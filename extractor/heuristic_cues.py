@@ -212,8 +212,14 @@ _ASKS = _rx(
 )
 
 
+#: distinct replies whose "is it a question" is kept (a bounded LRU of whole texts)
+QUESTIONS_CACHE = 1024
+
+
+@functools.lru_cache(maxsize=QUESTIONS_CACHE)
 def is_question(text: str) -> bool:
-    """The assistant asks the user something (with or without a question mark)."""
+    """The assistant asks the user something (with or without a question mark).
+    Cached: the last reply is asked about by several rules per message."""
     return "?" in text or bool(_ASKS.search(text))
 
 
@@ -312,9 +318,11 @@ _STOP = frozenset(
         "about",
     ]
 )
+_CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+
+
 #: distinct texts whose words are kept (a bounded LRU)
 WORDS_CACHE = 4096
-_CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 
 
 def words(text: str) -> list[str]:

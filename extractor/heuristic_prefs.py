@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from tasktrace.extractor.heuristic_constraints import (
     CONSTRAINT_KEYS,
@@ -23,6 +23,10 @@ from tasktrace.extractor.heuristic_constraints import (
 )
 from tasktrace.extractor.heuristic_cues import NUMBER_WORDS, words
 from tasktrace.extractor.tool_steps import argument_items, arguments_object
+
+#: the last distinct checks of a task's words kept (bounded LRUs): their keys hold a
+#: task's user text, so few (the repeats come within a message and the next ones)
+PREFERENCES_CACHE = 256
 
 _NUMBER_WORDS = {
     **NUMBER_WORDS,
@@ -146,16 +150,18 @@ def _time_stated(value: str, text: str) -> bool:
     return re.search(rf":{minute:02d}\b|\b{minute}\b", text) is not None
 
 
+@functools.lru_cache(maxsize=PREFERENCES_CACHE)
 def value_stated(key: str, value: str, said: str) -> bool:
-    """Whether the user's words ``said`` state ``key=value``."""
+    """Whether the user's words ``said`` state ``key=value``. Cached: a task's
+    calls repeat their arguments, checked against the same words."""
     v = value.casefold().strip()
     text = said.casefold()
     if v in _SKIP_VALUES:
         return False
     if _ISO_DATE.match(v):
-        return _DATE_WORDS.search(text) is not None and _date_stated(v, text)
+        return _says(_DATE_WORDS, text) and _date_stated(v, text)
     if _TIME.match(v):
-        return _TIME_WORDS.search(text) is not None and _time_stated(v, text)
+        return _says(_TIME_WORDS, text) and _time_stated(v, text)
     if _NUMBER.match(v):
         return _number_stated(v, text)
     if v in ("true", "false"):
@@ -164,15 +170,27 @@ def value_stated(key: str, value: str, said: str) -> bool:
     return _has_phrase(text, v) or _words_stated(v, text) or _acronym_stated(v, said)
 
 
+@functools.lru_cache(maxsize=PREFERENCES_CACHE)
+def _says(words_of: re.Pattern[str], text: str) -> bool:
+    """``text`` has one of ``words_of`` (a date's or a time's words); once per text,
+    not once per argument: the scan of a long text for none of them is the slow one."""
+    return words_of.search(text) is not None
+
+
 def _words_stated(value: str, text: str) -> bool:
     """Every long word of ``value`` is said, whole or cut short ("San Fran", "Vegas")."""
     value_words = [w for w in words(value) if len(w) >= 3]
     needed = [w for w in value_words if len(w) >= 4] or value_words
-    text_words = set(words(text))
-    cut = {w for w in text_words if len(w) >= 4}
-    return bool(needed) and all(
-        w in text_words or any(w.startswith(c) for c in cut) for w in needed
-    )
+    text_words, cut = _text_words(text)
+    return bool(needed) and all(w in text_words or w.startswith(cut) for w in needed)
+
+
+@functools.lru_cache(maxsize=PREFERENCES_CACHE)
+def _text_words(text: str) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The words of ``text``, and those of 4 letters or more (what a value's word
+    may be cut short to); once per text, not once per argument checked against it."""
+    text_words = frozenset(words(text))
+    return text_words, tuple(w for w in text_words if len(w) >= 4)
 
 
 def _acronym_stated(value: str, said: str) -> bool:
@@ -217,11 +235,21 @@ def _wanted(key: str, value: str) -> tuple[str, str] | None:
     return name, kind.group("kind")
 
 
-def stated_preferences(arguments: str, texts: Sequence[tuple[bool, str]]) -> Iterable[str]:
+def stated_preferences(arguments: str, texts: Sequence[tuple[bool, str]]) -> tuple[str, ...]:
     """``key=value`` for each argument the user stated in ``texts`` (the task's
     messages in conversation order, as ``(said by the user, text)``), unless a
     literal value was said by the assistant first. Identifiers are left out,
     but for the kind of thing the user chose (see :func:`_wanted`)."""
+    return _stated_preferences(arguments, tuple(texts))
+
+
+@functools.lru_cache(maxsize=PREFERENCES_CACHE)
+def _stated_preferences(arguments: str, texts: tuple[tuple[bool, str], ...]) -> tuple[str, ...]:
+    # a task's lookups are read again at each of its writes, over the same texts
+    return tuple(_each_stated(arguments, texts))
+
+
+def _each_stated(arguments: str, texts: Sequence[tuple[bool, str]]) -> Iterator[str]:
     user = " \n ".join(t for is_user, t in texts if is_user)
     for raw_key, raw_value in argument_items(arguments):
         wanted = _wanted(raw_key, raw_value)
@@ -251,7 +279,12 @@ def _alias_said(key: str, value: str, texts: Sequence[tuple[bool, str]]) -> bool
         if is_user:
             said += " \n " + text
             continue
-        if said and any(value_stated(key, m.group(1), said) for m in named.finditer(text)):
+        # the code itself must be there for the pattern to match: a scan for it first
+        if (
+            said
+            and value in text
+            and any(value_stated(key, m.group(1), said) for m in named.finditer(text))
+        ):
             return True
     return False
 
