@@ -94,6 +94,12 @@ class PostgresTranscripts:
     async def _write(self, cur: psycopg.AsyncCursor, plan: WritePlan) -> None:
         # one statement per table, over arrays, rather than one per row
         for old, new in plan.rehomes:
+            # its tasks go with the session (a cascade); their history by hand (no reference)
+            await cur.execute(
+                "DELETE FROM task_history WHERE task_id IN"
+                " (SELECT id FROM tasks WHERE session_id = %s)",
+                (old,),
+            )
             await cur.execute("DELETE FROM sessions WHERE id = %s", (old,))
             await cur.execute(
                 "UPDATE traces SET session_id = %s, keyed = true WHERE session_id = %s",

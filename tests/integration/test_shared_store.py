@@ -153,3 +153,32 @@ async def test_the_shared_backlog_counts_every_instances_waiting_sessions(
     await leases.due(0)
     waiting, lag = leases.backlog()
     assert waiting == 1 and 5.0 <= lag < 60.0
+
+
+async def test_a_session_merged_into_another_takes_its_tasks_history_with_it(
+    pool: AsyncConnectionPool,
+) -> None:
+    store = PostgresTranscripts(pool)
+    await store.write(plan(0, range(0, 2)))
+    other = WritePlan(bases={"s-keep": 0})
+    other.sessions["s-keep"] = SessionWrite("s-keep", "svc", True, False, b"", 0, 1)
+    await store.write(other)
+    async with pool.connection() as conn:
+        for task, sid in (("task-gone", SID), ("task-kept", "s-keep")):
+            await conn.execute(
+                "INSERT INTO tasks (id, session_id, ord, description, status, created_at,"
+                " updated_at) VALUES (%s, %s, 1, 'a task', 'running', now(), now())",
+                (task, sid),
+            )
+            await conn.execute(
+                "INSERT INTO task_history (task_id, session_id, at, kind, revision)"
+                " VALUES (%s, %s, now(), 'status', 1)",
+                (task, sid),
+            )
+
+    merge = WritePlan(rehomes=[(SID, "s-2")], bases={SID: 1, "s-2": 0})
+    merge.sessions["s-2"] = SessionWrite("s-2", "svc", True, False, b"", 0, 1)
+    await store.write(merge)
+
+    assert await fetch(pool, "SELECT id FROM tasks") == [("task-kept",)]
+    assert await fetch(pool, "SELECT task_id FROM task_history") == [("task-kept",)]
