@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 
 from tasktrace.extractor.heuristic_constraints import (
     CONSTRAINT_KEYS,
@@ -245,25 +245,23 @@ def stated_preferences(arguments: str, texts: Sequence[tuple[bool, str]]) -> tup
 
 @functools.lru_cache(maxsize=PREFERENCES_CACHE)
 def _stated_preferences(arguments: str, texts: tuple[tuple[bool, str], ...]) -> tuple[str, ...]:
-    # a task's lookups are read again at each of its writes, over the same texts
-    return tuple(_each_stated(arguments, texts))
-
-
-def _each_stated(arguments: str, texts: Sequence[tuple[bool, str]]) -> Iterator[str]:
+    # cached: a task's lookups are read again at each of its writes, over the same texts
     user = " \n ".join(t for is_user, t in texts if is_user)
+    stated: list[str] = []
     for raw_key, raw_value in argument_items(arguments):
         wanted = _wanted(raw_key, raw_value)
         if wanted is None:
             continue
         key, value = wanted
         if _alias_said(key, value, texts):
-            yield f"{key}={value}"
+            stated.append(f"{key}={value}")
             continue
         if not value_stated(key, value, user):
             continue
         if _literal(value) and not _chosen(key, value, texts):
             continue
-        yield f"{key}={value}"
+        stated.append(f"{key}={value}")
+    return tuple(stated)
 
 
 def _alias_said(key: str, value: str, texts: Sequence[tuple[bool, str]]) -> bool:
